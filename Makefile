@@ -1,0 +1,58 @@
+# Entry points for a newcomer: `make run` serves the product, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+# The embedded default for local runs: SQLite, in-memory channel layer, in-process tasks.
+RUN_ENV := DEBUG=$${DEBUG:-1}
+# Tests run with production settings (DEBUG off) and whatever DATABASE_URL/REDIS_URL say.
+TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-secret-key} SECURE_SSL_REDIRECT=0
+
+.PHONY: install run test lint format migrate seed worker bench browser clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	$(RUN_ENV) $(BIN)/python manage.py seed_demo
+	$(RUN_ENV) $(BIN)/python manage.py agent_login
+	@echo "Serving on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)"
+	$(RUN_ENV) $(BIN)/uvicorn supportbot.asgi:application --host $(HOST) --port $(PORT) --ws websockets
+
+worker: install
+	$(BIN)/celery -A supportbot worker -Q tools,background --loglevel INFO
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+browser:
+	@bash .ci/install-chromium
+
+test: install browser
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,116 @@
+"""The one vocabulary of chat events, serialized once for every transport.
+
+The engine yields these; the websocket sends them as frames, the API as Server-Sent Events
+and `manage.py chat --json` as JSON lines, all through `Event.to_dict()`.
+"""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **asdict(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class MessageAccepted(Event):
+    """A customer's message is stored; `seq` orders it in the conversation."""
+
+    type: ClassVar[str] = "message.accepted"
+    seq: int
+    message_id: int
+    client_id: str | None = None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MessageCreated(Event):
+    """A stored message in full: history replay, other tabs, agent and event messages."""
+
+    type: ClassVar[str] = "message"
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantStarted(Event):
+    type: ClassVar[str] = "assistant.started"
+    seq: int
+    message_id: int
+    engine: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantDelta(Event):
+    type: ClassVar[str] = "assistant.delta"
+    seq: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolStarted(Event):
+    type: ClassVar[str] = "tool.started"
+    seq: int
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFinished(Event):
+    type: ClassVar[str] = "tool.finished"
+    seq: int
+    call_id: str
+    tool: str
+    status: str
+    label: str
+    duration_ms: int | None = None
+    result: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantDone(Event):
+    type: ClassVar[str] = "assistant.done"
+    seq: int
+    message_id: int
+    text: str
+    state: str
+    finish_reason: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: str = "0"
+    ttft_ms: int | None = None
+    duration_ms: int | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentMessage(Event):
+    type: ClassVar[str] = "agent.message"
+    seq: int
+    message_id: int
+    text: str
+    agent_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged(Event):
+    type: ClassVar[str] = "status.changed"
+    status: str
+    agent_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Error(Event):
+    """Something went wrong; `message` is for people, `code` for programs."""
+
+    type: ClassVar[str] = "error"
+    code: str
+    message: str
+    seq: int | None = None

@@ -1,0 +1,30 @@
+"""What a bot knows besides orders: its FAQ."""
+
+from django.db import models
+
+from conversations.models.bots import Bot
+
+
+class FaqEntry(models.Model):
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="faq_entries")
+    question = models.CharField(max_length=300)
+    answer = models.TextField()
+    alternatives = models.JSONField(
+        default=list, blank=True, help_text="Other ways customers ask it."
+    )
+    tags = models.JSONField(default=list, blank=True)
+    is_published = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "FAQ entry"
+        verbose_name_plural = "FAQ entries"
+        ordering = ["bot", "question"]
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "question"], name="faq_unique_question"),
+        ]
+        indexes = [models.Index(fields=["bot", "is_published"], name="faq_bot_published")]
+
+    def __str__(self) -> str:
+        return self.question

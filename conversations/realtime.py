@@ -1,0 +1,31 @@
+"""The one way events reach sockets: the conversation's channel-layer group, after commit."""
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from conversations.events import Event
+
+
+def conversation_group(conversation_id: Any) -> str:
+    return f"conversation.{conversation_id}"
+
+
+async def event_publish(*, conversation_id: Any, event: Event) -> None:
+    """Send an event to every socket watching the conversation (the caller has committed)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(
+            conversation_group(conversation_id), {"type": "chat.event", "event": event.to_dict()}
+        )
+
+
+def event_publish_on_commit(*, conversation_id: Any, event: Event) -> None:
+    """From sync code: publish once the surrounding transaction has committed."""
+
+    def send() -> None:
+        async_to_sync(event_publish)(conversation_id=conversation_id, event=event)
+
+    transaction.on_commit(send)

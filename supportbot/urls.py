@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "Supportbot"
+admin.site.site_title = "Supportbot"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("conversations.urls")),
+]

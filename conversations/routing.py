@@ -1,3 +1,9 @@
 """Websocket routes."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from conversations.consumers import ChatConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/chat/<uuid:conversation_id>/", ChatConsumer.as_asgi()),
+]

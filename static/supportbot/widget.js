@@ -185,6 +185,7 @@
   ].join("\n");
 
   var ICON_CHAT = '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true"><path d="M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z"/></svg>';
+  var ICON_CLIP = '<svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true"><path d="M21 11.5l-8.6 8.6a5 5 0 0 1-7.1-7.1l8.6-8.6a3.3 3.3 0 0 1 4.7 4.7l-8.6 8.6a1.7 1.7 0 0 1-2.4-2.4l7.9-7.9"/></svg>';
   var ICON_CLOSE = '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.5" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>';
 
   var launcher = el("button", { class: "launcher", type: "button", "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": "sb-panel" });
@@ -194,14 +195,15 @@
   var title = el("h2", { id: "sb-title", text: script.dataset.title || "Chat with us" });
   var statusLine = el("div", { class: "status", text: "" });
   var humanButton = el("button", { type: "button", class: "human", text: "Talk to a human" });
-  var closeButton = el("button", { type: "button", "aria-label": "Close chat", text: "✕" });
+  var closeButton = el("button", { type: "button", "aria-label": "Close chat", text: "×" });
   var log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions", tabindex: "0" });
   var toolStatus = el("div", { class: "toolstatus", role: "status" });
   var rating = el("div", { class: "rating", hidden: "" });
   var errorLine = el("div", { class: "error", role: "alert" });
   var chips = el("div", { class: "chips" });
   var fileInput = el("input", { type: "file", accept: IMAGE_TYPES.join(","), class: "sr", tabindex: "-1", "aria-hidden": "true" });
-  var attachButton = el("button", { type: "button", class: "attach", "aria-label": "Attach an image", text: "📎" });
+  var attachButton = el("button", { type: "button", class: "attach", "aria-label": "Attach an image" });
+  attachButton.innerHTML = ICON_CLIP; // a constant, not data
   var textarea = el("textarea", { rows: "1", placeholder: "Write a message…", "aria-label": "Message", maxlength: "4000" });
   var sendButton = el("button", { type: "submit", class: "send", "aria-label": "Send", text: "Send" });
   var stopButton = el("button", { type: "button", class: "stop", "aria-label": "Stop generating", text: "Stop", hidden: "" });

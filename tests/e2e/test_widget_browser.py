@@ -1,0 +1,111 @@
+"""The widget in a real browser (Debian's chromium) against the product served by uvicorn."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.live_server import live_server
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        "needs Debian's chromium: apt-get install chromium (make browser)", allow_module_level=True
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (dev extras)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with live_server(tmp_path_factory.mktemp("e2e")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def frames_of(page) -> list[dict]:
+    """Every frame the page's websockets receive, decoded."""
+    frames: list[dict] = []
+
+    def watch(socket):
+        socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+
+    page.on("websocket", watch)
+    return frames
+
+
+def test_chat_streams_a_reply_and_keeps_it_across_a_reload(server, browser):
+    expect = sync_api.expect
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    frames = frames_of(page)
+    page.goto(server.url + "/")
+    launcher = page.get_by_role("button", name="Open chat")
+    expect(launcher).to_be_visible()
+    launcher.click()
+    message = page.get_by_role("textbox", name="Message")
+    expect(message).to_be_focused()
+    message.fill("Where is my order?")
+    message.press("Enter")
+
+    customer = page.locator(".msg.customer")
+    expect(customer).to_have_text("Where is my order?")
+    reply = page.locator(".msg.assistant:not(.greeting):not(.typing)")
+    expect(reply).to_have_count(1, timeout=15_000)
+    # The stop button gives way to the send button once the reply is done.
+    expect(page.get_by_role("button", name="Send")).to_be_visible(timeout=15_000)
+    done = [f for f in frames if f["type"] == "assistant.done"]
+    assert len(done) == 1, [f["type"] for f in frames]
+    deltas = [f for f in frames if f["type"] == "assistant.delta"]
+    assert deltas, "the reply was not streamed"
+    assert "".join(d["text"] for d in deltas).strip() == done[0]["text"].strip()
+    first_words = " ".join(done[0]["text"].split()[:3])
+    expect(reply).to_contain_text(first_words)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "widget-chat.png"))
+
+    page.reload()
+    expect(page.locator(".msg.customer")).to_have_text("Where is my order?", timeout=10_000)
+    expect(page.locator(".msg.assistant:not(.greeting):not(.typing)")).to_contain_text(
+        first_words
+    )
+    page.screenshot(path=str(ARTIFACTS / "widget-after-reload.png"))
+    context.close()
+
+
+def test_the_widget_fits_a_phone_and_closes_with_escape(server, browser):
+    expect = sync_api.expect
+    context = browser.new_context(viewport={"width": 375, "height": 667}, is_mobile=True)
+    page = context.new_page()
+    page.goto(server.url + "/widget/demo")
+    page.get_by_role("button", name="Open chat").click()
+    panel = page.get_by_role("dialog")
+    expect(panel).to_be_visible()
+    box = panel.bounding_box()
+    assert box["width"] == 375 and box["height"] == 667
+    page.screenshot(path=str(ARTIFACTS / "widget-phone.png"))
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(page.get_by_role("button", name="Open chat")).to_be_focused()
+    context.close()

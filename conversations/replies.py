@@ -34,7 +34,7 @@ from conversations.realtime import event_publish
 
 logger = logging.getLogger(__name__)
 
-# How long deltas wait to be sent together: a few tokens a frame at typical model speeds,
+# At most one delta frame per this many seconds: a few tokens a frame at typical model speeds,
 # well under what a reader notices.
 DELTA_FLUSH_SECONDS = 0.04
 MAX_ATTACHMENTS = 4
@@ -243,26 +243,30 @@ async def _produce(reply: Reply, outbox: asyncio.Queue) -> None:
 
 
 async def _relay(reply: Reply, outbox: asyncio.Queue) -> None:
-    """Publish the engine's events in order, deltas merged for up to DELTA_FLUSH_SECONDS."""
+    """Publish the engine's events in order, deltas at most one frame per DELTA_FLUSH_SECONDS.
+
+    A delta that comes after a quiet spell goes out at once (the first token is never held
+    back); the ones that follow it closely wait for the next slot and go out together.
+    """
     pending: list[str] = []
-    deadline: float | None = None
+    next_slot = 0.0  # when the next delta frame may go out
 
     async def flush() -> None:
-        nonlocal deadline
+        nonlocal next_slot
         if pending and reply.seq is not None:
             text = "".join(pending)
             pending.clear()
             offset = len(reply.text)
             reply.text += text
+            next_slot = time.monotonic() + DELTA_FLUSH_SECONDS
             await _publish(reply, AssistantDelta(seq=reply.seq, text=text, offset=offset))
-        deadline = None
 
     while True:
-        if deadline is None:
+        if not pending:
             event = await outbox.get()
         else:
             try:
-                event = await asyncio.wait_for(outbox.get(), max(0.0, deadline - time.monotonic()))
+                event = await asyncio.wait_for(outbox.get(), max(0.0, next_slot - time.monotonic()))
             except TimeoutError:
                 await flush()
                 continue
@@ -270,8 +274,8 @@ async def _relay(reply: Reply, outbox: asyncio.Queue) -> None:
             if reply.seq is None:
                 reply.seq = event.seq
             pending.append(event.text)
-            if deadline is None:
-                deadline = time.monotonic() + DELTA_FLUSH_SECONDS
+            if time.monotonic() >= next_slot:
+                await flush()
             continue
         await flush()
         if event is None:

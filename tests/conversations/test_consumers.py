@@ -258,6 +258,7 @@ async def test_the_reply_goes_on_when_the_client_drops(conversation, slow_engine
 
 
 async def test_a_client_reconnecting_mid_reply_gets_all_of_it(conversation, slow_engine):
+    slow_engine.delay = 0.1
     first, _ = await open_socket(conversation)
     await first.send_json_to(message_frame())
     await frames_until(first, "assistant.delta")
@@ -292,6 +293,7 @@ async def test_every_tab_sees_the_stream(conversation, slow_engine):
 
 
 async def test_stop_cancels_the_reply_and_keeps_the_partial_text(conversation, slow_engine):
+    slow_engine.delay = 0.1
     socket, _ = await open_socket(conversation)
     await socket.send_json_to(message_frame())
     await frames_until(socket, "assistant.delta")

@@ -87,9 +87,7 @@ def test_chat_streams_a_reply_and_keeps_it_across_a_reload(server, browser):
 
     page.reload()
     expect(page.locator(".msg.customer")).to_have_text("Where is my order?", timeout=10_000)
-    expect(page.locator(".msg.assistant:not(.greeting):not(.typing)")).to_contain_text(
-        first_words
-    )
+    expect(page.locator(".msg.assistant:not(.greeting):not(.typing)")).to_contain_text(first_words)
     page.screenshot(path=str(ARTIFACTS / "widget-after-reload.png"))
     context.close()
 

@@ -11,7 +11,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -21,6 +21,7 @@ from conversations.events import Error, Event, MessageCreated, SessionReady, Typ
 from conversations.messages import message_serialize, messages_after
 from conversations.models import Bot, Conversation
 from conversations.realtime import conversation_group
+from conversations.replies import database_call
 from conversations.status import StatusError, conversation_rate, handoff_request
 
 logger = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         headers = dict(self.scope.get("headers", []))
         origin = headers.get(b"origin", b"").decode("latin-1")
         host = headers.get(b"host", b"").decode("latin-1")
-        bot = await database_sync_to_async(_bot_for_conversation)(self.conversation_id)
+        bot = await database_call(_bot_for_conversation)(self.conversation_id)
         if bot is not None and not origin_allowed(
             origin=origin, host=host, allowed=list(bot.allowed_origins or [])
         ):
@@ -166,7 +167,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         token, last_seq = frame.get("token"), frame.get("last_seq", 0)
         if not isinstance(token, str) or not isinstance(last_seq, int) or last_seq < 0:
             return await self.send_error("malformed", "auth needs a token and a last_seq >= 0.")
-        conversation = await database_sync_to_async(conversation_for_token)(
+        conversation = await database_call(conversation_for_token)(
             conversation_id=self.conversation_id, token=token[:200]
         )
         if conversation is None:
@@ -179,7 +180,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Join before reading the history: nothing published meanwhile is missed, and the
         # client drops what it already has by sequence number (and deltas by offset).
         await self.channel_layer.group_add(self.group, self.channel_name)
-        messages = await database_sync_to_async(_replay)(conversation.pk, last_seq)
+        messages = await database_call(_replay)(conversation.pk, last_seq)
         await self.send_event(
             SessionReady(
                 conversation_id=str(conversation.pk),
@@ -242,7 +243,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_send(self.group, {"type": "chat.stop"})
 
     async def receive_handoff(self, frame: dict[str, Any]) -> None:
-        await database_sync_to_async(handoff_request)(
+        await database_call(handoff_request)(
             conversation_id=self.conversation.pk, requested_by="customer"
         )
         replies.reply_stop(conversation_id=self.conversation.pk)
@@ -251,7 +252,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         comment = frame.get("comment", "")
         if not isinstance(comment, str):
             return await self.send_error("malformed", "The comment must be text.")
-        await database_sync_to_async(conversation_rate)(
+        await database_call(conversation_rate)(
             conversation_id=self.conversation.pk, rating=frame.get("rating"), comment=comment
         )
 
@@ -273,6 +274,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "rate": receive_rate,
         "typing": receive_typing,
     }
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its close_old_connections() before every message.
+
+        That call runs on the one thread all thread-sensitive database work shares, so every
+        delta frame would queue behind the engine's writes. Nothing here touches the ORM
+        outside database_call, which closes stale connections itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # --- Messages from the conversation's group.
 

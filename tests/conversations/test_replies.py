@@ -52,6 +52,7 @@ async def test_deltas_are_coalesced_but_the_first_token_is_not_held_back(convers
     assert [d.offset for d in deltas] == [
         sum(len(x.text) for x in deltas[:i]) for i in range(len(deltas))
     ]
+    await replies.replies_wait()
     assert replies.reply_running(conversation_id=conversation.pk) is None
 
 

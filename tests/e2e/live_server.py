@@ -6,6 +6,7 @@ prefix of its own, so it can run beside the rest of the suite.
 """
 
 import contextlib
+import dataclasses
 import os
 import socket
 import subprocess
@@ -26,6 +27,7 @@ class LiveServer:
     url: str
     env: dict[str, str]
     log: Path
+    pid: int = 0
 
     def manage(self, *args: str) -> str:
         done = subprocess.run(
@@ -85,7 +87,9 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def live_server(tmp: Path, **extra: str) -> Iterator[LiveServer]:
+def live_server(
+    tmp: Path, *, server_args: tuple[str, ...] = (), **extra: str
+) -> Iterator[LiveServer]:
     """Migrate, seed the demo store, serve; stop the server and drop its database after."""
     with contextlib.ExitStack() as stack:
         database_url = os.environ.get("DATABASE_URL", "")
@@ -112,6 +116,7 @@ def live_server(tmp: Path, **extra: str) -> Iterator[LiveServer]:
                 "--ws-max-size",
                 "65536",
                 "--no-access-log",
+                *server_args,
             ],
             cwd=ROOT,
             env=env,
@@ -120,7 +125,7 @@ def live_server(tmp: Path, **extra: str) -> Iterator[LiveServer]:
         )
         try:
             _wait_until_up(server.url, process)
-            yield server
+            yield dataclasses.replace(server, pid=process.pid)
         finally:
             process.terminate()
             try:

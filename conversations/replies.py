@@ -97,23 +97,33 @@ def _attachments_check(*, conversation_id: Any, ids: list[str], message_pk: int 
     return attachments
 
 
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    message: Message
+    created: bool
+    status: str
+    is_last: bool
+    payload: dict[str, Any] | None
+
+
 def _customer_message_store(
     *, conversation_id: Any, text: str, client_id: str, attachment_ids: list[str]
-) -> tuple[Message, bool, str]:
+) -> _Stored:
     with transaction.atomic():
-        conversation = Conversation.objects.only("id", "status").get(pk=conversation_id)
+        conversation = Conversation.objects.only("id", "status", "last_seq").get(pk=conversation_id)
         if client_id:
-            existing = (
-                Message.objects.filter(conversation_id=conversation_id, client_id=client_id)
-                .prefetch_related("attachments")
-                .first()
-            )
+            existing = Message.objects.filter(
+                conversation_id=conversation_id, client_id=client_id
+            ).first()
             if existing is not None:
-                return existing, False, conversation.status
+                is_last = existing.seq == conversation.last_seq
+                return _Stored(existing, False, conversation.status, is_last, None)
         if conversation.status == ConversationStatus.CLOSED:
             raise MessageRefused("closed", "This conversation is closed.")
-        attachments = _attachments_check(
-            conversation_id=conversation_id, ids=attachment_ids, message_pk=None
+        attachments = (
+            _attachments_check(conversation_id=conversation_id, ids=attachment_ids, message_pk=None)
+            if attachment_ids
+            else []
         )
         message, created = message_append(
             conversation_id=conversation_id,
@@ -123,12 +133,8 @@ def _customer_message_store(
         )
         if attachments:
             Attachment.objects.filter(pk__in=[a.pk for a in attachments]).update(message=message)
-        message = Message.objects.prefetch_related("attachments").get(pk=message.pk)
-    return message, created, conversation.status
-
-
-def _is_last_message(*, conversation_id: Any, seq: int) -> bool:
-    return Conversation.objects.filter(pk=conversation_id, last_seq=seq).exists()
+        payload = message_serialize(message)
+    return _Stored(message, created, conversation.status, True, payload)
 
 
 async def customer_message_post(
@@ -147,28 +153,24 @@ async def customer_message_post(
         raise MessageRefused("invalid_attachment", f"At most {MAX_ATTACHMENTS} images a message.")
     if not text.strip() and not attachment_ids:
         raise MessageRefused("empty", "The message is empty.")
-    message, created, status = await database_call(_customer_message_store)(
+    stored = await database_call(_customer_message_store)(
         conversation_id=conversation_id,
         text=text,
         client_id=client_id,
         attachment_ids=attachment_ids,
     )
-    if created:
+    if stored.payload is not None:
         await event_publish(
-            conversation_id=conversation_id,
-            event=MessageCreated(message=message_serialize(message)),
+            conversation_id=conversation_id, event=MessageCreated(message=stored.payload)
         )
-    answer = status == ConversationStatus.BOT and (
-        created
-        or (
-            reply_running(conversation_id=conversation_id) is None
-            and await database_call(_is_last_message)(
-                conversation_id=conversation_id, seq=message.seq
-            )
-        )
+    answer = stored.status == ConversationStatus.BOT and (
+        stored.created
+        or (reply_running(conversation_id=conversation_id) is None and stored.is_last)
     )
     started = reply_start(conversation_id=conversation_id) if answer else False
-    return Posted(message=message, created=created, status=status, reply_started=started)
+    return Posted(
+        message=stored.message, created=stored.created, status=stored.status, reply_started=started
+    )
 
 
 def reply_running(*, conversation_id: Any) -> Reply | None:

@@ -187,7 +187,7 @@ async def raw_sdk_ttft(base_url: str, count: int, spread: float) -> list[float]:
 
 async def open_clients(server: str, bot: str, count: int, http: httpx.AsyncClient) -> list:
     clients = [ChatClient(server, bot, http) for _ in range(count)]
-    gate = asyncio.Semaphore(50)
+    gate = asyncio.Semaphore(20)
 
     async def open_one(client: ChatClient) -> None:
         async with gate:
@@ -346,6 +346,9 @@ def main() -> None:
                 OPENAI_API_KEY="bench",
                 OPENAI_MAX_RETRIES="0",
                 OPENAI_TIMEOUT="120",
+                # Under ASGI every sync view runs in a thread of its own: persistent connections
+                # would pile up past PostgreSQL's max_connections.
+                DB_CONN_MAX_AGE="0",
                 LOG_LEVEL="ERROR",
             ) as server,
         ):

@@ -64,8 +64,8 @@
   var INLINE = /(`[^`\n]+`)|(\*\*[^*\n]+\*\*|__[^_\n]+__)|(!?\[[^\]\n]*\]\([^)\s]+\))|(\*[^*\s][^*\n]*\*|_[^_\s][^_\n]*_)|(https?:\/\/[^\s<>()]*[^\s<>().,;:!?'"])/g;
   function inline(text, parent) {
     var last = 0, match;
-    INLINE.lastIndex = 0;
-    while ((match = INLINE.exec(text))) {
+    var pattern = new RegExp(INLINE.source, "g"); // one per call: inline() recurses
+    while ((match = pattern.exec(text))) {
       if (match.index > last) parent.append(text.slice(last, match.index));
       var token = match[0];
       if (match[1]) parent.append(el("code", { text: token.slice(1, -1) }));

@@ -115,6 +115,9 @@ def live_server(
                 "off",
                 "--ws-max-size",
                 "65536",
+                # Frames are small JSON: compressing them costs CPU and a deflate context a socket.
+                "--ws-per-message-deflate",
+                "false",
                 "--no-access-log",
                 *server_args,
             ],

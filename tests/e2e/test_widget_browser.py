@@ -40,6 +40,8 @@ def server(tmp_path_factory):
 def browser():
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # Generous: CI machines (and this one) can be busy.
+        sync_api.expect.set_options(timeout=20_000)
         yield chromium
         chromium.close()
 
@@ -89,6 +91,54 @@ def test_chat_streams_a_reply_and_keeps_it_across_a_reload(server, browser):
     expect(page.locator(".msg.customer")).to_have_text("Where is my order?", timeout=10_000)
     expect(page.locator(".msg.assistant:not(.greeting):not(.typing)")).to_contain_text(first_words)
     page.screenshot(path=str(ARTIFACTS / "widget-after-reload.png"))
+
+    page.get_by_role("button", name="Talk to a human").click()
+    expect(page.get_by_text("Waiting for an agent…")).to_be_visible()
+    expect(page.locator(".note").last).to_contain_text("You asked for a human")
+    context.close()
+
+
+HOSTILE_REPLY = """**Bold** and a [safe link](https://example.com/track?o=1).
+<img src=x onerror="window.pwned=1"> <script>window.pwned=1</script>
+[click me](javascript:window.pwned=1) ![tracker](https://example.com/pixel.png)"""
+
+ADD_REPLY = """
+from conversations.messages import message_append
+from conversations.models import Conversation
+conversation = Conversation.objects.order_by("-created_at").first()
+message_append(conversation_id=conversation.pk, role="assistant", text={text!r})
+"""
+
+
+def test_replies_render_markdown_without_html_injection(server, browser):
+    expect = sync_api.expect
+    context = browser.new_context()
+    page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(server.url + "/")
+    page.get_by_role("button", name="Open chat").click()
+    page.get_by_role("textbox", name="Message").fill("Show me some formatting")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    expect(page.get_by_role("button", name="Send")).to_be_visible()
+    expect(page.locator(".msg.assistant:not(.greeting):not(.typing)")).to_have_count(1)
+    server.manage("shell", "-c", ADD_REPLY.format(text=HOSTILE_REPLY))
+    page.reload()
+    reply = page.locator(".msg.assistant:not(.greeting):not(.typing)").last
+    expect(reply).to_contain_text("Bold and a safe link.")
+    assert reply.locator("strong").inner_text() == "Bold"
+    safe = reply.get_by_role("link", name="safe link")
+    assert safe.get_attribute("href") == "https://example.com/track?o=1"
+    assert safe.get_attribute("target") == "_blank"
+    assert "noopener" in safe.get_attribute("rel")
+    assert reply.locator("img, script").count() == 0
+    expect(reply).to_contain_text('<img src=x onerror="window.pwned=1">')
+    assert reply.get_by_role("link", name="click me").count() == 0  # javascript: stays text
+    assert (
+        reply.get_by_role("link", name="Image: tracker").get_attribute("href").endswith("pixel.png")
+    )
+    assert page.evaluate("window.pwned") is None
+    assert not [url for url in requested if "example.com" in url]
     context.close()
 
 

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,46 +153,51 @@ def faq_import(
 def faq_records_import(
     *, bot: Bot, records: list[FaqRecord], dry_run: bool = False, progress: bool = False
 ) -> ImportReport:
+    """Upsert checked entries on (bot, question); a dry run rolls everything back."""
     report = ImportReport(format="faq", dry_run=dry_run)
-    counts = report.counts("faq entries")
+    report.counts("faq entries")
     with progress_bar(total=len(records), desc="Importing FAQ", enabled=progress) as bar:
         try:
             with transaction.atomic():
                 for batch in in_batches(records, size=BATCH_SIZE):
                     with transaction.atomic():
-                        stored = {
-                            entry.question: entry
-                            for entry in FaqEntry.objects.filter(
-                                bot=bot, question__in=[record.question for record in batch]
-                            )
-                        }
-                        new, changed_rows = [], []
-                        for record in batch:
-                            values = {
-                                "answer": record.answer,
-                                "alternatives": record.alternatives,
-                                "tags": record.tags,
-                                "is_published": record.published,
-                            }
-                            entry = stored.get(record.question)
-                            if entry is None:
-                                new.append(FaqEntry(bot=bot, question=record.question, **values))
-                                continue
-                            changed = [k for k, v in values.items() if getattr(entry, k) != v]
-                            if not changed:
-                                counts.unchanged += 1
-                                continue
-                            for key in changed:
-                                setattr(entry, key, values[key])
-                            # save() rather than bulk_update, so updated_at moves.
-                            entry.save(update_fields=[*changed, "updated_at"])
-                            changed_rows.append(entry)
-                        FaqEntry.objects.bulk_create(new)
-                        counts.created += len(new)
-                        counts.updated += len(changed_rows)
+                        _faq_batch_upsert(bot=bot, records=batch, report=report)
                     bar.update(len(batch))
                 if dry_run:
                     raise DryRunRollback
         except DryRunRollback:
             pass
     return report
+
+
+def _faq_batch_upsert(*, bot: Bot, records: Sequence[FaqRecord], report: ImportReport) -> None:
+    counts = report.counts("faq entries")
+    stored = {
+        entry.question: entry
+        for entry in FaqEntry.objects.filter(
+            bot=bot, question__in=[record.question for record in records]
+        )
+    }
+    new = []
+    for record in records:
+        values = {
+            "answer": record.answer,
+            "alternatives": record.alternatives,
+            "tags": record.tags,
+            "is_published": record.published,
+        }
+        entry = stored.get(record.question)
+        if entry is None:
+            new.append(FaqEntry(bot=bot, question=record.question, **values))
+            continue
+        changed = [name for name, value in values.items() if getattr(entry, name) != value]
+        if not changed:
+            counts.unchanged += 1
+            continue
+        for name in changed:
+            setattr(entry, name, values[name])
+        # save() rather than bulk_update, so that updated_at moves.
+        entry.save(update_fields=[*changed, "updated_at"])
+        counts.updated += 1
+    FaqEntry.objects.bulk_create(new)
+    counts.created += len(new)

@@ -385,7 +385,9 @@ def seeded_conversation_count(*, bot: Bot) -> int:
     ).count()
 
 
-def _customers_ensure(*, bot: Bot, indexes: range, emails: list[str], now: datetime) -> dict:
+def _customers_ensure(
+    *, bot: Bot, indexes: range, people: list[tuple[str, str]], now: datetime
+) -> dict[int, int]:
     visitor_ids = {
         index: f"{SEED_VISITOR_PREFIX}{index // CONVERSATIONS_PER_CUSTOMER:07d}"
         for index in indexes
@@ -394,8 +396,11 @@ def _customers_ensure(*, bot: Bot, indexes: range, emails: list[str], now: datet
     customers = []
     for visitor_id in wanted:
         number = int(visitor_id.removeprefix(SEED_VISITOR_PREFIX))
-        email = emails[number % len(emails)] if emails and number % 4 == 0 else ""
-        customers.append(Customer(bot=bot, visitor_id=visitor_id, email=email, created_at=now))
+        # A quarter of the visitors were identified by the store, as a shop's customers.
+        email, name = people[number % len(people)] if people and number % 4 == 0 else ("", "")
+        customers.append(
+            Customer(bot=bot, visitor_id=visitor_id, email=email, name=name, created_at=now)
+        )
     Customer.objects.bulk_create(customers, ignore_conflicts=True)
     ids = dict(
         Customer.objects.filter(bot=bot, visitor_id__in=wanted).values_list("visitor_id", "id")
@@ -413,7 +418,12 @@ def conversations_seed(
     now = timezone.now()
     agent = _agent_get()
     orders = _demo_orders(bot)
-    emails = list(bot.store_customers.values_list("email", flat=True)[:500])
+    people = [
+        (email, f"{first} {last}".strip())
+        for email, first, last in bot.store_customers.order_by("pk").values_list(
+            "email", "first_name", "last_name"
+        )[:500]
+    ]
     with (
         _stored_timestamps(Customer, Conversation, Message, ToolRun),
         progress_bar(total=count - existing, desc="Conversations", enabled=progress) as bar,
@@ -421,7 +431,7 @@ def conversations_seed(
         for start in range(existing, count, batch_size):
             indexes = range(start, min(start + batch_size, count))
             with transaction.atomic():
-                customer_ids = _customers_ensure(bot=bot, indexes=indexes, emails=emails, now=now)
+                customer_ids = _customers_ensure(bot=bot, indexes=indexes, people=people, now=now)
                 built = [
                     _conversation_build(
                         index=index,

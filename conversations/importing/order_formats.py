@@ -492,10 +492,10 @@ def store_csv_parse(*, text: str) -> StoreData:
     order_columns = ("status", "placed_at", "currency", "customer_id", "payment_method_id")
     for row_number, row in enumerate(reader, start=2):
         row = {key: (value or "").strip() for key, value in row.items() if key is not None}
-        number = problems.text("", row.get("order_number"), "order_number", max_length=MAX_ID)
-        where = f"row {row_number}" + (f" ({number})" if number else "")
+        raw_number = row.get("order_number", "")
+        where = f"row {row_number}" + (f" ({raw_number})" if raw_number else "")
+        number = problems.text(where, raw_number, "order_number", max_length=MAX_ID)
         if not number:
-            problems.errors[-1] = f"{where}: order_number is missing"
             continue
         address = {
             key: row.get(f"ship_{key}", "")

@@ -264,3 +264,14 @@ def test_command_errors(bot, tmp_path):
     path = write_json(tmp_path, {"orders": [{"number": "#1"}]})
     with pytest.raises(CommandError, match="customer is missing"):
         call_command("import_orders", str(path), "--bot", bot.slug)
+
+
+def test_csv_row_without_order_number(bot, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_number,status,customer_id,customer_email,product_id,item_id,price\n"
+        ",pending,c1,a@example.com,p1,i1,1.00\n"
+    )
+    with pytest.raises(ImportFileError) as raised:
+        orders_import(bot=bot, path=path)
+    assert raised.value.errors == ["row 2: order_number is missing"]

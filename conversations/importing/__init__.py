@@ -2,9 +2,11 @@
 
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from django.db import transaction
 from tqdm import tqdm
 
 T = TypeVar("T")
@@ -59,8 +61,22 @@ class ImportReport:
         ]
 
 
-class DryRunRollback(Exception):
+class _DryRunRollback(Exception):
     """Raised inside the outer transaction of a dry run to undo every write."""
+
+
+@contextmanager
+def dry_run_scope(*, dry_run: bool) -> Iterator[None]:
+    """Batches commit one by one; a dry run wraps them in one transaction and rolls it back."""
+    if not dry_run:
+        yield
+        return
+    try:
+        with transaction.atomic():
+            yield
+            raise _DryRunRollback
+    except _DryRunRollback:
+        pass
 
 
 def progress_default() -> bool:

@@ -11,9 +11,9 @@ from typing import Any
 from django.db import transaction
 
 from conversations.importing import (
-    DryRunRollback,
     ImportFileError,
     ImportReport,
+    dry_run_scope,
     in_batches,
     progress_bar,
 )
@@ -156,17 +156,14 @@ def faq_records_import(
     """Upsert checked entries on (bot, question); a dry run rolls everything back."""
     report = ImportReport(format="faq", dry_run=dry_run)
     report.counts("faq entries")
-    with progress_bar(total=len(records), desc="Importing FAQ", enabled=progress) as bar:
-        try:
+    with (
+        progress_bar(total=len(records), desc="Importing FAQ", enabled=progress) as bar,
+        dry_run_scope(dry_run=dry_run),
+    ):
+        for batch in in_batches(records, size=BATCH_SIZE):
             with transaction.atomic():
-                for batch in in_batches(records, size=BATCH_SIZE):
-                    with transaction.atomic():
-                        _faq_batch_upsert(bot=bot, records=batch, report=report)
-                    bar.update(len(batch))
-                if dry_run:
-                    raise DryRunRollback
-        except DryRunRollback:
-            pass
+                _faq_batch_upsert(bot=bot, records=batch, report=report)
+            bar.update(len(batch))
     return report
 
 

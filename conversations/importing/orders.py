@@ -12,9 +12,9 @@ from typing import Any
 from django.db import transaction
 
 from conversations.importing import (
-    DryRunRollback,
     ImportFileError,
     ImportReport,
+    dry_run_scope,
     in_batches,
     progress_bar,
 )
@@ -69,25 +69,22 @@ def store_data_import(
     for kind in ("customers", "products", "variants", "orders"):
         report.counts(kind)
     total = len(data.customers) + len(data.products) + len(data.orders)
-    with progress_bar(total=total, desc="Importing", enabled=progress) as bar:
-        try:
+    with (
+        progress_bar(total=total, desc="Importing", enabled=progress) as bar,
+        dry_run_scope(dry_run=dry_run),
+    ):
+        for batch in in_batches(data.customers, size=batch_size):
             with transaction.atomic():
-                for batch in in_batches(data.customers, size=batch_size):
-                    with transaction.atomic():
-                        _customers_upsert(bot=bot, records=batch, report=report)
-                    bar.update(len(batch))
-                for batch in in_batches(data.products, size=batch_size):
-                    with transaction.atomic():
-                        _products_upsert(bot=bot, records=batch, report=report)
-                    bar.update(len(batch))
-                for batch in in_batches(data.orders, size=batch_size):
-                    with transaction.atomic():
-                        _orders_upsert(bot=bot, records=batch, report=report)
-                    bar.update(len(batch))
-                if dry_run:
-                    raise DryRunRollback
-        except DryRunRollback:
-            pass
+                _customers_upsert(bot=bot, records=batch, report=report)
+            bar.update(len(batch))
+        for batch in in_batches(data.products, size=batch_size):
+            with transaction.atomic():
+                _products_upsert(bot=bot, records=batch, report=report)
+            bar.update(len(batch))
+        for batch in in_batches(data.orders, size=batch_size):
+            with transaction.atomic():
+                _orders_upsert(bot=bot, records=batch, report=report)
+            bar.update(len(batch))
     return report
 
 

@@ -275,3 +275,15 @@ def test_csv_row_without_order_number(bot, tmp_path):
     with pytest.raises(ImportFileError) as raised:
         orders_import(bot=bot, path=path)
     assert raised.value.errors == ["row 2: order_number is missing"]
+
+
+def test_small_batches_and_dry_runs(bot, tmp_path):
+    document = json.loads(json.dumps(SIMPLE))
+    document["orders"].append(dict(document["orders"][0], number="#A2"))
+    path = write_json(tmp_path, document)
+    dry = orders_import(bot=bot, path=path, dry_run=True, batch_size=1)
+    assert dry.dry_run and dry.counts("orders").created == 2
+    assert all(count == 0 for count in store_counts().values())
+    report = orders_import(bot=bot, path=path, batch_size=1)
+    assert report.counts("orders").created == 2
+    assert store_counts()["OrderLine"] == 4

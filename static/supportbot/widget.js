@@ -446,7 +446,9 @@
     if (stored.conversation_id && stored.token && !fresh) { body.conversation_id = stored.conversation_id; body.token = stored.token; }
     if (fresh) body.new = true;
     starting = api("/session", body).then(function (data) {
-      if (!data.resumed) reset();
+      // Clear only what another conversation put on screen: a message typed while the
+      // session was starting waits in the outbox and must survive.
+      if (session && session.conversation_id !== data.conversation_id) reset();
       session = data;
       maxImageBytes = (data.limits && data.limits.max_image_bytes) || maxImageBytes;
       if (data.limits) textarea.maxLength = data.limits.max_message_chars;

@@ -1,6 +1,7 @@
 """The widget in a real browser (Debian's chromium) against the product served by uvicorn."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -156,4 +157,63 @@ def test_the_widget_fits_a_phone_and_closes_with_escape(server, browser):
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
     expect(page.get_by_role("button", name="Open chat")).to_be_focused()
+    context.close()
+
+
+CLOSE_CONVERSATION = """
+from conversations.models import Conversation
+from conversations.status import conversation_close
+conversation = Conversation.objects.order_by("-created_at").first()
+conversation_close(conversation_id=conversation.pk, closed_by="agent")
+"""
+
+READ_RATING = """
+from conversations.models import Conversation
+conversation = Conversation.objects.order_by("-created_at").first()
+print(conversation.csat_rating, conversation.attachments.filter(message__isnull=False).count())
+"""
+
+
+def test_an_image_is_attached_and_the_closed_conversation_is_rated(server, browser, tmp_path):
+    import io
+
+    from PIL import Image
+
+    expect = sync_api.expect
+    picture = tmp_path / "receipt.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (20, 120, 200)).save(buffer, format="PNG")
+    picture.write_bytes(buffer.getvalue())
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.get_by_role("button", name="Open chat").click()
+    expect(page.get_by_role("button", name="Talk to a human")).to_be_enabled()
+    page.locator("input[type=file]").set_input_files(str(picture))
+    expect(page.get_by_role("img", name="Image to send")).to_be_visible()
+    page.get_by_role("textbox", name="Message").fill("Here is my receipt")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".msg.customer img")).to_be_visible()
+    expect(page.locator(".msg.assistant:not(.greeting):not(.typing)")).to_have_count(1)
+
+    server.manage("shell", "-c", CLOSE_CONVERSATION)
+    # Another process closed it: live over Redis, and on the embedded default (in-memory
+    # layer, one process) the widget learns it when it (re)connects.
+    page.reload()
+    expect(page.get_by_text("How did we do?")).to_be_visible()
+    expect(page.get_by_role("textbox", name="Message")).to_be_disabled()
+    page.get_by_role("button", name="Rate 5 out of 5").click()
+    expect(page.get_by_text("Thanks for your feedback!")).to_be_visible()
+    stored: list[str] = []
+    for _ in range(20):  # the rating frame is stored a moment after the click
+        stored = server.manage("shell", "-c", READ_RATING).split()[-2:]
+        if stored == ["5", "1"]:
+            break
+        page.wait_for_timeout(250)
+    assert stored == ["5", "1"]  # rated 5, and the image is bound to the customer's message
+
+    page.reload()  # the stored image comes back with the history, fetched with the token
+    image = page.locator(".msg.customer img")
+    expect(image).to_have_attribute("src", re.compile(r"^blob:"))
+    page.screenshot(path=str(ARTIFACTS / "widget-rated.png"))
     context.close()

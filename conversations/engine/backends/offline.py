@@ -47,9 +47,10 @@ RECENT_ORDERS = re.compile(
     r"(order|package|parcel|stuff|delivery)|track(ing)? my (order|package))\b",
     re.IGNORECASE,
 )
-QUESTION_WORDS = re.compile(
-    r"\b(how|what|when|where|why|can|do|does|is|are|policy|return|refund|exchange|ship|"
-    r"shipping|cancel|warranty|size|pay|payment|deliver)\w*\b",
+# Beyond "where is my order": a policy question asked alongside an order number.
+FAQ_TOPIC = re.compile(
+    r"\b(return|refund|exchange|warrant|polic|cancel|size|sizing|discount|coupon|gift|"
+    r"international|customs|damaged|broken|defect|wrong item|missing)\w*\b",
     re.IGNORECASE,
 )
 
@@ -146,7 +147,7 @@ def _plan_for_message(request: ModelRequest, available: set[str]) -> _Plan:
     zip_match = ZIP.search(EMAIL.sub(" ", ORDER_NUMBER.sub(" ", message)))
     secret = email_match.group(0) if email_match else (zip_match.group(1) if zip_match else "")
     rest = " ".join(_without_ids(message).split())
-    question = bool(QUESTION_WORDS.search(rest)) and len(rest.split()) >= 3
+    question = bool(FAQ_TOPIC.search(rest)) and len(rest.split()) >= 3
     store = request.store_name or "our store"
 
     if HUMAN.search(message) and "handoff_to_human" in available:

@@ -8,13 +8,16 @@ retires the answers built on it. Stored in Django's cache: Redis when REDIS_URL 
 
 import hashlib
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max
 
 from conversations.models import FaqEntry
+
+if TYPE_CHECKING:
+    from conversations.engine.context import History
 
 PERSONAL = re.compile(r"@|#\s?\w*\d|\d{4,}")
 WORDS = re.compile(r"[a-z0-9']+")
@@ -79,3 +82,17 @@ def reply_cacheable(*, tools_used: list[str], outcomes_ok: bool, finish_reason: 
         and bool(tools_used)
         and set(tools_used) <= CACHEABLE_TOOLS
     )
+
+
+def cache_lookup(*, history: "History", engine: str, model: str) -> tuple[str | None, Any]:
+    last = history.last_customer
+    if last is None or not question_cacheable(text=last.text, images=history.last_customer_images):
+        return None, None
+    key = reply_cache_key(
+        bot_id=history.bot.pk,
+        engine=engine,
+        model=model,
+        text=last.text,
+        version=faq_version(bot_id=history.bot.pk),
+    )
+    return key, reply_cache_get(key=key, bot_id=history.bot.pk)

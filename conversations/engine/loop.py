@@ -17,12 +17,10 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 
 from conversations import tools as tool_registry
 from conversations.engine import cache as reply_cache
+from conversations.engine import store
 from conversations.engine.backends import (
     Backend,
     Finish,
@@ -32,12 +30,12 @@ from conversations.engine.backends import (
     Usage,
     backend_for,
 )
+from conversations.engine.cancel import Stop, until_cancelled
 from conversations.engine.context import (
     History,
     context_budget,
     context_messages,
     context_tokens,
-    history_load,
     summary_extractive,
     summary_store,
     turns_to_trim,
@@ -60,12 +58,8 @@ from conversations.events import (
     ToolFinished,
     ToolStarted,
 )
-from conversations.messages import message_append
 from conversations.models import (
-    Conversation,
-    ConversationStatus,
     Message,
-    MessageRole,
     MessageState,
     ToolRunStatus,
 )
@@ -78,189 +72,12 @@ CHECKPOINT_DELTAS = 40
 CACHE_PIECE_CHARS = 24
 
 
-class _Stop(Exception):
-    """Generation ends early: `reason` is the finish_reason ("stopped", "superseded")."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-# --- Database steps (sync, each run in a thread) ------------------------------------------
-
-
-def _bot_may_write(status: str, *, allow_waiting: bool) -> bool:
-    """The bot writes while it owns the conversation; after its own handoff it may finish."""
-    return status == ConversationStatus.BOT or (
-        allow_waiting and status == ConversationStatus.WAITING
-    )
-
-
-def _reply_setup(conversation_id: Any) -> History | None:
-    status = Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True)
-    if status.first() != ConversationStatus.BOT:
-        return None
-    return history_load(conversation_id=conversation_id)
-
-
-def _assistant_row_create(
-    *, conversation_id: Any, engine: str, model: str, allow_waiting: bool
-) -> Message | None:
-    with transaction.atomic():
-        status = (
-            Conversation.objects.select_for_update()
-            .filter(pk=conversation_id)
-            .values_list("status", flat=True)
-            .first()
-        )
-        if status is None or not _bot_may_write(status, allow_waiting=allow_waiting):
-            return None
-        message, _ = message_append(
-            conversation_id=conversation_id,
-            role=MessageRole.ASSISTANT,
-            state=MessageState.STREAMING,
-            engine=engine,
-            model=model,
-        )
-    return message
-
-
-def _checkpoint(*, conversation_id: Any, message_id: int, text: str, allow_waiting: bool) -> bool:
-    """Save the partial text; False when the bot no longer owns the conversation."""
-    Message.objects.filter(pk=message_id).update(text=text, updated_at=timezone.now())
-    status = Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True)
-    return _bot_may_write(status.first() or "", allow_waiting=allow_waiting)
-
-
-def _row_finish(
-    *,
-    conversation_id: Any,
-    message_id: int,
-    allow_waiting: bool,
-    usage: Usage,
-    cost: Decimal,
-    **fields: Any,
-) -> tuple[str, str]:
-    """The final write of an assistant message, owner re-checked under a row lock.
-
-    Returns the stored state and finish_reason: a human who took over meanwhile wins, and
-    the message ends interrupted with finish_reason "superseded".
-    """
-    with transaction.atomic():
-        status = (
-            Conversation.objects.select_for_update()
-            .filter(pk=conversation_id)
-            .values_list("status", flat=True)
-            .first()
-        )
-        if not _bot_may_write(status or "", allow_waiting=allow_waiting):
-            fields["state"] = MessageState.INTERRUPTED
-            fields["finish_reason"] = "superseded"
-        Message.objects.filter(pk=message_id).update(
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached_tokens=usage.cached_tokens,
-            cost_usd=cost,
-            updated_at=timezone.now(),
-            **fields,
-        )
-        Conversation.objects.filter(pk=conversation_id).update(
-            prompt_tokens=F("prompt_tokens") + usage.prompt_tokens,
-            completion_tokens=F("completion_tokens") + usage.completion_tokens,
-            cost_usd=F("cost_usd") + cost,
-        )
-    return fields["state"], fields["finish_reason"]
-
-
-def _conversation_usage_add(*, conversation_id: Any, usage: Usage, cost: Decimal) -> None:
-    Conversation.objects.filter(pk=conversation_id).update(
-        prompt_tokens=F("prompt_tokens") + usage.prompt_tokens,
-        completion_tokens=F("completion_tokens") + usage.completion_tokens,
-        cost_usd=F("cost_usd") + cost,
-    )
-
-
-def _tool_message_store(*, conversation_id: Any, outcome: ToolOutcome) -> Message:
-    message, _ = message_append(
-        conversation_id=conversation_id,
-        role=MessageRole.TOOL,
-        text=outcome.content,
-        tool_call_id=outcome.call_id,
-        data={
-            "tool": outcome.name,
-            "status": outcome.status,
-            "label": outcome.label,
-            "duration_ms": outcome.duration_ms,
-        },
-        sources=outcome.sources,
-    )
-    return message
-
-
-def _cache_lookup(*, history: History, engine: str, model: str) -> tuple[str | None, Any]:
-    last = history.last_customer
-    if last is None or not reply_cache.question_cacheable(
-        text=last.text, images=history.last_customer_images
-    ):
-        return None, None
-    key = reply_cache.reply_cache_key(
-        bot_id=history.bot.pk,
-        engine=engine,
-        model=model,
-        text=last.text,
-        version=reply_cache.faq_version(bot_id=history.bot.pk),
-    )
-    return key, reply_cache.reply_cache_get(key=key, bot_id=history.bot.pk)
-
-
 def _arguments(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text or "{}")
     except ValueError:
         return {"_invalid_json": text}
     return value if isinstance(value, dict) else {"_value": value}
-
-
-async def _until_cancelled(source: AsyncIterator[Any], cancel: asyncio.Event | None):
-    """Items of `source`, ending with _Stop("stopped") as soon as `cancel` is set."""
-    if cancel is None:
-        async for item in source:
-            yield item
-        return
-    if cancel.is_set():
-        raise _Stop("stopped")
-    queue: asyncio.Queue = asyncio.Queue()
-    end, stopped = object(), object()
-
-    async def pump() -> None:
-        try:
-            async for item in source:
-                queue.put_nowait((item, None))
-        except Exception as exc:
-            queue.put_nowait((end, exc))
-        else:
-            queue.put_nowait((end, None))
-
-    async def watch() -> None:
-        await cancel.wait()
-        queue.put_nowait((stopped, None))
-
-    pump_task = asyncio.create_task(pump())
-    watch_task = asyncio.create_task(watch())
-    try:
-        while True:
-            item, exc = await queue.get()
-            if item is stopped:
-                raise _Stop("stopped")
-            if item is end:
-                if exc is not None:
-                    raise exc
-                return
-            yield item
-    finally:
-        for task in (pump_task, watch_task):
-            task.cancel()
-        await asyncio.gather(pump_task, watch_task, return_exceptions=True)
 
 
 @dataclass(slots=True)
@@ -306,7 +123,7 @@ class _Reply:
         return int((time.monotonic() - self.started) * 1000)
 
     async def _row_open(self) -> _Row | None:
-        message = await database_sync_to_async(_assistant_row_create)(
+        message = await database_sync_to_async(store.assistant_row_create)(
             conversation_id=self.conversation_id,
             engine=self.engine,
             model=self.model,
@@ -344,7 +161,7 @@ class _Reply:
             fields["data"] = data
         if finish_reason != "tool_calls":
             fields["sources"] = self.sources
-        return await database_sync_to_async(_row_finish)(
+        return await database_sync_to_async(store.row_finish)(
             conversation_id=self.conversation_id,
             message_id=row.id,
             allow_waiting=self.allow_waiting,
@@ -401,7 +218,7 @@ class _Reply:
                         completion_tokens=usage.completion_tokens,
                         cached_tokens=usage.cached_tokens,
                     )
-                    await database_sync_to_async(_conversation_usage_add)(
+                    await database_sync_to_async(store.conversation_usage_add)(
                         conversation_id=self.conversation_id, usage=usage, cost=cost
                     )
             except Exception:
@@ -443,7 +260,7 @@ class _Reply:
             backoff=settings.OPENAI_RETRY_BACKOFF,
             first_token_timeout=settings.OPENAI_TIMEOUT,
         )
-        async for event in _until_cancelled(events, self.cancel):
+        async for event in until_cancelled(events, self.cancel):
             if isinstance(event, TextDelta | RefusalDelta):
                 if not event.text:
                     continue
@@ -480,14 +297,14 @@ class _Reply:
         ):
             return
         row.checkpoint_at, row.deltas_since_checkpoint = now, 0
-        owned = await database_sync_to_async(_checkpoint)(
+        owned = await database_sync_to_async(store.checkpoint)(
             conversation_id=self.conversation_id,
             message_id=row.id,
             text=row.text,
             allow_waiting=self.allow_waiting,
         )
         if not owned:
-            raise _Stop("superseded")
+            raise Stop("superseded")
 
     # -- tools ------------------------------------------------------------------------------
 
@@ -506,7 +323,7 @@ class _Reply:
         outcomes = tool_registry.tool_calls_execute(
             conversation_id=self.conversation_id, message_id=row.id, calls=calls
         )
-        async for outcome in _until_cancelled(outcomes, self.cancel):
+        async for outcome in until_cancelled(outcomes, self.cancel):
             if outcome.call_id not in pending:
                 continue
             pending.pop(outcome.call_id)
@@ -524,7 +341,7 @@ class _Reply:
             yield outcome
 
     async def _tool_finished(self, row: _Row, outcome: ToolOutcome) -> ToolFinished:
-        await database_sync_to_async(_tool_message_store)(
+        await database_sync_to_async(store.tool_message_store)(
             conversation_id=self.conversation_id, outcome=outcome
         )
         self.tools_used.append(outcome.name)
@@ -561,7 +378,7 @@ class _Reply:
             try:
                 async for event in self._call(row, round_index, outcomes):
                     yield event
-            except _Stop as stop:
+            except Stop as stop:
                 async for event in self._end(
                     row, state=MessageState.INTERRUPTED, finish_reason=stop.reason
                 ):
@@ -626,7 +443,7 @@ class _Reply:
                         )
                     else:
                         yield item
-            except _Stop as stop:
+            except Stop as stop:
                 await database_sync_to_async(Message.objects.filter(pk=row.id).update)(
                     state=MessageState.INTERRUPTED, finish_reason=stop.reason
                 )
@@ -683,7 +500,7 @@ async def _cached_reply(
     *, conversation_id: Any, history: History, engine: str, hit: dict[str, Any]
 ) -> AsyncIterator[Event]:
     started = time.monotonic()
-    message = await database_sync_to_async(_assistant_row_create)(
+    message = await database_sync_to_async(store.assistant_row_create)(
         conversation_id=conversation_id, engine="cache", model=history.model, allow_waiting=False
     )
     if message is None:
@@ -693,7 +510,7 @@ async def _cached_reply(
     for start in range(0, len(text), CACHE_PIECE_CHARS):
         yield AssistantDelta(seq=message.seq, text=text[start : start + CACHE_PIECE_CHARS])
     ms = int((time.monotonic() - started) * 1000)
-    state, reason = await database_sync_to_async(_row_finish)(
+    state, reason = await database_sync_to_async(store.row_finish)(
         conversation_id=conversation_id,
         message_id=message.pk,
         allow_waiting=False,
@@ -724,7 +541,7 @@ async def reply_stream(
     *, conversation_id: Any, cancel: asyncio.Event | None = None
 ) -> AsyncIterator[Event]:
     """The events of the bot's reply to a conversation (see conversations/engine/__init__.py)."""
-    history = await database_sync_to_async(_reply_setup)(conversation_id)
+    history = await database_sync_to_async(store.reply_setup)(conversation_id)
     if history is None:
         return
     last = history.last_customer
@@ -746,7 +563,7 @@ async def reply_stream(
         if flagged:
             yield Error(code="moderated", message=customer_message("moderated"), seq=last.seq)
             return
-    cache_key, hit = await database_sync_to_async(_cache_lookup)(
+    cache_key, hit = await database_sync_to_async(reply_cache.cache_lookup)(
         history=history, engine=engine, model=model
     )
     if hit is not None:

@@ -185,9 +185,10 @@ def text_of(events) -> str:
 
 
 @pytest.fixture(autouse=True)
-async def _close_thread_connections():
+async def _close_thread_connections(request):
     """The ORM ran in asgiref's worker thread: close its connection so teardown can drop the DB."""
     yield
-    from django.db import connections
+    if request.node.get_closest_marker("django_db") is not None:
+        from django.db import connections
 
-    await database_sync_to_async(connections.close_all)()
+        await database_sync_to_async(connections.close_all)()

@@ -54,3 +54,26 @@ def test_too_long_and_unknown_bot(offline_engine, settings, bot):
     assert json.loads(output)["code"] == "message_too_long"
     with pytest.raises(CommandError):
         run("--bot", "nope", "hi")
+
+
+def test_the_same_conversation_runs_through_an_openai_compatible_server(
+    openai_engine, bot, fake_tools
+):
+    from tests.openai_server import Reply, ToolCallSpec
+
+    openai_engine.script(
+        Reply(tool_calls=[ToolCallSpec("get_order", {"order_number": "#W2611340"}, id="c1")]),
+        Reply(text="Your order #W2611340 was delivered.", prompt_tokens=300, completion_tokens=9),
+    )
+    output = run("--bot", bot.slug, "--email", "ann@example.com", "--json", "where is #W2611340")
+    events = [json.loads(line) for line in output.splitlines()]
+    assert events[0]["engine"] == "openai"
+    assert [e["type"] for e in events if e["type"].startswith("tool.")] == [
+        "tool.started",
+        "tool.finished",
+    ]
+    done = events[-1]
+    assert done["text"] == "Your order #W2611340 was delivered."
+    assert done["state"] == "complete" and float(done["cost_usd"]) > 0
+    system = openai_engine.chat_requests()[0].body["messages"][0]["content"]
+    assert "verified by" in system and "ann@example.com" in system

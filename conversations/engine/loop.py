@@ -349,7 +349,10 @@ class _Reply:
             self.outcomes_ok = False
         if outcome.name == "handoff_to_human" and outcome.status == ToolRunStatus.SUCCEEDED:
             self.allow_waiting = True  # the bot may confirm the handoff it just made
-        for source in outcome.sources:
+        cited = [] if outcome.data.get("no_good_match") else outcome.sources
+        if self.engine == "offline":
+            cited = cited[:1]  # the offline engine quotes the best match only
+        for source in cited:
             if source not in self.sources:
                 self.sources.append(source)
         return ToolFinished(

@@ -168,21 +168,17 @@ def _plan_for_message(request: ModelRequest, available: set[str]) -> _Plan:
     order_number = order or (earlier_order if secret else None)
     if order_number:
         calls: list[tuple[str, dict[str, Any]]] = []
-        if request.customer_verified and "get_order" in available:
-            calls.append(("get_order", {"order_number": order_number}))
-        elif secret and "identify_customer" in available:
+        if secret and "identify_customer" in available:
             calls.append(
                 ("identify_customer", {"order_number": order_number, "email_or_zip": secret})
             )
+        elif "get_order" in available:
+            # The tools decide who may see it (a verified owner, or proven earlier here).
+            calls.append(("get_order", {"order_number": order_number}))
         if calls:
             if question and "search_faq" in available:
                 calls.append(("search_faq", {"question": rest}))
             return _Plan(calls=calls)
-        if "identify_customer" in available:
-            return _Plan(
-                text=f"I can look up order {order_number} for you. To keep your details safe, "
-                "please tell me the email address or ZIP code on the order."
-            )
     if secret and not order_number:
         return _Plan(
             text="Thanks! Which order is this about? Please send me the order number "
@@ -220,7 +216,12 @@ def _compose(request: ModelRequest, available: set[str], can_call: bool) -> _Pla
             continue
         if outcome.name == "identify_customer":
             number = data.get("order_number", "")
-            if data.get("verified"):
+            if data.get("reason") == "too_many_attempts":
+                paragraphs.append(
+                    "Sorry, I can't check more details in this chat. A human agent can help "
+                    "you: would you like me to connect you?"
+                )
+            elif data.get("verified"):
                 if can_call and "get_order" in available:
                     follow_up.append(("get_order", {"order_number": number}))
                 else:
@@ -232,12 +233,18 @@ def _compose(request: ModelRequest, available: set[str], can_call: bool) -> _Pla
                     "I can connect you with a human agent."
                 )
         elif outcome.name == "get_order":
+            number = _call_arguments(request, outcome.call_id).get("order_number", "that order")
             if isinstance(data.get("order"), dict):
                 paragraphs.append(order_describe(data["order"]))
+            elif not request.customer_verified:
+                paragraphs.append(
+                    f"I can look up order {number} for you. To keep your details safe, please "
+                    "tell me the email address or ZIP code on the order."
+                )
             else:
                 paragraphs.append(
-                    "I couldn't find that order for you. Please check the order number, or I "
-                    "can connect you with a human agent."
+                    f"I couldn't find order {number} among your orders. Please check the "
+                    "number, or I can connect you with a human agent."
                 )
         elif outcome.name == "list_recent_orders":
             orders = data.get("orders")
@@ -271,6 +278,15 @@ def _compose(request: ModelRequest, available: set[str], can_call: bool) -> _Pla
     if follow_up:
         return _Plan(calls=follow_up)
     return _Plan(text="\n\n".join(p for p in paragraphs if p) or I_DONT_KNOW)
+
+
+def _call_arguments(request: ModelRequest, call_id: str) -> dict[str, Any]:
+    """The arguments of the call an outcome answers, from the round's assistant message."""
+    for message in reversed(request.messages):
+        for call in message.get("tool_calls") or []:
+            if call.get("id") == call_id:
+                return _json(call.get("function", {}).get("arguments", ""))
+    return {}
 
 
 def _json(content: str) -> dict[str, Any]:

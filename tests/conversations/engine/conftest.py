@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 
 from conversations import tools as tool_registry
 from conversations.messages import message_append
-from conversations.models import MessageRole, ToolRunStatus
+from conversations.models import Conversation, MessageRole, ToolRunStatus
 from conversations.status import handoff_request
 from conversations.tools import ToolOutcome
 
@@ -74,6 +74,7 @@ class FakeTools:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.delay: dict[str, float] = {}
         self.faq_matches = True
+        self.proven: set[str] = set()
 
     def definitions(self, *, bot) -> list[dict[str, Any]]:
         return DEFINITIONS
@@ -87,9 +88,14 @@ class FakeTools:
     def _data(self, name: str, args: dict[str, Any], conversation_id: Any) -> dict[str, Any]:
         if name == "identify_customer":
             verified = args.get("email_or_zip") in ("ann@example.com", "10001")
+            if verified:
+                self.proven.add(args.get("order_number", ""))
             return {"verified": verified, "order_number": args.get("order_number", "")}
         if name == "get_order":
-            if args.get("order_number") == ORDER["number"]:
+            number = args.get("order_number")
+            customer = Conversation.objects.select_related("customer").get(pk=conversation_id)
+            visible = customer.customer.is_verified or number in self.proven
+            if number == ORDER["number"] and visible:
                 return {"order": ORDER}
             return {"error": "not_found_or_not_verified", "message": "No such order."}
         if name == "list_recent_orders":

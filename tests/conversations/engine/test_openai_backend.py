@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.utils import timezone
 
 from conversations.engine import reply_stream
 from conversations.messages import message_append
@@ -13,6 +14,7 @@ from conversations.models import (
     ContextSummary,
     Conversation,
     ConversationStatus,
+    Customer,
     Message,
     MessageRole,
 )
@@ -83,6 +85,9 @@ async def test_parallel_tool_calls_split_across_chunks_run_and_feed_back(
             completion_tokens=40,
         ),
         Reply(text="It was delivered, and returns are free.", prompt_tokens=700),
+    )
+    await Customer.objects.filter(pk=conversation.customer_id).aupdate(
+        email="ann@example.com", verified_at=timezone.now()
     )
     events = await say(conversation, "Where is #W2611340 and can I return it?")
 

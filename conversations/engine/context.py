@@ -207,9 +207,12 @@ def turns_build(messages: list[Message], *, model: str) -> list[Turn]:
     return turns
 
 
-def history_load(*, conversation_id: Any) -> History:
+def history_load(*, conversation_id: Any, conversation: Conversation | None = None) -> History:
     """Everything the model may see of a conversation, from the database (sync)."""
-    conversation = Conversation.objects.select_related("bot", "customer").get(pk=conversation_id)
+    if conversation is None:
+        conversation = Conversation.objects.select_related("bot", "customer").get(
+            pk=conversation_id
+        )
     bot, customer = conversation.bot, conversation.customer
     summary = ContextSummary.objects.filter(conversation_id=conversation_id).first()
     through = summary.through_seq if summary else 0

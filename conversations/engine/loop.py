@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from conversations import tools as tool_registry
@@ -123,7 +122,7 @@ class _Reply:
         return int((time.monotonic() - self.started) * 1000)
 
     async def _row_open(self) -> _Row | None:
-        message = await database_sync_to_async(store.assistant_row_create)(
+        message = await store.in_thread(store.assistant_row_create)(
             conversation_id=self.conversation_id,
             engine=self.engine,
             model=self.model,
@@ -161,7 +160,7 @@ class _Reply:
             fields["data"] = data
         if finish_reason != "tool_calls":
             fields["sources"] = self.sources
-        return await database_sync_to_async(store.row_finish)(
+        return await store.in_thread(store.row_finish)(
             conversation_id=self.conversation_id,
             message_id=row.id,
             allow_waiting=self.allow_waiting,
@@ -218,14 +217,14 @@ class _Reply:
                         completion_tokens=usage.completion_tokens,
                         cached_tokens=usage.cached_tokens,
                     )
-                    await database_sync_to_async(store.conversation_usage_add)(
+                    await store.in_thread(store.conversation_usage_add)(
                         conversation_id=self.conversation_id, usage=usage, cost=cost
                     )
             except Exception:
                 logger.warning("Summarising older turns failed; keeping their gist", exc_info=True)
             summary = summary or summary_extractive(previous=history.summary, messages=dropped)
             through = history.turns[count - 1].last_seq
-            await database_sync_to_async(summary_store)(
+            await store.in_thread(summary_store)(
                 conversation_id=self.conversation_id, text=summary, through_seq=through
             )
             history.summary, history.summary_through_seq = summary, through
@@ -297,7 +296,7 @@ class _Reply:
         ):
             return
         row.checkpoint_at, row.deltas_since_checkpoint = now, 0
-        owned = await database_sync_to_async(store.checkpoint)(
+        owned = await store.in_thread(store.checkpoint)(
             conversation_id=self.conversation_id,
             message_id=row.id,
             text=row.text,
@@ -341,7 +340,7 @@ class _Reply:
             yield outcome
 
     async def _tool_finished(self, row: _Row, outcome: ToolOutcome) -> ToolFinished:
-        await database_sync_to_async(store.tool_message_store)(
+        await store.in_thread(store.tool_message_store)(
             conversation_id=self.conversation_id, outcome=outcome
         )
         self.tools_used.append(outcome.name)
@@ -447,7 +446,7 @@ class _Reply:
                     else:
                         yield item
             except Stop as stop:
-                await database_sync_to_async(Message.objects.filter(pk=row.id).update)(
+                await store.in_thread(Message.objects.filter(pk=row.id).update)(
                     state=MessageState.INTERRUPTED, finish_reason=stop.reason
                 )
                 yield self._done(row, MessageState.INTERRUPTED, stop.reason)
@@ -487,7 +486,7 @@ class _Reply:
                 tools_used=self.tools_used, outcomes_ok=self.outcomes_ok, finish_reason=reason
             )
         ):
-            await database_sync_to_async(reply_cache.reply_cache_set)(
+            await store.in_thread(reply_cache.reply_cache_set)(
                 key=self.cache_key, text=row.text, sources=self.sources
             )
         yield self._done(row, state, reason)
@@ -503,7 +502,7 @@ async def _cached_reply(
     *, conversation_id: Any, history: History, engine: str, hit: dict[str, Any]
 ) -> AsyncIterator[Event]:
     started = time.monotonic()
-    message = await database_sync_to_async(store.assistant_row_create)(
+    message = await store.in_thread(store.assistant_row_create)(
         conversation_id=conversation_id, engine="cache", model=history.model, allow_waiting=False
     )
     if message is None:
@@ -513,7 +512,7 @@ async def _cached_reply(
     for start in range(0, len(text), CACHE_PIECE_CHARS):
         yield AssistantDelta(seq=message.seq, text=text[start : start + CACHE_PIECE_CHARS])
     ms = int((time.monotonic() - started) * 1000)
-    state, reason = await database_sync_to_async(store.row_finish)(
+    state, reason = await store.in_thread(store.row_finish)(
         conversation_id=conversation_id,
         message_id=message.pk,
         allow_waiting=False,
@@ -544,7 +543,7 @@ async def reply_stream(
     *, conversation_id: Any, cancel: asyncio.Event | None = None
 ) -> AsyncIterator[Event]:
     """The events of the bot's reply to a conversation (see conversations/engine/__init__.py)."""
-    history = await database_sync_to_async(store.reply_setup)(conversation_id)
+    history = await store.in_thread(store.reply_setup)(conversation_id)
     if history is None:
         return
     last = history.last_customer
@@ -566,7 +565,7 @@ async def reply_stream(
         if flagged:
             yield Error(code="moderated", message=customer_message("moderated"), seq=last.seq)
             return
-    cache_key, hit = await database_sync_to_async(reply_cache.cache_lookup)(
+    cache_key, hit = await store.in_thread(reply_cache.cache_lookup)(
         history=history, engine=engine, model=model
     )
     if hit is not None:
@@ -575,7 +574,7 @@ async def reply_stream(
         ):
             yield event
         return
-    tools = await database_sync_to_async(tool_registry.tool_definitions)(bot=history.bot)
+    tools = await store.in_thread(tool_registry.tool_definitions)(bot=history.bot)
     reply = _Reply(
         conversation_id=conversation_id,
         history=history,

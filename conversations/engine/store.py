@@ -4,9 +4,12 @@ Sync functions, each called from the async loop through database_sync_to_async. 
 of the conversation is re-checked under a row lock before anything the bot writes is kept.
 """
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -24,6 +27,17 @@ from conversations.models import (
 from conversations.tools import ToolOutcome
 
 
+def in_thread(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func` awaitable from async code, run in a worker thread with a managed DB connection.
+
+    On PostgreSQL the threads run in parallel (one connection each): one thread for every
+    reply's queries would make a thousand replies wait on each other. SQLite allows one
+    writer at a time, so there every call goes to the single thread-sensitive worker.
+    """
+    sqlite = "sqlite" in settings.DATABASES["default"]["ENGINE"]
+    return database_sync_to_async(func, thread_sensitive=sqlite)
+
+
 def bot_may_write(status: str, *, allow_waiting: bool) -> bool:
     """The bot writes while it owns the conversation; after its own handoff it may finish."""
     return status == ConversationStatus.BOT or (
@@ -32,10 +46,12 @@ def bot_may_write(status: str, *, allow_waiting: bool) -> bool:
 
 
 def reply_setup(conversation_id: Any) -> History | None:
-    status = Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True)
-    if status.first() != ConversationStatus.BOT:
+    conversation = (
+        Conversation.objects.select_related("bot", "customer").filter(pk=conversation_id).first()
+    )
+    if conversation is None or conversation.status != ConversationStatus.BOT:
         return None
-    return history_load(conversation_id=conversation_id)
+    return history_load(conversation_id=conversation_id, conversation=conversation)
 
 
 def assistant_row_create(
@@ -61,10 +77,15 @@ def assistant_row_create(
 
 
 def checkpoint(*, conversation_id: Any, message_id: int, text: str, allow_waiting: bool) -> bool:
-    """Save the partial text; False when the bot no longer owns the conversation."""
-    Message.objects.filter(pk=message_id).update(text=text, updated_at=timezone.now())
-    status = Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True)
-    return bot_may_write(status.first() or "", allow_waiting=allow_waiting)
+    """Save the partial text; False when the bot no longer owns the conversation.
+
+    One statement: the update only matches while the conversation's status lets the bot write.
+    """
+    statuses = [ConversationStatus.BOT] + ([ConversationStatus.WAITING] if allow_waiting else [])
+    updated = Message.objects.filter(pk=message_id, conversation__status__in=statuses).update(
+        text=text, updated_at=timezone.now()
+    )
+    return updated == 1
 
 
 def row_finish(

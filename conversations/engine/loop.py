@@ -451,6 +451,13 @@ class _Reply:
                 )
                 yield self._done(row, MessageState.INTERRUPTED, stop.reason)
                 return
+            except Exception:
+                # The tools promise outcomes, not exceptions; if one escapes anyway the
+                # customer still gets a polite ending, never a stack trace.
+                logger.exception("Running tools for %s failed", self.conversation_id)
+                yield Error(code="internal", message=customer_message("internal"), seq=row.seq)
+                yield self._done(row, MessageState.COMPLETE, "tool_calls")
+                return
             round_index += 1
             next_row = await self._row_open()
             if next_row is None:

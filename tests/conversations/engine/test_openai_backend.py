@@ -362,3 +362,19 @@ async def test_the_system_prompt_is_never_echoed(openai_engine, conversation, sa
     assistant = (await sync_to_async(stored)(conversation))[-1]
     assert "Never reveal" not in assistant.text and assistant.state == "interrupted"
     assert assistant.text == "Sure! My instructions say:"
+
+
+async def test_a_broken_tool_layer_still_ends_politely(
+    openai_engine, conversation, say, fake_tools, monkeypatch
+):
+    from conversations import tools as tool_registry
+
+    async def broken(**kwargs):
+        raise RuntimeError("celery is down")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(tool_registry, "tool_calls_execute", broken)
+    openai_engine.script(Reply(tool_calls=[ToolCallSpec("search_faq", {"question": "q"})]))
+    events = await say(conversation, "question")
+    assert types(events)[-2:] == ["error", "assistant.done"]
+    assert events[-2].code == "internal" and "celery" not in events[-2].message

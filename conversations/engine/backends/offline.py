@@ -263,7 +263,8 @@ def _compose(request: ModelRequest, available: set[str], can_call: bool) -> _Pla
                 paragraphs.append("I don't see any orders for you yet.")
         elif outcome.name == "search_faq":
             matches = data.get("matches") or []
-            if matches and not data.get("no_good_match"):
+            question = _call_arguments(request, outcome.call_id).get("question", "")
+            if matches and not data.get("no_good_match") and faq_grounded(question, matches[0]):
                 paragraphs.append(str(matches[0].get("answer", "")).strip())
             else:
                 paragraphs.append(I_DONT_KNOW)
@@ -278,6 +279,91 @@ def _compose(request: ModelRequest, available: set[str], can_call: bool) -> _Pla
     if follow_up:
         return _Plan(calls=follow_up)
     return _Plan(text="\n\n".join(p for p in paragraphs if p) or I_DONT_KNOW)
+
+
+STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "could",
+        "do",
+        "does",
+        "for",
+        "from",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "please",
+        "so",
+        "that",
+        "the",
+        "their",
+        "there",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "about",
+        "any",
+        "anything",
+        "get",
+        "got",
+        "just",
+        "like",
+        "need",
+        "want",
+    }
+)
+WORD = re.compile(r"[a-z0-9]+")
+
+
+def faq_grounded(question: str, match: dict[str, Any]) -> bool:
+    """Whether the entry covers most of the question's words (a stem of five letters will do).
+
+    A ranking always has a first place; without a model to judge it, an answer is given only
+    when it shares most of what the customer asked about, so "do you sell spaceships?" does
+    not get the privacy policy because it says "we don't sell personal data".
+    """
+    words = [w for w in WORD.findall(question.lower()) if w not in STOPWORDS and len(w) > 2]
+    if not words:
+        return True
+    entry = " ".join(
+        [str(match.get("question", "")), str(match.get("answer", ""))]
+        + [str(a) for a in match.get("alternatives") or []]
+    ).lower()
+    covered = sum(1 for w in words if w[:5] in entry)
+    return covered * 2 > len(words)
 
 
 def _call_arguments(request: ModelRequest, call_id: str) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class Command(BaseCommand):
         )
         conversation, _ = conversation_start(bot=bot, customer=customer)
         self.as_json = options["json"]
+        self.prefix = ""
         if options["message"] is not None:
             self._turn(conversation, options["message"])
             return
@@ -86,12 +87,13 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(event, default=str))
             return
         kind = event["type"]
-        if kind == "assistant.started" and event["engine"] != "cache":
-            label = " (offline engine)" if event["engine"] == "offline" else ""
-            self.stdout.write(f"bot{label}> ", ending="")
-        elif kind == "assistant.started":
-            self.stdout.write("bot (cached)> ", ending="")
+        if kind == "assistant.started":
+            label = {"offline": " (offline engine)", "cache": " (cached)"}.get(event["engine"], "")
+            self.prefix = f"bot{label}> "  # shown with the first text: a tool round may have none
         elif kind == "assistant.delta":
+            if self.prefix:
+                self.stdout.write(self.prefix, ending="")
+                self.prefix = ""
             self.stdout.write(event["text"], ending="")
             sys.stdout.flush()
         elif kind == "tool.started":

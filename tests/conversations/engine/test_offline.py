@@ -168,3 +168,31 @@ async def test_streams_in_word_sized_pieces(offline_engine, conversation, say):
     events = await say(conversation, "hi")
     deltas = [e.text for e in events if e.type == "assistant.delta"]
     assert len(deltas) > 10 and all(len(d.split()) == 1 for d in deltas)
+
+
+@pytest.mark.parametrize(
+    ("question", "grounded"),
+    [
+        ("do you sell spaceships?", False),
+        ("can I pay with paypal", True),
+        ("my package arrived damaged", True),
+        ("what is your return policy", True),
+    ],
+)
+def test_an_faq_answer_must_cover_the_question(question, grounded):
+    from conversations.engine.backends.offline import faq_grounded
+
+    entries = {
+        "do you sell spaceships?": (
+            "How do you protect my personal data?",
+            "We don't sell personal data.",
+        ),
+        "can I pay with paypal": ("What payment methods do you accept?", "Cards and PayPal."),
+        "my package arrived damaged": (
+            "What if my item arrived damaged or defective?",
+            "Send us a photo.",
+        ),
+        "what is your return policy": ("What is your return policy?", "30 days."),
+    }
+    entry_question, answer = entries[question]
+    assert faq_grounded(question, {"question": entry_question, "answer": answer}) is grounded

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import sys
 import uuid
 
 from django.core.management.base import BaseCommand, CommandError
@@ -48,6 +47,7 @@ class Command(BaseCommand):
         conversation, _ = conversation_start(bot=bot, customer=customer)
         self.as_json = options["json"]
         self.prefix = ""
+        self.midline = False
         if options["message"] is not None:
             self._turn(conversation, options["message"])
             return
@@ -82,6 +82,13 @@ class Command(BaseCommand):
         async for event in reply_stream(conversation_id=conversation_id):
             self._emit(event.to_dict())
 
+    def _line(self, text: str) -> None:
+        """A whole line, after ending any streamed text that is still open."""
+        if self.midline:
+            self.stdout.write("")
+            self.midline = False
+        self.stdout.write(text)
+
     def _emit(self, event: dict) -> None:
         if self.as_json:
             self.stdout.write(json.dumps(event, default=str))
@@ -95,16 +102,16 @@ class Command(BaseCommand):
                 self.stdout.write(self.prefix, ending="")
                 self.prefix = ""
             self.stdout.write(event["text"], ending="")
-            sys.stdout.flush()
+            self.stdout.flush()
+            self.midline = True
         elif kind == "tool.started":
-            self.stdout.write(f"\n  … {event['label']} ({event['tool']})", ending="")
+            self._line(f"  … {event['label']} ({event['tool']})")
         elif kind == "tool.finished":
-            self.stdout.write(f" {event['status']}\n", ending="")
+            self._line(f"  {event['status']}: {event['label']} ({event['tool']})")
         elif kind == "error":
-            self.stdout.write(f"\n! {event['message']}")
+            self._line(f"! {event['message']}")
         elif kind == "assistant.done":
-            self.stdout.write("")
-            self.stdout.write(
+            self._line(
                 self.style.HTTP_NOT_MODIFIED(
                     f"  [{event['state']}, {event['prompt_tokens']}+{event['completion_tokens']} "
                     f"tokens, ${event['cost_usd']}, {event['duration_ms']} ms]"

@@ -9,9 +9,12 @@ over meanwhile wins (the reply ends interrupted with finish_reason "superseded")
 `cancel` stops generation and keeps the partial text (interrupted, finish_reason "stopped").
 
 In detail (docs/engine.md):
-- A reply with tool rounds spans several assistant messages, each opened by its own
-  AssistantStarted; tool events carry the seq of the message that made the calls. One
-  AssistantDone ends the reply, for its last message, with the usage and cost of all rounds.
+- A reply with tool rounds spans several assistant messages. AssistantStarted opens each
+  message that shows something, right before its first delta (so a reply may begin with
+  ToolStarted): a message that only carries tool calls is never announced, and no empty
+  bubble shows while tools run. Tool events carry the seq of the message that made the
+  calls. One AssistantDone ends the reply, for its last message (always announced), with the
+  usage and cost of all rounds.
 - A fault that ends a started reply yields an Error (a short, polite message for people, a
   code for programs) right before that AssistantDone. An Error with no AssistantStarted
   means no reply was attempted (message too long, moderated).

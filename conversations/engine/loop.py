@@ -93,6 +93,7 @@ class _Row:
     usage: Usage = field(default_factory=lambda: Usage(0, 0, 0))
     checkpoint_at: float = 0.0
     deltas_since_checkpoint: int = 0
+    announced: bool = False
 
 
 @dataclass(slots=True)
@@ -169,6 +170,22 @@ class _Reply:
             **fields,
         )
 
+    def _started(self, row: _Row) -> list[Event]:
+        """AssistantStarted for a message about to show something (once per message).
+
+        A message that only carries tool calls is never announced, so no empty bubble shows
+        while the tools run: the customer sees the tool status lines, then the answer.
+        """
+        if row.announced:
+            return []
+        row.announced = True
+        return [
+            AssistantStarted(seq=row.seq, message_id=row.id, engine=self.engine, model=self.model)
+        ]
+
+    def _finish(self, row: _Row, state: str, finish_reason: str) -> list[Event]:
+        return [*self._started(row), self._done(row, state, finish_reason)]
+
     def _done(self, row: _Row, state: str, finish_reason: str) -> AssistantDone:
         return AssistantDone(
             seq=row.seq,
@@ -192,9 +209,12 @@ class _Reply:
         state, finish_reason = await self._row_close(
             row, state=state, finish_reason=finish_reason, data=data
         )
+        for event in self._started(row):
+            yield event
         if fault and finish_reason != "superseded":
             yield Error(code=fault, message=customer_message(fault), seq=row.seq)
-        yield self._done(row, state, finish_reason)
+        for event in self._finish(row, state, finish_reason):
+            yield event
 
     # -- the context ----------------------------------------------------------------------
 
@@ -270,6 +290,8 @@ class _Reply:
                     self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else row.ttft_ms
                 row.text += event.text
                 self._leak_check(row, event.text)
+                for started in self._started(row):
+                    yield started
                 yield AssistantDelta(seq=row.seq, text=event.text)
                 await self._maybe_checkpoint(row)
             elif isinstance(event, Usage):
@@ -374,7 +396,6 @@ class _Reply:
         row = await self._row_open()
         if row is None:
             return
-        yield AssistantStarted(seq=row.seq, message_id=row.id, engine=self.engine, model=self.model)
         round_index, outcomes, context_retried = 0, [], False
         while True:
             try:
@@ -419,7 +440,8 @@ class _Reply:
                 row, state=MessageState.COMPLETE, finish_reason="tool_calls"
             )
             if finish_reason == "superseded":
-                yield self._done(row, state, finish_reason)
+                for event in self._finish(row, state, finish_reason):
+                    yield event
                 return
             self.history.extra.append(
                 {
@@ -449,24 +471,26 @@ class _Reply:
                 await store.in_thread(Message.objects.filter(pk=row.id).update)(
                     state=MessageState.INTERRUPTED, finish_reason=stop.reason
                 )
-                yield self._done(row, MessageState.INTERRUPTED, stop.reason)
+                for event in self._finish(row, MessageState.INTERRUPTED, stop.reason):
+                    yield event
                 return
             except Exception:
                 # The tools promise outcomes, not exceptions; if one escapes anyway the
                 # customer still gets a polite ending, never a stack trace.
                 logger.exception("Running tools for %s failed", self.conversation_id)
+                for event in self._started(row):
+                    yield event
                 yield Error(code="internal", message=customer_message("internal"), seq=row.seq)
-                yield self._done(row, MessageState.COMPLETE, "tool_calls")
+                for event in self._finish(row, MessageState.COMPLETE, "tool_calls"):
+                    yield event
                 return
             round_index += 1
             next_row = await self._row_open()
             if next_row is None:
-                yield self._done(row, MessageState.INTERRUPTED, "superseded")
+                for event in self._finish(row, MessageState.INTERRUPTED, "superseded"):
+                    yield event
                 return
             row = next_row
-            yield AssistantStarted(
-                seq=row.seq, message_id=row.id, engine=self.engine, model=self.model
-            )
 
     async def _final(self, row: _Row) -> AsyncIterator[Event]:
         reason = row.finish_reason or "stop"
@@ -481,6 +505,8 @@ class _Reply:
         if not row.text.strip():
             # Nothing to show (an empty answer, or calls after the last allowed round).
             row.text = customer_message("model_unavailable")
+            for started in self._started(row):
+                yield started
             yield AssistantDelta(seq=row.seq, text=row.text)
             reason = "empty"
         state, reason = await self._row_close(
@@ -496,7 +522,8 @@ class _Reply:
             await store.in_thread(reply_cache.reply_cache_set)(
                 key=self.cache_key, text=row.text, sources=self.sources
             )
-        yield self._done(row, state, reason)
+        for event in self._finish(row, state, reason):
+            yield event
 
 
 def _without_tools(request: ModelRequest) -> ModelRequest:

@@ -270,6 +270,7 @@ class _Reply:
             customer_email=history.customer.email,
             store_name=history.bot.name,
             images=history.last_customer_images,
+            prompt_tokens=context_tokens(history, tools=self.tools),
         )
         if not self.tools:
             request = _without_tools(request)

@@ -26,6 +26,7 @@ class ModelRequest:
     customer_email: str = ""
     store_name: str = ""
     images: int = 0  # images on the customer's last message
+    prompt_tokens: int = 0  # the loop's count of this prompt (the offline engine reports it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -407,7 +407,7 @@ class OfflineBackend:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[BackendEvent]:
         text, calls = offline_plan(request)
-        prompt = prompt_tokens(request.messages, model="gpt-4o-mini")
+        prompt = request.prompt_tokens or prompt_tokens(request.messages)
         if calls:
             for n, call in enumerate(calls):
                 yield ToolCallStarted(index=n, id=call.id, name=call.name)

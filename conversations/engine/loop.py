@@ -261,7 +261,8 @@ class _Reply:
             model=self.model,
             messages=await self._messages(),
             tools=self.tools,
-            tool_choice=None if allow_tools else "none",
+            # After the last allowed round the model must answer with what it has.
+            tool_choice="none" if self.tools and not allow_tools else None,
             max_tokens=history.max_output_tokens,
             temperature=history.bot.temperature,
             round=round_index,
@@ -272,8 +273,6 @@ class _Reply:
             images=history.last_customer_images,
             prompt_tokens=context_tokens(history, tools=self.tools),
         )
-        if not self.tools:
-            request = _without_tools(request)
         events = stream_with_retries(
             lambda: self.backend.stream(request),
             retries=settings.OPENAI_MAX_RETRIES,
@@ -525,12 +524,6 @@ class _Reply:
             )
         for event in self._finish(row, state, reason):
             yield event
-
-
-def _without_tools(request: ModelRequest) -> ModelRequest:
-    from dataclasses import replace
-
-    return replace(request, tools=[], tool_choice=None)
 
 
 async def _cached_reply(

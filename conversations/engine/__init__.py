@@ -28,5 +28,12 @@ backends/ (openai.py, offline.py) behind one interface.
 
 from conversations.engine.loop import reply_stream
 from conversations.engine.safety import InputRejected, message_check
+from conversations.engine.tokens import encoding
 
-__all__ = ["InputRejected", "message_check", "reply_stream"]
+
+def engine_warm_up() -> None:
+    """Load the tokenizer now (about half a second) rather than in the first reply."""
+    encoding()
+
+
+__all__ = ["InputRejected", "engine_warm_up", "message_check", "reply_stream"]

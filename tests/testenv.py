@@ -4,6 +4,6 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-# ORM calls from async code run in worker threads: without persistent connections each thread
-# closes its connection after the call, so teardown can drop the test database.
+# Async code reaches the database from asgiref's worker threads; closing those connections
+# after each call lets the test database be dropped at the end of the run.
 os.environ.setdefault("DB_CONN_MAX_AGE", "0")

@@ -152,6 +152,12 @@ SUPPORTBOT_TOOL_TIMEOUT = env_float("SUPPORTBOT_TOOL_TIMEOUT", 10.0, minimum=0.1
 SUPPORTBOT_MAX_MESSAGE_CHARS = env_int("SUPPORTBOT_MAX_MESSAGE_CHARS", 4000, minimum=1)
 SUPPORTBOT_MAX_IMAGE_BYTES = env_int("SUPPORTBOT_MAX_IMAGE_BYTES", 5 * 1024 * 1024, minimum=1024)
 SUPPORTBOT_MODERATION = env_bool("SUPPORTBOT_MODERATION", False)
+# The reply engine (docs/engine.md).
+OPENAI_RETRY_BACKOFF = env_float("OPENAI_RETRY_BACKOFF", 0.5, minimum=0.0)
+# A smaller window than the model's, e.g. for a local server started with a short context.
+SUPPORTBOT_CONTEXT_WINDOW = env_int("SUPPORTBOT_CONTEXT_WINDOW", 0, minimum=0)
+SUPPORTBOT_OFFLINE_DELAY = env_float("SUPPORTBOT_OFFLINE_DELAY", 0.02, minimum=0.0)
+SUPPORTBOT_REPLY_CACHE_SECONDS = env_int("SUPPORTBOT_REPLY_CACHE_SECONDS", 3600, minimum=0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -11,6 +11,7 @@ from conversations.models.chat import (
     ToolRun,
     ToolRunStatus,
 )
+from conversations.models.engine import ContextSummary
 from conversations.models.knowledge import FaqEntry
 from conversations.models.store import (
     Fulfillment,
@@ -25,6 +26,7 @@ from conversations.models.store import (
 __all__ = [
     "Attachment",
     "Bot",
+    "ContextSummary",
     "Conversation",
     "ConversationStatus",
     "Customer",

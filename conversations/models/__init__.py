@@ -21,6 +21,7 @@ from conversations.models.store import (
     ProductVariant,
     StoreCustomer,
 )
+from conversations.models.tools import OrderAccessGrant, OrderProofAttempt
 
 __all__ = [
     "Attachment",
@@ -35,7 +36,9 @@ __all__ = [
     "MessageState",
     "ModelName",
     "Order",
+    "OrderAccessGrant",
     "OrderLine",
+    "OrderProofAttempt",
     "Payment",
     "Product",
     "ProductVariant",

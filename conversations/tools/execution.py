@@ -17,6 +17,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import connection
 
 from conversations.models import ToolRun, ToolRunStatus
 from conversations.tools.calls import ToolOutcome
@@ -93,9 +94,18 @@ def _time_out(run_id: int, timeout: float) -> Any:
     return _outcome(ToolRun.objects.get(pk=run_id))
 
 
+def _execute_in_thread(*, run_id: int) -> str:
+    try:
+        return tool_run_execute(run_id=run_id)
+    finally:
+        # A pool thread may not run Django code again for a long time: don't keep its
+        # connection open meanwhile.
+        connection.close()
+
+
 async def _run_in_process(run: PreparedRun, timeout: float) -> Any:
     # Not thread-sensitive: a hung tool must not hold the one thread all ORM calls share.
-    execute = database_sync_to_async(tool_run_execute, thread_sensitive=False)
+    execute = database_sync_to_async(_execute_in_thread, thread_sensitive=False)
     try:
         await asyncio.wait_for(execute(run_id=run.run_id), timeout)
     except TimeoutError:

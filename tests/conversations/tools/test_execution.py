@@ -6,7 +6,8 @@ import json
 import time
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
+from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
@@ -21,6 +22,14 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("eager", "test_tools"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def close_thread_connections():
+    """Async tests use the ORM from asgiref's shared thread: close its connection afterwards
+    so PostgreSQL can drop the test database."""
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture

@@ -115,7 +115,6 @@ PHRASES = {
     "cheaper": "price drop",
     "pay later": "installment",
     "next day": "overnight",
-    "tomorrow": "overnight",
     "same day": "same-day",
     "dropped it off": "delivered",
     "dropped off": "delivered",
@@ -141,12 +140,21 @@ _PHRASE = re.compile(
 
 
 @lru_cache(maxsize=20_000)
-def _stem(word: str) -> str:
-    return _STEMMER.stemWord(SYNONYMS.get(word, word))
+def _stems(word: str) -> tuple[str, ...]:
+    stem = _STEMMER.stemWord(word)
+    synonym = SYNONYMS.get(word)
+    if synonym is None:
+        return (stem,)
+    other = _STEMMER.stemWord(synonym)
+    return (stem,) if other == stem else (stem, other)
 
 
 def terms(text: str) -> list[str]:
-    """The stemmed, synonym-folded content words of a text, in order."""
-    text = _PHRASE.sub(lambda m: PHRASES[m.group(1)], text.lower().replace("\u2019", "'"))
-    words = _WORD.findall(text)
-    return [_stem(word) for word in words if word not in STOP_WORDS]
+    """The stemmed content words of a text, each followed by its synonym's stem if it has one.
+
+    Synonyms are added, not substituted: the customer's exact (often rarer, so more telling)
+    word still matches, and the common word bridges different phrasings.
+    """
+    text = text.lower().replace("\u2019", "'").replace("-", " ")
+    text = _PHRASE.sub(lambda m: m.group(1) + " " + PHRASES[m.group(1)], text)
+    return [stem for word in _WORD.findall(text) if word not in STOP_WORDS for stem in _stems(word)]

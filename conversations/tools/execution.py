@@ -113,30 +113,69 @@ async def _run_in_process(run: PreparedRun, timeout: float) -> Any:
     return await _outcome_load(run.run_id)
 
 
-async def _run_on_worker(run: PreparedRun, timeout: float, done: asyncio.Future, channel: str):
+class _Mailbox:
+    """One channel per process and event loop that workers report finished runs to.
+
+    One long-lived reader per process instead of one per round: cancelling a channel-layer
+    receive mid-wait can hold up the next one for seconds.
+    """
+
+    def __init__(self, layer: Any, channel: str) -> None:
+        self.layer = layer
+        self.channel = channel
+        self.waiting: dict[int, asyncio.Future] = {}
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            message = await self.layer.receive(self.channel)
+            future = self.waiting.pop(message.get("run_id"), None)
+            if future is not None and not future.done():
+                future.set_result(message.get("status"))
+
+    def expect(self, run_id: int) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[run_id] = future
+        return future
+
+    def forget(self, run_id: int) -> None:
+        self.waiting.pop(run_id, None)
+
+
+_mailboxes: dict[asyncio.AbstractEventLoop, _Mailbox] = {}
+
+
+async def _mailbox() -> _Mailbox:
+    loop = asyncio.get_running_loop()
+    for other in [other for other in _mailboxes if other.is_closed()]:
+        del _mailboxes[other]
+    mailbox = _mailboxes.get(loop)
+    if mailbox is None or mailbox.reader.done():
+        layer = get_channel_layer()
+        mailbox = _Mailbox(layer, await layer.new_channel("tools."))
+        _mailboxes[loop] = mailbox
+    return mailbox
+
+
+async def _run_on_worker(run: PreparedRun, timeout: float, mailbox: _Mailbox) -> ToolOutcome:
     from conversations.tools.tasks import tool_run
 
+    done = mailbox.expect(run.run_id)
     # Publishing to the broker is network I/O: keep it off the event loop.
     await sync_to_async(tool_run.apply_async, thread_sensitive=False)(
-        args=[run.run_id, channel],
+        args=[run.run_id, mailbox.channel],
         queue="tools",
         expires=timeout + 1,
         soft_time_limit=timeout + 2,
         time_limit=timeout + 5,
     )
     try:
-        await asyncio.wait_for(asyncio.shield(done), timeout)
+        await asyncio.wait_for(done, timeout)
     except TimeoutError:
         return await _time_out(run.run_id, timeout)
+    finally:
+        mailbox.forget(run.run_id)
     return await _outcome_load(run.run_id)
-
-
-async def _listen(layer: Any, channel: str, waiting: dict[int, asyncio.Future]) -> None:
-    while True:
-        message = await layer.receive(channel)
-        future = waiting.get(message.get("run_id"))
-        if future is not None and not future.done():
-            future.set_result(message.get("status"))
 
 
 async def tool_runs_await(
@@ -145,7 +184,6 @@ async def tool_runs_await(
     """Record, validate and run the calls concurrently; yield outcomes as they finish."""
     prepared = await _prepare(conversation_id, message_id, calls)
     pending: list[asyncio.Task] = []
-    listener: asyncio.Task | None = None
     try:
         to_run = []
         for run in prepared:
@@ -160,22 +198,16 @@ async def tool_runs_await(
                 asyncio.create_task(_run_in_process(run, _timeout_for(run.tool))) for run in to_run
             ]
         else:
-            layer = get_channel_layer()
-            channel = await layer.new_channel("tools.")
-            loop = asyncio.get_running_loop()
-            waiting = {run.run_id: loop.create_future() for run in to_run}
-            listener = asyncio.create_task(_listen(layer, channel, waiting))
+            mailbox = await _mailbox()
             pending = [
-                asyncio.create_task(
-                    _run_on_worker(run, _timeout_for(run.tool), waiting[run.run_id], channel)
-                )
+                asyncio.create_task(_run_on_worker(run, _timeout_for(run.tool), mailbox))
                 for run in to_run
             ]
         for finished in asyncio.as_completed(pending):
             yield await finished
     finally:
-        for task in [*pending, *([listener] if listener else [])]:
+        for task in pending:
             task.cancel()
-        for task in [*pending, *([listener] if listener else [])]:
+        for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

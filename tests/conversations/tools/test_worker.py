@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parents[3]
 WORKER_NAME = "tools-test@%h"
 
 
-@pytest.fixture
-def worker():
+@pytest.fixture(scope="module")
+def worker(django_db_setup):
     """A worker on the "tools" queue that uses this test run's database."""
     slow_tools.register()
     with app.connection_for_write() as conn:
@@ -162,3 +162,22 @@ async def test_two_lookups_run_in_parallel_on_the_worker_and_a_hung_one_times_ou
     late = await ToolRun.objects.aget(pk=runs["call_5"].pk)
     assert late.status == ToolRunStatus.TIMEOUT
     assert late.result["data"]["error"] == "timeout"
+
+
+async def test_round_after_round_the_results_come_back_promptly(worker):
+    conversation, _, order = await a_verified_customer_with_an_order()
+    for n in range(3):
+        message, _ = await sync_to_async(message_append)(
+            conversation_id=conversation.pk, role=MessageRole.ASSISTANT
+        )
+        started = time.monotonic()
+        outcomes = [
+            o
+            async for o in tool_calls_execute(
+                conversation_id=conversation.pk,
+                message_id=message.pk,
+                calls=[call(n, "get_order", order_number=order.number)],
+            )
+        ]
+        assert outcomes[0].status == ToolRunStatus.SUCCEEDED
+        assert time.monotonic() - started < 1.5

@@ -103,6 +103,28 @@ def object_schema(properties: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Checked here, before a call runs, but left out of what the model is sent: strict mode
+# accepts only a subset of JSON Schema, and length and range limits are outside it.
+LOCAL_ONLY_KEYWORDS = frozenset(
+    {"minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems", "pattern", "format"}
+)
+
+
+def strict_subset(schema: Any) -> Any:
+    """The schema without the keywords OpenAI's strict mode refuses."""
+    if isinstance(schema, list):
+        return [strict_subset(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    subset: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties":  # its keys are property names, whatever they are called
+            subset[key] = {name: strict_subset(sub) for name, sub in value.items()}
+        elif key not in LOCAL_ONLY_KEYWORDS:
+            subset[key] = strict_subset(value)
+    return subset
+
+
 def tool_definitions_for(*, bot: Bot) -> list[dict[str, Any]]:
     return [
         {
@@ -110,7 +132,7 @@ def tool_definitions_for(*, bot: Bot) -> list[dict[str, Any]]:
             "function": {
                 "name": tool.name,
                 "description": tool.description,
-                "parameters": tool.parameters,
+                "parameters": strict_subset(tool.parameters),
                 "strict": True,
             },
         }

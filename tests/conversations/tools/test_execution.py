@@ -80,13 +80,14 @@ async def test_invalid_arguments_are_refused_before_anything_runs():
             ToolCall(id="b", name="get_order", arguments='{"order_number": "#W1", "admin": true}'),
             ToolCall(id="c", name="get_order", arguments="{not json"),
             ToolCall(id="d", name="drop_tables", arguments="{}"),
+            call("e", "get_order", order_number="W" * 500),
         ],
     )
-    assert [o.status for o in outcomes] == [ToolRunStatus.INVALID] * 4
+    assert [o.status for o in outcomes] == [ToolRunStatus.INVALID] * 5
     assert all(json.loads(o.content)["error"] == "invalid_arguments" for o in outcomes)
     assert "order_number" in outcomes[0].data["message"]
     runs = [r async for r in ToolRun.objects.filter(message=message).order_by("call_id")]
-    assert [r.status for r in runs] == [ToolRunStatus.INVALID] * 4
+    assert [r.status for r in runs] == [ToolRunStatus.INVALID] * 5
     assert all(r.started_at is None and r.worker == "" for r in runs)
 
 
@@ -202,6 +203,10 @@ async def test_definitions_are_strict_and_labels_speak_to_the_customer():
         assert function["strict"] is True
         assert function["parameters"]["additionalProperties"] is False
         assert set(function["parameters"]["required"]) == set(function["parameters"]["properties"])
+        # Length and range limits are checked locally; strict mode refuses them.
+        assert not {"minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems"} & set(
+            json.dumps(function["parameters"]).replace('"', " ").split()
+        )
     assert tool_label(name="get_order", arguments={}) == "Looking up your order…"
     assert tool_label(name="search_faq") == "Searching the help center…"
     assert tool_label(name="handoff_to_human") == "Connecting you with a person…"

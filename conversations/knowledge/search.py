@@ -34,8 +34,9 @@ class FaqSearchResult:
     no_good_match: bool
 
 
-# Per process: bot id -> (version, index). The version is read from the database on each
-# search, so an edit made by any process (the admin, an import) is seen by every worker.
+# Per process: bot id -> (version, index). The version (count and latest updated_at of the
+# published entries) is read on each search, so an edit saved by any process (the admin, an
+# import) is seen by every worker. A queryset .update() must set updated_at too.
 _indexes: dict[int, tuple[tuple[Any, ...], Bm25Index]] = {}
 _lock = threading.Lock()
 

@@ -3,8 +3,8 @@
 On the embedded default (CELERY_TASK_ALWAYS_EAGER) each run executes in a thread of this
 process. Otherwise each becomes a Celery task on the "tools" queue; the worker announces the
 end on this process's channel-layer channel (one long-lived reader per process and event
-loop), and the result is read from the ToolRun row. Either way the wait is `asyncio.wait_for`, so a hung tool costs its time limit
-and the chat goes on.
+loop), and the result is read from the ToolRun row. Either way the wait is
+`asyncio.wait_for`, so a hung tool costs its time limit and the chat goes on.
 """
 
 import asyncio

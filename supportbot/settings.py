@@ -149,6 +149,25 @@ if SUPPORTBOT_ENGINE not in {"openai", "offline"}:
     )
 SUPPORTBOT_MAX_TOOL_ROUNDS = env_int("SUPPORTBOT_MAX_TOOL_ROUNDS", 5, minimum=1, maximum=20)
 SUPPORTBOT_TOOL_TIMEOUT = env_float("SUPPORTBOT_TOOL_TIMEOUT", 10.0, minimum=0.1)
+# Tools: a JSON result larger than this is cut before it reaches the model.
+SUPPORTBOT_TOOL_RESULT_MAX_BYTES = env_int(
+    "SUPPORTBOT_TOOL_RESULT_MAX_BYTES", 8192, minimum=512, maximum=1_000_000
+)
+# Failed order proofs (number + email/zip) allowed per conversation within the window.
+SUPPORTBOT_ORDER_PROOF_MAX_FAILURES = env_int("SUPPORTBOT_ORDER_PROOF_MAX_FAILURES", 5, minimum=1)
+SUPPORTBOT_ORDER_PROOF_WINDOW = env_int("SUPPORTBOT_ORDER_PROOF_WINDOW", 900, minimum=1)
+# FAQ search: below either floor the best entry is "no good match" (see README, FAQ search).
+SUPPORTBOT_FAQ_MIN_SCORE = env_float("SUPPORTBOT_FAQ_MIN_SCORE", 4.0, minimum=0.0)
+SUPPORTBOT_FAQ_MIN_COVERAGE = env_float("SUPPORTBOT_FAQ_MIN_COVERAGE", 0.2, minimum=0.0)
+# Modules that register more tools (a deployment's own; the tests add a slow one).
+SUPPORTBOT_EXTRA_TOOLS = env_list("SUPPORTBOT_EXTRA_TOOLS")
+# Let the bot cancel pending orders and start returns (after the customer confirms).
+SUPPORTBOT_ORDER_ACTIONS = env_bool("SUPPORTBOT_ORDER_ACTIONS", True)
+# Order data: the store's tables by default, or the store's own HTTP API when this is set.
+ORDER_SOURCE_URL = env_str("ORDER_SOURCE_URL")
+# A whole header line, e.g. "Authorization: Bearer s3cret".
+ORDER_SOURCE_AUTH_HEADER = env_str("ORDER_SOURCE_AUTH_HEADER")
+ORDER_SOURCE_TIMEOUT = env_float("ORDER_SOURCE_TIMEOUT", 5.0, minimum=0.1)
 SUPPORTBOT_MAX_MESSAGE_CHARS = env_int("SUPPORTBOT_MAX_MESSAGE_CHARS", 4000, minimum=1)
 SUPPORTBOT_MAX_IMAGE_BYTES = env_int("SUPPORTBOT_MAX_IMAGE_BYTES", 5 * 1024 * 1024, minimum=1024)
 SUPPORTBOT_MODERATION = env_bool("SUPPORTBOT_MODERATION", False)

@@ -22,6 +22,7 @@ from conversations.models.store import (
     ProductVariant,
     StoreCustomer,
 )
+from conversations.models.tools import OrderAccessGrant, OrderProofAttempt
 
 __all__ = [
     "Attachment",
@@ -37,7 +38,9 @@ __all__ = [
     "MessageState",
     "ModelName",
     "Order",
+    "OrderAccessGrant",
     "OrderLine",
+    "OrderProofAttempt",
     "Payment",
     "Product",
     "ProductVariant",

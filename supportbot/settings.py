@@ -88,6 +88,9 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            # A file, not SQLite's shared-cache memory database: that one takes table locks
+            # that ignore the busy timeout, so threaded tests would fail where production won't.
+            "TEST": {"NAME": str(SQLITE_PATH.with_name("test-" + SQLITE_PATH.name))},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

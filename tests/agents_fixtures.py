@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 
+from conversations.agents.access import agents_group_ensure
 from conversations.messages import message_append
 from conversations.models import MessageRole
 from tests import factories
@@ -26,7 +26,7 @@ def agent_user(db):
     user = get_user_model().objects.create_user(
         username="alice", password="pw", first_name="Alice", is_staff=True
     )
-    user.groups.add(Group.objects.get(name="agents"))
+    user.groups.add(agents_group_ensure())
     return user
 
 
@@ -35,7 +35,7 @@ def other_agent(db):
     user = get_user_model().objects.create_user(
         username="bob", password="pw", first_name="Bob", is_staff=True
     )
-    user.groups.add(Group.objects.get(name="agents"))
+    user.groups.add(agents_group_ensure())
     return user
 
 

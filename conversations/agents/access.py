@@ -25,3 +25,25 @@ def agent_name(user: Any) -> str:
     if user is None:
         return ""
     return user.get_short_name() or user.get_username()
+
+
+AGENT_PERMISSIONS = [
+    "conversations.view_conversation",
+    "conversations.change_conversation",
+    "conversations.view_message",
+    "conversations.change_message",
+    "conversations.view_customer",
+]
+
+
+def agents_group_ensure() -> Any:
+    """The "agents" group with its permissions (a migration creates it; this repairs it)."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, _ = Group.objects.get_or_create(name=AGENTS_GROUP)
+    for label in AGENT_PERMISSIONS:
+        app_label, codename = label.split(".")
+        group.permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return group

@@ -25,7 +25,16 @@ TOPICS = {
     "returns and refunds": ("return", "refund", "money back", "exchange", "cancel"),
     "shipping": ("shipping", "ship", "delivery", "address", "courier"),
     "payment": ("payment", "pay", "charged", "card", "invoice", "paypal"),
-    "product question": ("size", "colour", "color", "stock", "available", "product", "fit"),
+    "product question": (
+        "size",
+        "colour",
+        "color",
+        "stock",
+        "available",
+        "product",
+        "sell",
+        "price",
+    ),
     "account": ("account", "password", "login", "log in", "email"),
 }
 OTHER_TOPIC = "other"
@@ -195,7 +204,9 @@ def _parse(
 def insights_write(*, conversation_ids: list[Any], client: Any = None) -> int:
     """Compute and store insights for these conversations; returns how many were written."""
     conversations = list(
-        Conversation.objects.filter(pk__in=conversation_ids, anonymised_at__isnull=True)
+        Conversation.objects.filter(pk__in=conversation_ids, anonymised_at__isnull=True).order_by(
+            "created_at", "pk"
+        )
     )
     if not conversations:
         return 0

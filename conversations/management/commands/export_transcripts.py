@@ -11,12 +11,15 @@ from conversations.models import Conversation
 
 
 def _moment(value: str, *, end_of_day: bool = False) -> datetime:
-    parsed = parse_datetime(value)
-    if parsed is None:
+    try:
         day = parse_date(value)
-        if day is None:
-            raise CommandError(f"{value!r} is not a date (YYYY-MM-DD) or a date-time.")
+        parsed = None if day else parse_datetime(value)
+    except ValueError:
+        day = parsed = None
+    if day is not None:
         parsed = datetime.combine(day, time.max if end_of_day else time.min)
+    if parsed is None:
+        raise CommandError(f"{value!r} is not a date (YYYY-MM-DD) or a date-time.")
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed)
     return parsed

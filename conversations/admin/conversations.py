@@ -7,13 +7,14 @@ customer and bot joined to it (the message count is `last_seq`, tokens and cost 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from conversations.admin.search import CappedCountPaginator, conversations_search
 from conversations.agents.access import agent_may_reply
 from conversations.agents.transcripts import transcript_messages, transcripts_csv, transcripts_json
 from conversations.models import (
@@ -109,9 +110,10 @@ class ConversationAdmin(admin.ModelAdmin):
     ]
     list_select_related = ["customer", "bot"]
     search_fields = ["customer__email"]
-    search_help_text = "Customer email or words from the messages."
+    search_help_text = "Words from the messages, or (with an @) the customer's email."
     list_per_page = 50
     show_full_result_count = False
+    paginator = CappedCountPaginator
     ordering = ["-created_at"]
     actions = ["flag_for_review", "close_conversations", "export_json", "export_csv"]
     change_form_template = "admin/conversations/conversation/transcript.html"
@@ -145,12 +147,8 @@ class ConversationAdmin(admin.ModelAdmin):
         return f"${obj.cost_usd:.4f}"
 
     def get_search_results(self, request, queryset, search_term):
-        """Customer email, or any message's text; one EXISTS, so no duplicate rows."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        in_messages = Message.objects.filter(conversation=OuterRef("pk"), text__icontains=term)
-        return queryset.filter(Q(customer__email__icontains=term) | Exists(in_messages)), False
+        """Customer email, or words in any message; one EXISTS, so no duplicate rows."""
+        return conversations_search(queryset, search_term), False
 
     # --- The transcript page.
 

@@ -181,3 +181,14 @@ def test_totals_columns(client, agent_user, bot):
     chat_create(bot=bot, prompt_tokens=1200, completion_tokens=34, cost_usd=Decimal("0.0123"))
     body = client.get(CHANGELIST).content.decode()
     assert "1234" in body and "$0.0123" in body
+
+
+def test_count_is_capped_so_big_filtered_lists_stay_fast(client, agent_user, bot, monkeypatch):
+    from conversations.admin.search import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "cap", 5)
+    client.force_login(agent_user)
+    for _ in range(7):
+        chat_create(bot=bot, texts=["hi"])
+    body = client.get(CHANGELIST).content.decode()
+    assert "5+ conversations" in body

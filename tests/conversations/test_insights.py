@@ -1,9 +1,6 @@
 import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
 from django.utils import timezone
 
 from conversations.agents.tasks import insights_sweep
@@ -53,66 +50,29 @@ def test_sweep_picks_closed_and_idle_conversations_only(bot, settings):
     assert active.topic == ""
 
 
-class _Model(BaseHTTPRequestHandler):
-    requests: list = []
+def _labels(request):
+    """The scripted cheap model: labels all but the last conversation (which falls back)."""
+    from tests.openai_server import Reply
 
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _Model.requests.append(body)
-        sent = json.loads(body["messages"][1]["content"])["conversations"]
-        labels = [
-            {
-                "id": item["id"],
-                "title": f"Title {item['id']}",
-                "summary": "The customer asked where the parcel is.",
-                "topic": "shipping",
-                "sentiment": "positive",
-                "resolved": True,
-            }
-            for item in sent[:-1]  # the last one is left out: it falls back to heuristics
-        ]
-        payload = {
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {
-                        "role": "assistant",
-                        "content": json.dumps({"conversations": labels}),
-                    },
-                }
-            ],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
+    sent = json.loads(request.messages[1]["content"])["conversations"]
+    labels = [
+        {
+            "id": item["id"],
+            "title": f"Title {item['id']}",
+            "summary": "The customer asked where the parcel is.",
+            "topic": "shipping",
+            "sentiment": "positive",
+            "resolved": True,
         }
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        for item in sent[:-1]
+    ]
+    return Reply(text=json.dumps({"conversations": labels}))
 
 
-@pytest.fixture
-def model_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Model)
-    _Model.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
-    server.server_close()
-
-
-def test_cheap_model_labels_a_batch_in_one_request(bot, settings, model_server):
+def test_cheap_model_labels_a_batch_in_one_request(bot, settings, openai_server):
+    openai_server.rule = _labels
     settings.SUPPORTBOT_ENGINE = "openai"
-    settings.OPENAI_BASE_URL = model_server
+    settings.OPENAI_BASE_URL = openai_server.base_url
     settings.OPENAI_API_KEY = "sk-test"
     settings.OPENAI_MAX_RETRIES = 0
     first = chat_create(bot=bot, texts=["Where is my parcel?"])
@@ -120,9 +80,9 @@ def test_cheap_model_labels_a_batch_in_one_request(bot, settings, model_server):
     message_append(conversation_id=human.pk, role=MessageRole.AGENT, text="Alice here")
     last = chat_create(bot=bot, texts=["Do you sell socks?"])
     assert insights_write(conversation_ids=[first.pk, human.pk, last.pk]) == 3
-    [request] = _Model.requests
-    assert request["model"] == "gpt-4.1-nano"
-    assert request["response_format"] == {"type": "json_object"}
+    [request] = openai_server.chat_requests()
+    assert request.body["model"] == "gpt-4.1-nano"
+    assert request.body["response_format"] == {"type": "json_object"}
     for conversation in (first, human, last):
         conversation.refresh_from_db()
     assert (first.topic, first.sentiment, first.resolved_by_bot) == ("shipping", "positive", True)

@@ -33,7 +33,11 @@ def test_offline_heuristics_title_topic_sentiment_and_resolution(bot, settings):
     assert "handed to a human agent" in angry.summary
 
 
-def test_sweep_picks_closed_and_idle_conversations_only(bot, settings):
+def test_sweep_picks_closed_and_idle_conversations_only(bot, settings, monkeypatch):
+    from supportbot.celery import app
+
+    # The sweep queues one task per batch; run them in-process here (no worker in this test).
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
     settings.SUPPORTBOT_ENGINE = "offline"
     settings.SUPPORTBOT_INSIGHTS_IDLE_MINUTES = 30
     closed = chat_create(bot=bot)

@@ -27,6 +27,8 @@ def _short(value: float, unit: str) -> str:
     if unit == "%":
         return f"{value * 100:.0f}%"
     if unit == "$":
+        if value and value < 1:
+            return f"${value:.4f}"
         return f"${value:.2f}" if value < 100 else f"${value:,.0f}"
     if value >= 1_000_000:
         return f"{value / 1_000_000:.1f}M"

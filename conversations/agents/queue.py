@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef, Subquery
+from django.db.models import Case, Exists, F, OuterRef, Subquery, When
 from django.utils import timezone
 
 from conversations.agents.access import agent_name
@@ -32,7 +32,11 @@ def agent_queue(*, limit: int = 200, now: datetime | None = None) -> list[dict[s
             last_customer_text=Subquery(last_customer_text.values("text")[:1]),
             customer_told=Exists(customer_told),
         )
-        .order_by(F("handoff_requested_at").asc(nulls_last=True), "created_at")[:limit]
+        .order_by(
+            Case(When(status=ConversationStatus.WAITING, then=0), default=1),
+            F("handoff_requested_at").asc(nulls_last=True),
+            "created_at",
+        )[:limit]
     )
     return [_queue_entry(conversation, now=now) for conversation in rows]
 

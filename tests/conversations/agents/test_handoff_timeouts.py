@@ -60,9 +60,10 @@ def test_queue_lists_waiting_oldest_first_then_agents(bot, agent_user, settings)
     from tests import factories
 
     old, new, owned, _idle = (factories.conversation_create(bot=bot) for _ in range(4))
+    _waiting_since(owned, 900)
+    conversation_claim(conversation_id=owned.pk, agent=agent_user)
     _waiting_since(new, 10)
     _waiting_since(old, 500)
-    conversation_claim(conversation_id=owned.pk, agent=agent_user)
     queue = agent_queue()
     assert [entry["id"] for entry in queue] == [str(old.pk), str(new.pk), str(owned.pk)]
     assert queue[0]["waited_seconds"] >= 500 and queue[2]["agent"] == "Alice"

@@ -6,6 +6,7 @@
   const statusLabel = document.getElementById("status");
   const errorBox = document.getElementById("error");
   const form = document.getElementById("reply");
+  const typing = document.getElementById("typing");
   const STATUS = { bot: "Bot answering", waiting: "Waiting for an agent", agent: "Agent answering", closed: "Closed" };
   const WHO = { customer: "Customer", assistant: "Bot", agent: "Agent" };
   let lastSeq = 0;
@@ -91,6 +92,12 @@
         break;
       }
       case "status.changed": setStatus(frame.status, frame.agent_name); showError(""); break;
+      case "typing":
+        if (frame.role !== "customer") break;
+        typing.hidden = !frame.active;
+        clearTimeout(typing.timer);
+        if (frame.active) typing.timer = setTimeout(() => { typing.hidden = true; }, 6000);
+        break;
       case "error": showError(frame.message); break;
     }
   }

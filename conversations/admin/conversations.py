@@ -89,12 +89,13 @@ class ConversationAdmin(admin.ModelAdmin):
     list_display = [
         "transcript_link",
         "customer_label",
-        "created_at",
+        "started",
         "message_count",
         "status",
         "csat",
         "tokens",
         "cost",
+        "topic",
         "bot",
         "flagged",
     ]
@@ -129,6 +130,10 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.display(description="Customer", ordering="customer__email")
     def customer_label(self, obj: Conversation) -> str:
         return str(obj.customer)
+
+    @admin.display(description="Started", ordering="created_at")
+    def started(self, obj: Conversation):
+        return obj.created_at
 
     @admin.display(description="Messages", ordering="last_seq")
     def message_count(self, obj: Conversation) -> int:

@@ -33,3 +33,12 @@ def test_opening_hours_follow_the_agents_time_zone():
 def test_bad_hours_fail_loudly(hours):
     with pytest.raises(ImproperlyConfigured):
         agents_at_work(now=MONDAY_10, hours=hours)
+
+
+def test_bad_settings_fail_the_system_check(settings):
+    from conversations.agents.checks import agent_hours_check
+
+    assert agent_hours_check(None) == []
+    settings.SUPPORTBOT_AGENT_HOURS = "weekdays"
+    settings.SUPPORTBOT_AGENT_TIMEZONE = "Mars/Olympus"
+    assert [e.id for e in agent_hours_check(None)] == ["supportbot.E101", "supportbot.E102"]

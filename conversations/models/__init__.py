@@ -1,6 +1,6 @@
 """Supportbot's data model: bots, customers, conversations, messages, tool runs, store data."""
 
-from conversations.models.bots import Bot, Customer, ModelName
+from conversations.models.bots import Bot, Customer, ModelName, RetentionAction
 from conversations.models.chat import (
     Attachment,
     Conversation,
@@ -44,6 +44,7 @@ __all__ = [
     "Payment",
     "Product",
     "ProductVariant",
+    "RetentionAction",
     "StoreCustomer",
     "ToolRun",
     "ToolRunStatus",

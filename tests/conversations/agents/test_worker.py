@@ -1,22 +1,16 @@
 """The background jobs on a real `celery worker` process (Redis broker, PostgreSQL)."""
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from conversations.agents.tasks import insights_sweep, retention_apply_task
 from conversations.models import Conversation
 from conversations.status import conversation_close
-from supportbot.celery import app
 from tests.agents_fixtures import chat_create
+from tests.celery_worker import celery_worker_running
 from tests.conftest import requires_postgres, requires_redis
 
 pytestmark = [
@@ -26,50 +20,14 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-ROOT = Path(__file__).resolve().parents[3]
-WORKER = f"agents-test@{socket.gethostname()}"
-
 
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker):
     """A worker on the "background" queue that uses this test run's database."""
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("background")
-    database = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
-            f"{database['NAME']}"
-        ),
-        "DB_CONN_MAX_AGE": "0",
-        "SUPPORTBOT_ENGINE": "offline",
-        "PYTHONPATH": str(ROOT),
-    }
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "celery", "-A", "supportbot", "worker"),
-            *("-Q", "background", "-c", "2", "-n", WORKER),
-            *("--without-gossip", "--without-mingle", "-l", "WARNING"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 40
-        while not app.control.ping(destination=[WORKER], timeout=0.5):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(process.stderr.read().decode()[-3000:])
+    with celery_worker_running(
+        queue="background", name="agents-test", env={"SUPPORTBOT_ENGINE": "offline"}
+    ) as process:
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _until(check, timeout=20.0):

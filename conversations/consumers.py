@@ -91,6 +91,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     conversation: Conversation | None = None
     group: str = ""
+
+    @property
+    def control_group(self) -> str:
+        return f"{self.group}.replies"
+
     auth_timer: asyncio.TimerHandle | None = None
 
     async def connect(self) -> None:
@@ -123,6 +128,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.auth_timer.cancel()
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard(self.control_group, self.channel_name)
 
     async def _auth_expired(self) -> None:
         if self.conversation is None:
@@ -180,6 +186,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Join before reading the history: nothing published meanwhile is missed, and the
         # client drops what it already has by sequence number (and deltas by offset).
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(self.control_group, self.channel_name)
         messages = await database_call(_replay)(conversation.pk, last_seq)
         await self.send_event(
             SessionReady(
@@ -239,8 +246,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def receive_stop(self, frame: dict[str, Any]) -> None:
         if not replies.reply_stop(conversation_id=self.conversation.pk):
-            # The reply may be running in another server process: ask every socket's process.
-            await self.channel_layer.group_send(self.group, {"type": "chat.stop"})
+            # The reply may be running in another server process: ask every customer socket's
+            # process (on a group of their own: agents' sockets know nothing of this).
+            await self.channel_layer.group_send(self.control_group, {"type": "chat.stop"})
 
     async def receive_handoff(self, frame: dict[str, Any]) -> None:
         await database_call(handoff_request)(

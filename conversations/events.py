@@ -140,3 +140,11 @@ class SessionReady(Event):
     bot_name: str = ""
     greeting: str = ""
     csat_rating: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentQueue(Event):
+    """For agents: the conversations waiting for a human, oldest first (a full snapshot)."""
+
+    type: ClassVar[str] = "agent.queue"
+    conversations: list[dict[str, Any]]

@@ -6,5 +6,6 @@ admin.site.site_title = "Supportbot"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("agents/", include("conversations.agents.urls")),
     path("", include("conversations.urls")),
 ]

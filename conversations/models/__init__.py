@@ -1,6 +1,6 @@
 """Supportbot's data model: bots, customers, conversations, messages, tool runs, store data."""
 
-from conversations.models.bots import Bot, Customer, ModelName
+from conversations.models.bots import Bot, Customer, ModelName, RetentionAction
 from conversations.models.chat import (
     Attachment,
     Conversation,
@@ -11,6 +11,7 @@ from conversations.models.chat import (
     ToolRun,
     ToolRunStatus,
 )
+from conversations.models.engine import ContextSummary
 from conversations.models.knowledge import FaqEntry
 from conversations.models.store import (
     Fulfillment,
@@ -21,10 +22,12 @@ from conversations.models.store import (
     ProductVariant,
     StoreCustomer,
 )
+from conversations.models.tools import OrderAccessGrant, OrderProofAttempt
 
 __all__ = [
     "Attachment",
     "Bot",
+    "ContextSummary",
     "Conversation",
     "ConversationStatus",
     "Customer",
@@ -35,10 +38,13 @@ __all__ = [
     "MessageState",
     "ModelName",
     "Order",
+    "OrderAccessGrant",
     "OrderLine",
+    "OrderProofAttempt",
     "Payment",
     "Product",
     "ProductVariant",
+    "RetentionAction",
     "StoreCustomer",
     "ToolRun",
     "ToolRunStatus",

@@ -296,7 +296,11 @@
 
   // --- Frames from the server.
   function onMessage(message) {
-    if (message.role === "tool") return;
+    // Tool results, and the assistant turns that only called tools, have nothing to show.
+    if (message.role === "tool" || (message.role === "assistant" && !message.text && message.state !== "streaming")) {
+      lastSeq = Math.max(lastSeq, message.seq);
+      return;
+    }
     if (message.role === "event") {
       if (bubbles[message.seq]) return;
       bubbles[message.seq] = { node: null };
@@ -384,11 +388,18 @@
     "assistant.done": function (f) {
       showTyping(false);
       toolStatus.textContent = "";
+      setStreaming(null);
+      if (!f.text) {
+        // A turn that only called tools: the next turn carries the answer.
+        if (bubbles[f.seq] && bubbles[f.seq].node) bubbles[f.seq].node.remove();
+        delete bubbles[f.seq];
+        lastSeq = Math.max(lastSeq, f.seq);
+        return;
+      }
       var b = bubbleFor({ seq: f.seq, role: "assistant", state: f.state });
       b.text = f.text;
       b.state = f.state;
       renderBody(b);
-      setStreaming(null);
       lastSeq = Math.max(lastSeq, f.seq);
       bumpUnread();
       scrollDown();

@@ -46,9 +46,12 @@ class AssistantStarted(Event):
 
 @dataclass(frozen=True, slots=True)
 class AssistantDelta(Event):
+    """More reply text; `offset` (set by the relay) is where it starts in the reply's text."""
+
     type: ClassVar[str] = "assistant.delta"
     seq: int
     text: str
+    offset: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,29 @@ class Error(Event):
     code: str
     message: str
     seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Typing(Event):
+    """Someone in the conversation is typing ("customer" or "agent")."""
+
+    type: ClassVar[str] = "typing"
+    role: str
+    active: bool = True
+    agent_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReady(Event):
+    """A socket is authenticated; the missed messages follow, then live events."""
+
+    type: ClassVar[str] = "ready"
+    conversation_id: str
+    status: str
+    last_seq: int
+    bot_name: str = ""
+    greeting: str = ""
+    csat_rating: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

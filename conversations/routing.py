@@ -6,6 +6,7 @@ from django.conf import settings
 from django.urls import path
 
 from conversations.agent_consumers import AgentConversationConsumer, AgentQueueConsumer
+from conversations.consumers import ChatConsumer
 
 
 class SameSiteOrigin(OriginValidator):
@@ -36,4 +37,8 @@ agent_websocket_urlpatterns = [
     ),
 ]
 
-websocket_urlpatterns: list = [*agent_websocket_urlpatterns]
+# The customer's socket checks origins itself: they differ per bot (its allowed_origins).
+websocket_urlpatterns: list = [
+    path("ws/chat/<uuid:conversation_id>/", ChatConsumer.as_asgi()),
+    *agent_websocket_urlpatterns,
+]

@@ -107,7 +107,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default, the same as the
+                # layer's blocking pop: without a longer one, idle sockets die with TimeoutError.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "supportbot"),
                 "capacity": 1500,
                 "expiry": 60,

@@ -1,0 +1,382 @@
+"""Live chat under load: many websocket clients, each in a conversation, one model server.
+
+    python bench/bench_websocket.py                       # defaults: the issue's targets
+    python bench/bench_websocket.py --first 50 --hold 200 --tokens 60   # a quick look
+
+Three processes: the product (uvicorn, the real app, SUPPORTBOT_ENGINE=openai), a local
+OpenAI-protocol server (tests/openai_server.py) that streams every reply at --rate tokens a
+second after --first-token-delay, and this one, which drives the clients. It reports:
+
+- added first-token latency: customer message sent -> first assistant.delta received, minus the
+  raw openai SDK's time to first token against the same server with the same concurrency
+  (p50/p95 of each, subtracted);
+- delta lag: when each delta frame arrives, against when its last token was due on the model
+  server's schedule (counted from the first delta);
+- frames/s, server memory per open connection, errors and lost frames (offset gaps, text that
+  differs from assistant.done, replies that never finished).
+
+Uses DATABASE_URL/REDIS_URL when set (a database of its own is created and dropped), else SQLite
+and the in-memory layer. Results: printed, and saved as JSON under bench/results/.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import openai  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
+
+from tests.e2e.live_server import live_server  # noqa: E402
+
+TARGET_ADDED_P95_MS = 25.0
+TARGET_LAG_P95_MS = 100.0
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
+
+
+def reply_text(tokens: int) -> str:
+    return " ".join(f"tok{n}" for n in range(tokens))
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def serve_model(args: argparse.Namespace) -> None:
+    """The model server process: prints its base URL, serves until killed."""
+    from tests.openai_server import OpenAIServer, Reply
+
+    text = reply_text(args.tokens)
+    server = OpenAIServer(
+        record=False,
+        rule=lambda request: Reply(
+            text=text, tokens_per_second=args.rate, first_token_delay=args.first_token_delay
+        ),
+    ).start()
+    print(server.base_url, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(3600)
+
+
+@dataclass
+class Outcome:
+    ttft: float | None = None
+    lags: list[float] = field(default_factory=list)
+    frames: int = 0
+    error: str = ""
+
+
+class ChatClient:
+    """One customer: a session, a socket, a message, the streamed reply checked for gaps."""
+
+    def __init__(self, server: str, bot: str, http: httpx.AsyncClient) -> None:
+        self.server, self.bot, self.http = server, bot, http
+        self.ws = None
+
+    async def open(self) -> None:
+        response = await self.http.post(
+            f"/widget/{self.bot}/session",
+            content=json.dumps({"visitor_id": uuid.uuid4().hex}),
+            headers={"Content-Type": "text/plain"},
+        )
+        response.raise_for_status()
+        session = response.json()
+        self.ws = await connect(
+            self.server.replace("http", "ws", 1) + session["websocket_path"],
+            origin=self.server,
+            open_timeout=60,
+            ping_interval=None,
+            max_size=2**20,
+        )
+        await self.ws.send(json.dumps({"type": "auth", "token": session["token"], "last_seq": 0}))
+        frame = json.loads(await asyncio.wait_for(self.ws.recv(), 60))
+        if frame["type"] != "ready":
+            raise RuntimeError(f"expected ready, got {frame}")
+
+    async def converse(self, *, rate: float, timeout: float) -> Outcome:
+        outcome = Outcome()
+        text, first_at, first_tokens = "", None, 0
+        sent = time.perf_counter()
+        await self.ws.send(
+            json.dumps({"type": "message", "client_id": uuid.uuid4().hex, "text": "Hello?"})
+        )
+        deadline = sent + timeout
+        while True:
+            try:
+                raw = await asyncio.wait_for(
+                    self.ws.recv(), max(0.01, deadline - time.perf_counter())
+                )
+            except TimeoutError:
+                outcome.error = "timeout"
+                return outcome
+            now = time.perf_counter()
+            outcome.frames += 1
+            frame = json.loads(raw)
+            kind = frame["type"]
+            if kind == "assistant.delta":
+                if frame["offset"] != len(text):
+                    outcome.error = outcome.error or "gap"
+                text += frame["text"]
+                tokens = len(text.split())
+                if first_at is None:
+                    first_at, first_tokens = now, tokens
+                    outcome.ttft = now - sent
+                else:
+                    due = first_at + (tokens - first_tokens) / rate
+                    outcome.lags.append(max(0.0, now - due))
+            elif kind == "assistant.done":
+                if frame["text"] != text:
+                    outcome.error = outcome.error or "text differs"
+                if frame["state"] != "complete":
+                    outcome.error = outcome.error or f"state {frame['state']}"
+                return outcome
+            elif kind == "error":
+                outcome.error = frame["code"]
+                return outcome
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+
+async def raw_sdk_ttft(base_url: str, count: int, spread: float) -> list[float]:
+    """The openai SDK alone against the same model server, same concurrency and pacing."""
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+
+    async def one(delay: float) -> float:
+        await asyncio.sleep(delay)
+        start = time.perf_counter()
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello?"}], stream=True
+        )
+        ttft = None
+        async for chunk in stream:
+            if ttft is None and chunk.choices and chunk.choices[0].delta.content:
+                ttft = time.perf_counter() - start
+        return ttft
+
+    try:
+        return await asyncio.gather(*(one(spread * n / count) for n in range(count)))
+    finally:
+        await client.close()
+
+
+async def open_clients(server: str, bot: str, count: int, http: httpx.AsyncClient) -> list:
+    clients = [ChatClient(server, bot, http) for _ in range(count)]
+    gate = asyncio.Semaphore(20)
+
+    async def open_one(client: ChatClient) -> None:
+        async with gate:
+            await client.open()
+
+    await asyncio.gather(*(open_one(c) for c in clients))
+    return clients
+
+
+async def converse_all(clients: list, *, spread: float, rate: float, timeout: float) -> list:
+    async def one(n: int, client: ChatClient) -> Outcome:
+        await asyncio.sleep(spread * n / len(clients))
+        try:
+            return await client.converse(rate=rate, timeout=timeout)
+        except Exception as error:  # a dropped socket counts as an error, not a crash
+            return Outcome(error=type(error).__name__)
+
+    return await asyncio.gather(*(one(n, c) for n, c in enumerate(clients)))
+
+
+def summarize(outcomes: list[Outcome], seconds: float) -> dict:
+    lags = [lag for o in outcomes for lag in o.lags]
+    errors: dict[str, int] = {}
+    for o in outcomes:
+        if o.error:
+            errors[o.error] = errors.get(o.error, 0) + 1
+    frames = sum(o.frames for o in outcomes)
+    return {
+        "conversations": len(outcomes),
+        "completed": sum(1 for o in outcomes if not o.error),
+        "errors": errors,
+        "ttft_ms_p50": percentile([o.ttft * 1000 for o in outcomes if o.ttft], 50),
+        "ttft_ms_p95": percentile([o.ttft * 1000 for o in outcomes if o.ttft], 95),
+        "delta_lag_ms_p50": percentile([x * 1000 for x in lags], 50),
+        "delta_lag_ms_p95": percentile([x * 1000 for x in lags], 95),
+        "delta_lag_ms_max": max(lags) * 1000 if lags else float("nan"),
+        "frames": frames,
+        "frames_per_s": frames / seconds if seconds else 0,
+        "seconds": seconds,
+    }
+
+
+async def run(args: argparse.Namespace, server, base_url: str, bot: str) -> dict:
+    results: dict = {"settings": vars(args).copy()}
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"Origin": server.url}, limits=limits, timeout=60
+    ) as http:
+        # Warm up: imports, the database connection, the SDK's client.
+        warm = await open_clients(server.url, bot, 2, http)
+        await converse_all(warm, spread=0, rate=args.rate, timeout=60)
+        for client in warm:
+            await client.close()
+
+        # 1. First-token latency with --first conversations, against the raw SDK.
+        raw = [t for t in await raw_sdk_ttft(base_url, args.first, args.spread) if t]
+        clients = await open_clients(server.url, bot, args.first, http)
+        started = time.perf_counter()
+        outcomes = await converse_all(
+            clients, spread=args.spread, rate=args.rate, timeout=args.timeout
+        )
+        first = summarize(outcomes, time.perf_counter() - started)
+        for client in clients:
+            await client.close()
+        first["raw_sdk_ttft_ms_p50"] = percentile([t * 1000 for t in raw], 50)
+        first["raw_sdk_ttft_ms_p95"] = percentile([t * 1000 for t in raw], 95)
+        first["added_ttft_ms_p50"] = first["ttft_ms_p50"] - first["raw_sdk_ttft_ms_p50"]
+        first["added_ttft_ms_p95"] = first["ttft_ms_p95"] - first["raw_sdk_ttft_ms_p95"]
+        results["first_token"] = first
+        await asyncio.sleep(1)
+
+        # 2. Hold --hold conversations open and streaming at once.
+        before = rss_kb(server.pid)
+        clients = await open_clients(server.url, bot, args.hold, http)
+        await asyncio.sleep(1)
+        idle = rss_kb(server.pid)
+        started = time.perf_counter()
+        outcomes = await converse_all(
+            clients, spread=args.spread, rate=args.rate, timeout=args.timeout
+        )
+        hold = summarize(outcomes, time.perf_counter() - started)
+        hold["server_rss_mb_before"] = before / 1024
+        hold["server_rss_mb_idle_connected"] = idle / 1024
+        hold["server_rss_mb_after_streaming"] = rss_kb(server.pid) / 1024
+        hold["memory_kb_per_connection"] = (idle - before) / args.hold
+        for client in clients:
+            await client.close()
+        results["hold"] = hold
+    return results
+
+
+def report(results: dict) -> str:
+    first, hold = results["first_token"], results["hold"]
+    s = results["settings"]
+
+    def verdict(ok: bool) -> str:
+        return "meets target" if ok else "MISSES target"
+
+    lost = hold["conversations"] - hold["completed"]
+    lines = [
+        f"model server: {s['rate']:g} tokens/s, first token after {s['first_token_delay']:g} s, "
+        f"{s['tokens']} tokens a reply; starts spread over {s['spread']:g} s",
+        f"[{first['conversations']} conversations] raw SDK TTFT p50/p95 "
+        f"{first['raw_sdk_ttft_ms_p50']:.1f}/{first['raw_sdk_ttft_ms_p95']:.1f} ms; "
+        f"product {first['ttft_ms_p50']:.1f}/{first['ttft_ms_p95']:.1f} ms",
+        f"  added first-token latency p50 {first['added_ttft_ms_p50']:.1f} ms, "
+        f"p95 {first['added_ttft_ms_p95']:.1f} ms (target p95 < {TARGET_ADDED_P95_MS:g} ms: "
+        f"{verdict(first['added_ttft_ms_p95'] < TARGET_ADDED_P95_MS)}); "
+        f"delta lag p95 {first['delta_lag_ms_p95']:.1f} ms; errors {first['errors'] or 0}",
+        f"[{hold['conversations']} conversations] completed {hold['completed']}, "
+        f"errors {hold['errors'] or 0}",
+        f"  delta lag p50/p95/max {hold['delta_lag_ms_p50']:.1f}/{hold['delta_lag_ms_p95']:.1f}/"
+        f"{hold['delta_lag_ms_max']:.1f} ms (target p95 < {TARGET_LAG_P95_MS:g} ms, no lost "
+        f"frames: {verdict(hold['delta_lag_ms_p95'] < TARGET_LAG_P95_MS and not lost)})",
+        f"  first token p50/p95 {hold['ttft_ms_p50']:.1f}/{hold['ttft_ms_p95']:.1f} ms; "
+        f"{hold['frames_per_s']:.0f} frames/s over {hold['seconds']:.1f} s",
+        f"  server memory {hold['server_rss_mb_before']:.0f} MB -> "
+        f"{hold['server_rss_mb_idle_connected']:.0f} MB with every socket open "
+        f"({hold['memory_kb_per_connection']:.0f} KB a connection) -> "
+        f"{hold['server_rss_mb_after_streaming']:.0f} MB after streaming",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--first", type=int, default=100, help="conversations, TTFT phase")
+    parser.add_argument("--hold", type=int, default=1000, help="conversations, hold phase")
+    parser.add_argument("--tokens", type=int, default=300, help="tokens a reply")
+    parser.add_argument("--rate", type=float, default=60.0, help="tokens a second")
+    parser.add_argument("--first-token-delay", type=float, default=0.2, help="seconds")
+    parser.add_argument("--spread", type=float, default=2.0, help="seconds to start them all")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds a reply may take")
+    parser.add_argument("--serve-model", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_model:
+        return serve_model(args)
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    model = subprocess.Popen(
+        [sys.executable, __file__, "--serve-model", *sys.argv[1:]],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        base_url = model.stdout.readline().strip()
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            live_server(
+                Path(tmp),
+                DEBUG="0",
+                SUPPORTBOT_ENGINE="openai",
+                OPENAI_BASE_URL=base_url,
+                OPENAI_API_KEY="bench",
+                OPENAI_MAX_RETRIES="0",
+                OPENAI_TIMEOUT="120",
+                # Under ASGI every sync view runs in a thread of its own: persistent connections
+                # would pile up past PostgreSQL's max_connections.
+                DB_CONN_MAX_AGE="0",
+                LOG_LEVEL="ERROR",
+            ) as server,
+        ):
+            bot = re.search(r"pk_[\w-]+", server.manage("seed_demo")).group(0)
+            try:
+                import uvloop
+
+                runner = uvloop.run
+            except ImportError:
+                runner = asyncio.run
+            results = runner(run(args, server, base_url, bot))
+            results["database"] = "postgresql" if "DATABASE_URL" in server.env else "sqlite"
+            results["channel_layer"] = "redis" if os.environ.get("REDIS_URL") else "in-memory"
+            results["cpus"] = os.cpu_count()
+    finally:
+        model.terminate()
+        model.wait(timeout=10)
+    text = report(results)
+    print(
+        f"database {results['database']}, channel layer {results['channel_layer']}, "
+        f"{results['cpus']} CPUs"
+    )
+    print(text)
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / f"websocket-{stamp}.json").write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,638 @@
+/*! Supportbot chat widget. One tag on any page:
+ *  <script src="https://support.example.com/static/supportbot/widget.js" data-bot="pk_..." async></script>
+ * Optional: data-customer-email, data-customer-id, data-customer-name, data-customer-signature
+ * (HMAC-SHA256 of the id or email with the bot's identity secret), data-color, data-title,
+ * data-open="true". Protocol: docs/protocol.md. No framework; everything lives in a shadow root.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || !script.dataset.bot || window.__supportbotWidget) return;
+  window.__supportbotWidget = true;
+
+  var BOT = script.dataset.bot;
+  var SERVER = new URL(script.src, location.href).origin;
+  var WS_SERVER = SERVER.replace(/^http/, "ws");
+  var STORE_KEY = "supportbot:" + BOT;
+  var IMAGE_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif"];
+  var EVENT_TEXT = {
+    handoff_requested: "You asked for a human. An agent will join you shortly.",
+    agent_joined: "{agent} joined the conversation.",
+    bot_resumed: "The assistant is back.",
+    closed: "This conversation is closed.",
+    rated: "Thanks for your rating!",
+  };
+
+  // --- Storage: the resume token survives reloads and navigation.
+  function load() {
+    try { return JSON.parse(localStorage.getItem(STORE_KEY) || "{}"); } catch (e) { return {}; }
+  }
+  function save(patch) {
+    var value = Object.assign(load(), patch);
+    try { localStorage.setItem(STORE_KEY, JSON.stringify(value)); } catch (e) { /* private mode */ }
+    return value;
+  }
+  function randomId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  // --- Safe Markdown: DOM nodes and textContent only, never innerHTML.
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    if (attrs) Object.keys(attrs).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k];
+      else if (k === "class") node.className = attrs[k];
+      else node.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) { node.append(c); });
+    return node;
+  }
+  function safeUrl(href) {
+    try {
+      var url = new URL(href, location.href);
+      return ["http:", "https:", "mailto:"].indexOf(url.protocol) >= 0 ? url.href : null;
+    } catch (e) { return null; }
+  }
+  function link(href, label) {
+    var url = safeUrl(href);
+    if (!url) return document.createTextNode(label);
+    return el("a", { href: url, target: "_blank", rel: "noopener noreferrer nofollow ugc", text: label });
+  }
+  var INLINE = /(`[^`\n]+`)|(\*\*[^*\n]+\*\*|__[^_\n]+__)|(!?\[[^\]\n]*\]\([^)\s]+\))|(\*[^*\s][^*\n]*\*|_[^_\s][^_\n]*_)|(https?:\/\/[^\s<>()]*[^\s<>().,;:!?'"])/g;
+  function inline(text, parent) {
+    var last = 0, match;
+    var pattern = new RegExp(INLINE.source, "g"); // one per call: inline() recurses
+    while ((match = pattern.exec(text))) {
+      if (match.index > last) parent.append(text.slice(last, match.index));
+      var token = match[0];
+      if (match[1]) parent.append(el("code", { text: token.slice(1, -1) }));
+      else if (match[2]) parent.append(inline(token.slice(2, -2), el("strong")));
+      else if (match[3]) {
+        var parts = /^(!?)\[([^\]]*)\]\(([^)\s]+)\)$/.exec(token);
+        // Images in the model's text are never loaded: they become links.
+        parent.append(parts[1] ? link(parts[3], "Image: " + (parts[2] || parts[3])) : link(parts[3], parts[2] || parts[3]));
+      } else if (match[4]) parent.append(inline(token.slice(1, -1), el("em")));
+      else parent.append(link(token, token));
+      last = match.index + token.length;
+    }
+    if (last < text.length) parent.append(text.slice(last));
+    return parent;
+  }
+  function markdown(source) {
+    var root = document.createDocumentFragment();
+    var lines = String(source || "").replace(/\r\n?/g, "\n").split("\n");
+    var i = 0, paragraph = null, list = null;
+    function end() { paragraph = null; list = null; }
+    while (i < lines.length) {
+      var line = lines[i];
+      if (/^```/.test(line)) {
+        end();
+        var code = [];
+        i++;
+        while (i < lines.length && !/^```/.test(lines[i])) code.push(lines[i++]);
+        root.append(el("pre", null, [el("code", { text: code.join("\n") })]));
+        i++;
+        continue;
+      }
+      var bullet = /^\s*(?:[-*+]|(\d+)[.)])\s+(.*)$/.exec(line);
+      var heading = /^#{1,6}\s+(.*)$/.exec(line);
+      if (!line.trim()) end();
+      else if (bullet) {
+        var kind = bullet[1] ? "ol" : "ul";
+        if (!list || list.tagName.toLowerCase() !== kind) { list = el(kind); root.append(list); }
+        paragraph = null;
+        list.append(inline(bullet[2], el("li")));
+      } else if (heading) {
+        end();
+        root.append(inline(heading[1], el("p", { class: "heading" })));
+      } else if (/^>\s?/.test(line)) {
+        end();
+        root.append(inline(line.replace(/^>\s?/, ""), el("blockquote")));
+      } else {
+        list = null;
+        if (!paragraph) { paragraph = el("p"); root.append(paragraph); }
+        else paragraph.append(el("br"));
+        inline(line, paragraph);
+      }
+      i++;
+    }
+    return root;
+  }
+
+  // --- The shadow root: styles cannot leak in or out.
+  var host = el("div", { id: "supportbot-widget" });
+  var shadow = host.attachShadow({ mode: "open" });
+  var accent = /^#[0-9a-f]{3,8}$/i.test(script.dataset.color || "") ? script.dataset.color : "#4f46e5";
+  var style = el("style");
+  style.textContent = [
+    ":host{all:initial;--accent:" + accent + ";font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1f2937}",
+    "*{box-sizing:border-box}",
+    "button{font:inherit;cursor:pointer}",
+    ".launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;width:60px;height:60px;border-radius:50%;border:0;background:var(--accent);color:#fff;box-shadow:0 6px 24px rgba(0,0,0,.25);display:grid;place-items:center}",
+    ".launcher svg{width:28px;height:28px}",
+    ".launcher .badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;border-radius:10px;background:#dc2626;color:#fff;font-size:12px;display:none;place-items:center;padding:0 5px}",
+    ".launcher .badge.on{display:grid}",
+    ":focus-visible{outline:3px solid #f59e0b;outline-offset:2px}",
+    ".panel{position:fixed;right:20px;bottom:92px;z-index:2147483000;width:380px;height:min(600px,calc(100vh - 120px));background:#fff;border-radius:16px;box-shadow:0 12px 48px rgba(0,0,0,.28);display:flex;flex-direction:column;overflow:hidden}",
+    ".panel[hidden]{display:none}",
+    "header{background:var(--accent);color:#fff;padding:12px 14px;display:flex;align-items:center;gap:8px}",
+    "header .titles{flex:1;min-width:0}",
+    "header h2{font-size:16px;margin:0;font-weight:600}",
+    "header .status{font-size:12px;opacity:.9}",
+    "header button{background:rgba(255,255,255,.18);color:#fff;border:0;border-radius:8px;padding:6px 9px;font-size:13px}",
+    "header button:disabled{opacity:.5;cursor:default}",
+    ".log{flex:1;overflow-y:auto;padding:14px;display:flex;flex-direction:column;gap:8px;background:#f8fafc}",
+    ".msg{max-width:85%;padding:8px 12px;border-radius:14px;white-space:normal;overflow-wrap:anywhere}",
+    ".msg p{margin:0 0 6px}.msg p:last-child{margin-bottom:0}.msg .heading{font-weight:700}",
+    ".msg ul,.msg ol{margin:4px 0;padding-left:20px}",
+    ".msg pre{background:#0f172a;color:#e2e8f0;padding:8px;border-radius:8px;overflow-x:auto;font-size:13px}",
+    ".msg code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}",
+    ".msg blockquote{margin:4px 0;padding-left:8px;border-left:3px solid #cbd5e1;color:#475569}",
+    ".msg a{color:inherit;text-decoration:underline}",
+    ".customer{align-self:flex-end;background:var(--accent);color:#fff;border-bottom-right-radius:4px}",
+    ".customer.pending{opacity:.65}.customer.failed{background:#b91c1c}",
+    ".assistant,.agent{align-self:flex-start;background:#fff;border:1px solid #e2e8f0;border-bottom-left-radius:4px}",
+    ".agent{border-color:#86efac;background:#f0fdf4}",
+    ".who{display:block;font-size:11px;font-weight:600;color:#15803d;margin-bottom:2px}",
+    ".note{align-self:center;font-size:12px;color:#64748b;text-align:center}",
+    ".stopped{display:block;font-size:11px;color:#64748b;margin-top:4px}",
+    ".msg img{max-width:100%;max-height:180px;border-radius:8px;display:block;margin-top:4px}",
+    ".typing{align-self:flex-start;padding:10px 14px}.typing span{display:inline-block;width:7px;height:7px;margin:0 2px;border-radius:50%;background:#94a3b8;animation:blink 1.2s infinite}",
+    ".typing span:nth-child(2){animation-delay:.2s}.typing span:nth-child(3){animation-delay:.4s}",
+    "@keyframes blink{0%,80%,100%{opacity:.25}40%{opacity:1}}",
+    "@media (prefers-reduced-motion:reduce){.typing span{animation:none}}",
+    ".toolstatus{font-size:12px;color:#475569;padding:4px 14px;background:#f1f5f9;border-top:1px solid #e2e8f0}",
+    ".toolstatus:empty{display:none}",
+    ".rating{padding:10px 14px;border-top:1px solid #e2e8f0;text-align:center}",
+    ".rating p{margin:0 0 6px;font-size:14px}",
+    ".rating button{border:1px solid #cbd5e1;background:#fff;border-radius:8px;width:40px;height:36px;margin:0 2px;font-size:18px}",
+    ".rating button:hover,.rating button:focus-visible{background:#fef3c7}",
+    ".newchat{margin-top:8px;border:0;background:var(--accent);color:#fff;border-radius:8px;padding:7px 12px}",
+    ".chips{display:flex;gap:6px;padding:0 10px;flex-wrap:wrap}.chips:empty{display:none}",
+    ".chip{position:relative;margin-top:8px}.chip img{width:48px;height:48px;object-fit:cover;border-radius:6px;display:block}",
+    ".chip button{position:absolute;top:-6px;right:-6px;width:20px;height:20px;border-radius:50%;border:0;background:#334155;color:#fff;font-size:12px;line-height:20px;padding:0}",
+    "form{display:flex;align-items:flex-end;gap:6px;padding:10px;border-top:1px solid #e2e8f0;background:#fff}",
+    "textarea{flex:1;resize:none;border:1px solid #cbd5e1;border-radius:10px;padding:8px 10px;font:inherit;max-height:120px;min-height:40px}",
+    "form button{border:0;border-radius:10px;height:40px;min-width:40px;padding:0 10px}",
+    ".send{background:var(--accent);color:#fff}.stop{background:#334155;color:#fff}.attach{background:#f1f5f9;color:#334155}",
+    "form button:disabled{opacity:.5;cursor:default}",
+    ".error{font-size:12px;color:#b91c1c;padding:0 14px 6px}.error:empty{display:none}",
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}",
+    "@media (max-width:480px){.panel{inset:0;width:100%;height:100%;border-radius:0;right:0;bottom:0}.launcher.open{display:none}}",
+  ].join("\n");
+
+  var ICON_CHAT = '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true"><path d="M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z"/></svg>';
+  var ICON_CLIP = '<svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true"><path d="M21 11.5l-8.6 8.6a5 5 0 0 1-7.1-7.1l8.6-8.6a3.3 3.3 0 0 1 4.7 4.7l-8.6 8.6a1.7 1.7 0 0 1-2.4-2.4l7.9-7.9"/></svg>';
+  var ICON_CLOSE = '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.5" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>';
+
+  var launcher = el("button", { class: "launcher", type: "button", "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": "sb-panel" });
+  launcher.innerHTML = ICON_CHAT; // a constant, not data
+  var badge = el("span", { class: "badge", "aria-hidden": "true" });
+  launcher.append(badge);
+  var title = el("h2", { id: "sb-title", text: script.dataset.title || "Chat with us" });
+  var statusLine = el("div", { class: "status", text: "" });
+  var humanButton = el("button", { type: "button", class: "human", text: "Talk to a human" });
+  var closeButton = el("button", { type: "button", "aria-label": "Close chat", text: "×" });
+  var log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions", tabindex: "0" });
+  var toolStatus = el("div", { class: "toolstatus", role: "status" });
+  var rating = el("div", { class: "rating", hidden: "" });
+  var errorLine = el("div", { class: "error", role: "alert" });
+  var chips = el("div", { class: "chips" });
+  var fileInput = el("input", { type: "file", accept: IMAGE_TYPES.join(","), class: "sr", tabindex: "-1", "aria-hidden": "true" });
+  var attachButton = el("button", { type: "button", class: "attach", "aria-label": "Attach an image" });
+  attachButton.innerHTML = ICON_CLIP; // a constant, not data
+  var textarea = el("textarea", { rows: "1", placeholder: "Write a message…", "aria-label": "Message", maxlength: "4000" });
+  var sendButton = el("button", { type: "submit", class: "send", "aria-label": "Send", text: "Send" });
+  var stopButton = el("button", { type: "button", class: "stop", "aria-label": "Stop generating", text: "Stop", hidden: "" });
+  var form = el("form", null, [fileInput, attachButton, textarea, stopButton, sendButton]);
+  var panel = el("section", { class: "panel", id: "sb-panel", role: "dialog", "aria-labelledby": "sb-title", hidden: "" }, [
+    el("header", null, [el("div", { class: "titles" }, [title, statusLine]), humanButton, closeButton]),
+    log, toolStatus, rating, errorLine, chips, form,
+  ]);
+  shadow.append(style, launcher, panel);
+
+  // --- State.
+  var session = null;          // {conversation_id, token, visitor_id, limits, ...}
+  var socket = null, ready = false, retries = 0, retryTimer = null, starting = null;
+  var lastSeq = 0;             // highest seq of a complete message seen
+  var bubbles = {};            // seq -> {node, text, role}
+  var outbox = [];             // messages sent but not yet accepted: {client_id, text, attachments, node}
+  var attachments = [];        // uploaded, not yet sent: {id, url}
+  var streamingSeq = null, status = "bot", unread = 0, typingNode = null, lastTyping = 0;
+  var maxImageBytes = 5 * 1024 * 1024;
+
+  function setStatus(value, agentName) {
+    status = value;
+    var labels = { bot: "Assistant · replies instantly", waiting: "Waiting for an agent…", agent: (agentName || "An agent") + " is here", closed: "Conversation closed" };
+    statusLine.textContent = labels[value] || "";
+    humanButton.disabled = value !== "bot";
+    var closed = value === "closed";
+    textarea.disabled = sendButton.disabled = attachButton.disabled = closed;
+    if (closed) { showTyping(false); showRating(); } else rating.hidden = true;
+  }
+  function scrollDown() { log.scrollTop = log.scrollHeight; }
+  function note(text) { log.append(el("div", { class: "note", text: text })); scrollDown(); }
+  function flashError(text) {
+    errorLine.textContent = text;
+    clearTimeout(flashError.timer);
+    flashError.timer = setTimeout(function () { errorLine.textContent = ""; }, 6000);
+  }
+  function showTyping(on, label) {
+    if (on && !typingNode) {
+      typingNode = el("div", { class: "msg assistant typing", "aria-label": label || "Assistant is typing" }, [el("span"), el("span"), el("span")]);
+      log.append(typingNode);
+      scrollDown();
+    } else if (!on && typingNode) { typingNode.remove(); typingNode = null; }
+  }
+  function setStreaming(seq) {
+    streamingSeq = seq;
+    stopButton.hidden = seq === null;
+    sendButton.hidden = seq !== null;
+  }
+  function bumpUnread() {
+    if (!panel.hidden) return;
+    unread += 1;
+    badge.textContent = String(unread);
+    badge.classList.add("on");
+  }
+
+  function renderBody(bubble) {
+    var node = bubble.node;
+    var keep = node.querySelector(".who");
+    var images = node.querySelector(".images");
+    node.textContent = "";
+    if (keep) node.append(keep);
+    if (bubble.role === "customer") node.append(document.createTextNode(bubble.text));
+    else node.append(markdown(bubble.text));
+    if (images) node.append(images);
+    if (bubble.state === "interrupted") node.append(el("span", { class: "stopped", text: "Stopped" }));
+  }
+  function imagesFor(list) {
+    var box = el("div", { class: "images" });
+    (list || []).forEach(function (a) {
+      var img = el("img", { alt: "Attached image" });
+      box.append(img);
+      fetch(SERVER + "/widget/" + BOT + "/attachments/" + a.id, {
+        headers: { "X-Conversation": session.conversation_id, "X-Resume-Token": session.token },
+      }).then(function (r) { return r.ok ? r.blob() : null; })
+        .then(function (blob) { if (blob) img.src = URL.createObjectURL(blob); });
+    });
+    return box;
+  }
+  function bubbleFor(message) {
+    var bubble = bubbles[message.seq];
+    if (!bubble) {
+      var node = el("div", { class: "msg " + message.role });
+      if (message.role === "agent") node.append(el("span", { class: "who", text: message.agent_name || "Agent" }));
+      bubble = bubbles[message.seq] = { node: node, text: "", role: message.role, state: message.state };
+      if (typingNode && typingNode.parentNode === log) log.insertBefore(node, typingNode);
+      else log.append(node);
+    }
+    return bubble;
+  }
+
+  // --- Frames from the server.
+  function onMessage(message) {
+    // Tool results, and the assistant turns that only called tools, have nothing to show.
+    if (message.role === "tool" || (message.role === "assistant" && !message.text && message.state !== "streaming")) {
+      lastSeq = Math.max(lastSeq, message.seq);
+      return;
+    }
+    if (message.role === "event") {
+      if (bubbles[message.seq]) return;
+      bubbles[message.seq] = { node: null };
+      var text = EVENT_TEXT[message.event];
+      if (text) note(text.replace("{agent}", (message.data && message.data.agent) || "An agent"));
+    } else if (message.role === "customer") {
+      if (bubbles[message.seq]) return;
+      var mine = findPendingNode(message.client_id);
+      if (mine) {
+        mine.classList.remove("pending", "failed");
+        bubbles[message.seq] = { node: mine, text: message.text, role: "customer" };
+        outbox = outbox.filter(function (m) { return m.client_id !== message.client_id; });
+      } else {
+        var bubble = bubbleFor(message);
+        bubble.text = message.text;
+        if (message.attachments && message.attachments.length) bubble.node.append(imagesFor(message.attachments));
+        renderBody(bubble);
+      }
+    } else {
+      var b = bubbleFor(message);
+      if (message.state === "streaming" && b.text.length > message.text.length) return;
+      b.text = message.text;
+      b.state = message.state;
+      renderBody(b);
+      if (message.state === "streaming") { setStreaming(message.seq); showTyping(false); }
+      else if (message.role === "agent") bumpUnread();
+    }
+    if (message.state !== "streaming") lastSeq = Math.max(lastSeq, message.seq);
+    scrollDown();
+  }
+  function findPendingNode(clientId) {
+    return log.querySelector('[data-client-id="' + (window.CSS && CSS.escape ? CSS.escape(clientId || "") : clientId) + '"]');
+  }
+
+  var renderQueued = {};
+  function queueRender(seq) {
+    if (renderQueued[seq]) return;
+    renderQueued[seq] = true;
+    requestAnimationFrame(function () { delete renderQueued[seq]; if (bubbles[seq]) { renderBody(bubbles[seq]); scrollDown(); } });
+  }
+
+  var handlers = {
+    ready: function (f) {
+      ready = true;
+      retries = 0;
+      title.textContent = script.dataset.title || f.bot_name || title.textContent;
+      setStatus(f.status);
+      if (f.csat_rating) rating.dataset.done = "1";
+      if (!log.querySelector(".greeting") && f.greeting) {
+        var g = el("div", { class: "msg assistant greeting" });
+        g.append(markdown(f.greeting));
+        log.prepend(g);
+      }
+      outbox.forEach(function (m) { transmit(m); });
+    },
+    message: function (f) { onMessage(f.message); },
+    "message.accepted": function (f) {
+      // Stored: it is safe now, and never sent again.
+      var pending = outbox.filter(function (m) { return m.client_id === f.client_id; })[0];
+      outbox = outbox.filter(function (m) { return m !== pending; });
+      if (pending && !bubbles[f.seq]) {
+        pending.node.classList.remove("pending");
+        bubbles[f.seq] = { node: pending.node, text: pending.text, role: "customer" };
+      }
+      if (status === "bot" && !f.duplicate) showTyping(true);
+    },
+    "assistant.started": function (f) {
+      var b = bubbleFor({ seq: f.seq, role: "assistant", state: "streaming" });
+      b.state = "streaming";
+      setStreaming(f.seq);
+    },
+    "assistant.delta": function (f) {
+      showTyping(false);
+      var b = bubbleFor({ seq: f.seq, role: "assistant", state: "streaming" });
+      var have = b.text.length;
+      var offset = typeof f.offset === "number" ? f.offset : have;
+      if (offset + f.text.length <= have) return; // already shown (replayed snapshot)
+      b.text += offset <= have ? f.text.slice(have - offset) : f.text;
+      if (streamingSeq !== f.seq) setStreaming(f.seq);
+      toolStatus.textContent = "";
+      queueRender(f.seq);
+    },
+    "tool.started": function (f) { toolStatus.textContent = f.label || "Working on it…"; },
+    "tool.finished": function (f) { toolStatus.textContent = f.label || ""; },
+    "assistant.done": function (f) {
+      showTyping(false);
+      toolStatus.textContent = "";
+      setStreaming(null);
+      if (!f.text) {
+        // A turn that only called tools: the next turn carries the answer.
+        if (bubbles[f.seq] && bubbles[f.seq].node) bubbles[f.seq].node.remove();
+        delete bubbles[f.seq];
+        lastSeq = Math.max(lastSeq, f.seq);
+        return;
+      }
+      var b = bubbleFor({ seq: f.seq, role: "assistant", state: f.state });
+      b.text = f.text;
+      b.state = f.state;
+      renderBody(b);
+      lastSeq = Math.max(lastSeq, f.seq);
+      bumpUnread();
+      scrollDown();
+    },
+    "agent.message": function (f) {
+      onMessage({ seq: f.seq, role: "agent", text: f.text, agent_name: f.agent_name, state: "complete" });
+    },
+    "status.changed": function (f) {
+      if (f.status !== "bot") { showTyping(false); toolStatus.textContent = ""; }
+      setStatus(f.status, f.agent_name);
+    },
+    typing: function (f) {
+      if (f.role !== "agent") return;
+      showTyping(f.active, (f.agent_name || "Agent") + " is typing");
+      clearTimeout(handlers.typing.timer);
+      if (f.active) handlers.typing.timer = setTimeout(function () { showTyping(false); }, 6000);
+    },
+    error: function (f) {
+      if (f.client_id) {
+        var pending = outbox.filter(function (m) { return m.client_id === f.client_id; })[0];
+        if (f.code === "rate_limited" && pending) {
+          setTimeout(function () { transmit(pending); }, 2000);
+          return;
+        }
+        if (pending) {
+          pending.node.classList.add("failed");
+          outbox = outbox.filter(function (m) { return m !== pending; });
+        }
+        showTyping(false);
+      }
+      flashError(f.message || "Something went wrong.");
+    },
+    pong: function () {},
+  };
+
+  // --- Connection: resume token in the first frame, backoff on drops.
+  function api(path, body) {
+    return fetch(SERVER + "/widget/" + BOT + path, {
+      method: "POST",
+      headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify(body),
+    }).then(function (r) {
+      return r.json().then(function (data) { if (!r.ok) throw data; return data; });
+    });
+  }
+  function identity() {
+    var d = script.dataset;
+    if (!d.customerEmail && !d.customerId && !d.customerName) return null;
+    return { email: d.customerEmail || "", external_id: d.customerId || "", name: d.customerName || "", signature: d.customerSignature || "" };
+  }
+  function start(fresh) {
+    if (starting) return starting;
+    var stored = load();
+    var body = { visitor_id: stored.visitor_id || save({ visitor_id: randomId().replace(/-/g, "") }).visitor_id, identity: identity() };
+    if (stored.conversation_id && stored.token && !fresh) { body.conversation_id = stored.conversation_id; body.token = stored.token; }
+    if (fresh) body.new = true;
+    starting = api("/session", body).then(function (data) {
+      // Clear only what another conversation put on screen: a message typed while the
+      // session was starting waits in the outbox and must survive.
+      if (session && session.conversation_id !== data.conversation_id) reset();
+      session = data;
+      maxImageBytes = (data.limits && data.limits.max_image_bytes) || maxImageBytes;
+      if (data.limits) textarea.maxLength = data.limits.max_message_chars;
+      save({ conversation_id: data.conversation_id, token: data.token, visitor_id: data.visitor_id });
+      connect();
+    }).catch(function (error) {
+      flashError((error && error.message) || "The chat is unavailable right now.");
+      if (!(error && error.code)) scheduleReconnect(function () { starting = null; start(fresh); });
+    }).then(function () { starting = null; });
+    return starting;
+  }
+  function reset() {
+    log.textContent = "";
+    bubbles = {};
+    lastSeq = 0;
+    outbox = [];
+    typingNode = null;
+    setStreaming(null);
+    delete rating.dataset.done;
+  }
+  function connect() {
+    if (!session || (socket && socket.readyState <= 1)) return;
+    clearTimeout(retryTimer);
+    ready = false;
+    var ws = (socket = new WebSocket(WS_SERVER + session.websocket_path));
+    ws.onopen = function () { ws.send(JSON.stringify({ type: "auth", token: session.token, last_seq: lastSeq })); };
+    ws.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      var handler = handlers[frame.type];
+      if (handler) handler(frame);
+    };
+    ws.onclose = function (event) {
+      if (socket !== ws) return;
+      socket = null;
+      ready = false;
+      if (event.code === 4401) { save({ conversation_id: null, token: null }); session = null; reset(); start(false); return; }
+      if (event.code === 4403) { flashError("This chat is not available on this site."); return; }
+      scheduleReconnect(connect);
+    };
+  }
+  function scheduleReconnect(fn) {
+    clearTimeout(retryTimer);
+    var delay = Math.min(30000, 500 * Math.pow(2, retries++)) * (0.5 + Math.random() / 2);
+    retryTimer = setTimeout(fn, delay);
+  }
+  window.addEventListener("online", function () { retries = 0; if (session) connect(); });
+  document.addEventListener("visibilitychange", function () { if (!document.hidden && session && !socket) { retries = 0; connect(); } });
+
+  function transmit(message) {
+    if (socket && ready) socket.send(JSON.stringify({ type: "message", client_id: message.client_id, text: message.text, attachments: message.attachments }));
+  }
+  function send(frame) { if (socket && ready) socket.send(JSON.stringify(frame)); }
+
+  // --- The customer's actions.
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = textarea.value.trim();
+    if ((!text && !attachments.length) || status === "closed") return;
+    var message = { client_id: randomId(), text: text, attachments: attachments.map(function (a) { return a.id; }) };
+    message.node = el("div", { class: "msg customer pending", "data-client-id": message.client_id, text: text });
+    if (attachments.length) {
+      var box = el("div", { class: "images" });
+      attachments.forEach(function (a) { box.append(el("img", { src: a.url, alt: "Attached image" })); });
+      message.node.append(box);
+    }
+    if (typingNode) log.insertBefore(message.node, typingNode); else log.append(message.node);
+    scrollDown();
+    outbox.push(message);
+    textarea.value = "";
+    autoGrow();
+    attachments = [];
+    chips.textContent = "";
+    transmit(message);
+    if (!socket) connect();
+  });
+  textarea.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit"));
+    }
+  });
+  function autoGrow() { textarea.style.height = "auto"; textarea.style.height = Math.min(120, textarea.scrollHeight) + "px"; }
+  textarea.addEventListener("input", function () {
+    autoGrow();
+    var now = Date.now();
+    if (now - lastTyping > 2000) { lastTyping = now; send({ type: "typing", active: true }); }
+  });
+  stopButton.addEventListener("click", function () { send({ type: "stop" }); });
+  humanButton.addEventListener("click", function () { send({ type: "handoff" }); });
+  attachButton.addEventListener("click", function () { fileInput.click(); });
+  fileInput.addEventListener("change", function () {
+    var file = fileInput.files && fileInput.files[0];
+    fileInput.value = "";
+    if (!file || !session) return;
+    if (IMAGE_TYPES.indexOf(file.type) < 0) return flashError("Attach a JPEG, PNG, WebP or GIF image.");
+    if (file.size > maxImageBytes) return flashError("That image is too large (at most " + Math.round(maxImageBytes / 1048576) + " MB).");
+    var data = new FormData();
+    data.append("file", file);
+    fetch(SERVER + "/widget/" + BOT + "/attachments", {
+      method: "POST",
+      headers: { "X-Conversation": session.conversation_id, "X-Resume-Token": session.token },
+      body: data,
+    }).then(function (r) { return r.json().then(function (d) { if (!r.ok) throw d; return d; }); })
+      .then(function (uploaded) {
+        var entry = { id: uploaded.id, url: URL.createObjectURL(file) };
+        attachments.push(entry);
+        var remove = el("button", { type: "button", "aria-label": "Remove image", text: "×" });
+        var chip = el("div", { class: "chip" }, [el("img", { src: entry.url, alt: "Image to send" }), remove]);
+        remove.addEventListener("click", function () { attachments = attachments.filter(function (a) { return a !== entry; }); chip.remove(); });
+        chips.append(chip);
+      })
+      .catch(function (error) { flashError((error && error.message) || "The image could not be uploaded."); });
+  });
+  function showRating() {
+    rating.hidden = false;
+    rating.textContent = "";
+    if (rating.dataset.done) rating.append(el("p", { text: "Thanks for your feedback!" }));
+    else {
+      rating.append(el("p", { text: "How did we do?" }));
+      [1, 2, 3, 4, 5].forEach(function (n) {
+        var star = el("button", { type: "button", "aria-label": "Rate " + n + " out of 5", text: n + "★" });
+        star.addEventListener("click", function () {
+          send({ type: "rate", rating: n });
+          rating.dataset.done = "1";
+          showRating();
+        });
+        rating.append(star);
+      });
+    }
+    var again = el("button", { type: "button", class: "newchat", text: "Start a new conversation" });
+    again.addEventListener("click", function () {
+      if (socket) { var old = socket; socket = null; old.close(); }
+      start(true);
+    });
+    rating.append(el("div", null, [again]));
+  }
+
+  // --- Opening and closing.
+  function open(focus) {
+    panel.hidden = false;
+    launcher.classList.add("open");
+    launcher.setAttribute("aria-expanded", "true");
+    launcher.setAttribute("aria-label", "Close chat");
+    launcher.innerHTML = ICON_CLOSE;
+    launcher.append(badge);
+    unread = 0;
+    badge.classList.remove("on");
+    save({ open: true });
+    if (!session) start(false); else if (!socket) connect();
+    if (focus !== false) textarea.focus();
+    scrollDown();
+  }
+  function close() {
+    panel.hidden = true;
+    launcher.classList.remove("open");
+    launcher.setAttribute("aria-expanded", "false");
+    launcher.setAttribute("aria-label", "Open chat");
+    launcher.innerHTML = ICON_CHAT;
+    launcher.append(badge);
+    save({ open: false });
+    launcher.focus();
+  }
+  launcher.addEventListener("click", function () { panel.hidden ? open() : close(); });
+  closeButton.addEventListener("click", close);
+  panel.addEventListener("keydown", function (event) { if (event.key === "Escape") close(); });
+
+  function mount() {
+    document.body.append(host);
+    var stored = load();
+    if (stored.open || script.dataset.open === "true") open(false);
+    else if (stored.conversation_id) start(false); // reconnect quietly: unread replies show on the badge
+  }
+  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+  window.Supportbot = { open: open, close: close };
+})();

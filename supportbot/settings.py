@@ -33,12 +33,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",  # the API docs page serves its bundled Swagger UI from static files, no CDN
     "conversations",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "conversations.api.middleware.ApiEdgeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -152,6 +154,21 @@ SUPPORTBOT_TOOL_TIMEOUT = env_float("SUPPORTBOT_TOOL_TIMEOUT", 10.0, minimum=0.1
 SUPPORTBOT_MAX_MESSAGE_CHARS = env_int("SUPPORTBOT_MAX_MESSAGE_CHARS", 4000, minimum=1)
 SUPPORTBOT_MAX_IMAGE_BYTES = env_int("SUPPORTBOT_MAX_IMAGE_BYTES", 5 * 1024 * 1024, minimum=1024)
 SUPPORTBOT_MODERATION = env_bool("SUPPORTBOT_MODERATION", False)
+
+# --- The embedding API, its limits and webhooks.
+SUPPORTBOT_API_MAX_BODY_BYTES = env_int("SUPPORTBOT_API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+SUPPORTBOT_API_MAX_IMPORT_BYTES = env_int(
+    "SUPPORTBOT_API_MAX_IMPORT_BYTES", 8 * 1024 * 1024, minimum=1024
+)
+SUPPORTBOT_RATE_PER_KEY_PER_MINUTE = env_int("SUPPORTBOT_RATE_PER_KEY_PER_MINUTE", 120, minimum=1)
+SUPPORTBOT_RATE_PER_IP_PER_MINUTE = env_int("SUPPORTBOT_RATE_PER_IP_PER_MINUTE", 300, minimum=1)
+# How many reverse proxies in front of us append to X-Forwarded-For (0: use the peer address).
+SUPPORTBOT_TRUSTED_PROXY_COUNT = env_int("SUPPORTBOT_TRUSTED_PROXY_COUNT", 0, minimum=0)
+SUPPORTBOT_WEBHOOK_TIMEOUT = env_float("SUPPORTBOT_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
+SUPPORTBOT_WEBHOOK_MAX_ATTEMPTS = env_int("SUPPORTBOT_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
+SUPPORTBOT_WEBHOOK_BACKOFF_SECONDS = env_float(
+    "SUPPORTBOT_WEBHOOK_BACKOFF_SECONDS", 30.0, minimum=0
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

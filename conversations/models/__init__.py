@@ -1,5 +1,12 @@
 """Supportbot's data model: bots, customers, conversations, messages, tool runs, store data."""
 
+from conversations.models.api import (
+    ApiKey,
+    ApiScope,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from conversations.models.bots import Bot, Customer, ModelName
 from conversations.models.chat import (
     Attachment,
@@ -23,6 +30,8 @@ from conversations.models.store import (
 )
 
 __all__ = [
+    "ApiKey",
+    "ApiScope",
     "Attachment",
     "Bot",
     "Conversation",
@@ -42,4 +51,7 @@ __all__ = [
     "StoreCustomer",
     "ToolRun",
     "ToolRunStatus",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

@@ -4,10 +4,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.http import HttpRequest, StreamingHttpResponse
-from ninja import File, Query, Router, Schema
+from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import Field
 
@@ -120,8 +120,8 @@ def _start(key: ApiKey, body: ConversationCreateIn) -> tuple[Conversation, str]:
 )
 async def conversation_create(request: HttpRequest, body: ConversationCreateIn):
     key = scope_require(request, "chat")
-    conversation, token = await database_sync_to_async(_start)(key, body)
-    return 201, {**conversation_out(conversation), "resume_token": token}
+    conversation, token = await sync_to_async(_start)(key, body)
+    return Status(201, {**conversation_out(conversation), "resume_token": token})
 
 
 class ConversationFilters(Schema):
@@ -209,7 +209,8 @@ async def message_list(
 
 def _customer_message_store(
     conversation: Conversation, body: MessageIn
-) -> tuple[Message, bool, str]:
+) -> tuple[Message, dict[str, Any], bool, str]:
+    """Store the customer's message and bind its images; (message, serialized, created, status)."""
     ids = [str(i) for i in dict.fromkeys(body.attachment_ids)]
     with transaction.atomic():
         attachments = list(
@@ -231,17 +232,14 @@ def _customer_message_store(
                     status=422,
                 )
             Attachment.objects.filter(pk__in=ids).update(message=message)
-            message = (
-                Message.objects.select_related("author")
-                .prefetch_related("attachments")
-                .get(pk=message.pk)
-            )
+            stored = Message.objects.prefetch_related("attachments").get(pk=message.pk)
             event_publish_on_commit(
                 conversation_id=conversation.pk,
-                event=MessageCreated(message=message_serialize(message)),
+                event=MessageCreated(message=message_serialize(stored)),
             )
         status = Conversation.objects.only("status").get(pk=conversation.pk).status
-    return message, created, status
+    message = Message.objects.prefetch_related("attachments").get(pk=message.pk)
+    return message, message_serialize(message), created, status
 
 
 def _message_after(conversation_id: Any, seq: int) -> dict[str, Any] | None:
@@ -295,7 +293,7 @@ async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: M
         raise ApiError("conversation_closed", "This conversation is closed.", status=409)
     if not body.text.strip() and not body.attachment_ids:
         raise ApiError("empty_message", "Send some text or an image.", status=422)
-    message, created, status = await database_sync_to_async(_customer_message_store)(
+    message, message_out, created, status = await sync_to_async(_customer_message_store)(
         conversation, body
     )
     queue = None
@@ -324,14 +322,14 @@ async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: M
             if isinstance(event, AssistantStarted | AssistantDone):
                 reply_id = event.message_id
         if reply_id is not None:
-            reply = await database_sync_to_async(_message_by_id)(reply_id)
+            reply = await sync_to_async(_message_by_id)(reply_id)
     elif not created:
-        reply = await database_sync_to_async(_message_after)(conversation.pk, message.seq)
+        reply = await sync_to_async(_message_after)(conversation.pk, message.seq)
     return {
-        "message": message_serialize(message),
+        "message": message_out,
         "duplicate": not created,
         "reply": reply,
-        "status": await database_sync_to_async(_status)(conversation.pk),
+        "status": await sync_to_async(_status)(conversation.pk),
     }
 
 
@@ -349,20 +347,23 @@ async def attachment_upload(
     conversation = await _conversation(key, conversation_id)
     if conversation.status == ConversationStatus.CLOSED:
         raise ApiError("conversation_closed", "This conversation is closed.", status=409)
-    data = await database_sync_to_async(file.read)()
+    data = await sync_to_async(file.read)()
     try:
-        attachment = await database_sync_to_async(attachment_create)(
+        attachment = await sync_to_async(attachment_create)(
             conversation_id=conversation.pk, data=data
         )
     except AttachmentError as exc:
         status = 413 if exc.code == "image_too_large" else 422
         raise ApiError(exc.code, exc.message, status=status) from None
-    return 201, {
-        "id": attachment.pk,
-        "content_type": attachment.content_type,
-        "width": attachment.width,
-        "height": attachment.height,
-    }
+    return Status(
+        201,
+        {
+            "id": attachment.pk,
+            "content_type": attachment.content_type,
+            "width": attachment.width,
+            "height": attachment.height,
+        },
+    )
 
 
 async def _after_status_change(key: ApiKey, conversation_id: uuid.UUID) -> dict[str, Any]:
@@ -378,7 +379,7 @@ async def _after_status_change(key: ApiKey, conversation_id: uuid.UUID) -> dict[
 async def conversation_handoff(request: HttpRequest, conversation_id: uuid.UUID, body: HandoffIn):
     key = scope_require(request, "chat")
     conversation = await _conversation(key, conversation_id)
-    await database_sync_to_async(handoff_request)(
+    await sync_to_async(handoff_request)(
         conversation_id=conversation.pk, summary=body.summary, requested_by="api"
     )
     return await _after_status_change(key, conversation_id)
@@ -393,9 +394,7 @@ async def conversation_handoff(request: HttpRequest, conversation_id: uuid.UUID,
 async def conversation_close_view(request: HttpRequest, conversation_id: uuid.UUID):
     key = scope_require(request, "chat")
     conversation = await _conversation(key, conversation_id)
-    await database_sync_to_async(conversation_close)(
-        conversation_id=conversation.pk, closed_by="api"
-    )
+    await sync_to_async(conversation_close)(conversation_id=conversation.pk, closed_by="api")
     return await _after_status_change(key, conversation_id)
 
 
@@ -408,7 +407,7 @@ async def conversation_close_view(request: HttpRequest, conversation_id: uuid.UU
 async def conversation_rate_view(request: HttpRequest, conversation_id: uuid.UUID, body: RatingIn):
     key = scope_require(request, "chat")
     conversation = await _conversation(key, conversation_id)
-    await database_sync_to_async(conversation_rate)(
+    await sync_to_async(conversation_rate)(
         conversation_id=conversation.pk, rating=body.rating, comment=body.comment
     )
     return await _after_status_change(key, conversation_id)

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from conversations.api.auth import scope_require
@@ -59,7 +59,7 @@ def faq_create(request: HttpRequest, body: FaqIn):
             entry = FaqEntry.objects.create(bot_id=key.bot_id, **body.dict())
     except IntegrityError:
         raise _question_taken() from None
-    return 201, entry
+    return Status(201, entry)
 
 
 @router.get("/faq/{int:entry_id}", response={200: FaqOut, **ERRORS}, summary="Read an FAQ entry")
@@ -89,7 +89,7 @@ def faq_update(request: HttpRequest, entry_id: int, body: FaqPatchIn):
 @router.delete("/faq/{int:entry_id}", response={204: None, **ERRORS}, summary="Delete an FAQ entry")
 def faq_delete(request: HttpRequest, entry_id: int):
     _entry(request, entry_id).delete()
-    return 204, None
+    return Status(204, None)
 
 
 @router.post(

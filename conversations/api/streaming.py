@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 
 from conversations import engine
 from conversations.events import AssistantDone, Error, Event
@@ -30,7 +30,7 @@ _running: set[asyncio.Task] = set()
 async def _webhook_for_reply(message_id: int) -> None:
     message = await Message.objects.filter(pk=message_id).afirst()
     if message is not None:
-        await database_sync_to_async(webhook_message_created)(message=message)
+        await sync_to_async(webhook_message_created)(message=message)
 
 
 async def _run(conversation_id: Any, queue: asyncio.Queue) -> None:

@@ -17,6 +17,12 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
+def _committing_db(transactional_db):
+    """API views are async: the engine's database_sync_to_async closes a connection that sits
+    in a test transaction, so these tests commit for real (as production does)."""
+
+
+@pytest.fixture(autouse=True)
 def _fresh_rate_limits():
     from django.core.cache import cache
 

@@ -1,15 +1,15 @@
 """Conversations over the API: start, post messages (JSON or SSE), read, list, close, rate."""
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.http import HttpRequest, StreamingHttpResponse
-from ninja import File, Query, Router, Schema, Status
+from ninja import File, Query, Router, Status
 from ninja.files import UploadedFile
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from conversations.api.auth import scope_require
 from conversations.api.errors import ApiError, ErrorOut
@@ -20,6 +20,7 @@ from conversations.api.schemas import (
     ConversationOut,
     ConversationPage,
     HandoffIn,
+    In,
     MessageIn,
     MessagePage,
     RatingIn,
@@ -124,7 +125,7 @@ async def conversation_create(request: HttpRequest, body: ConversationCreateIn):
     return Status(201, {**conversation_out(conversation), "resume_token": token})
 
 
-class ConversationFilters(Schema):
+class ConversationFilters(In):
     status: ConversationStatus | None = None
     customer_email: str | None = Field(None, max_length=254)
     external_id: str | None = Field(None, max_length=128)
@@ -132,6 +133,19 @@ class ConversationFilters(Schema):
     created_before: datetime | None = None
     limit: int = Field(20, ge=1, le=100)
     offset: int = Field(0, ge=0, le=1_000_000)
+
+    @field_validator("created_after", "created_before")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """In UTC (naive means UTC): PostgreSQL refuses odd offsets such as -20:12."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("date out of range") from None
 
 
 @router.get(

@@ -4,12 +4,12 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 from pydantic import Field
 
 from conversations.api.auth import scope_require
 from conversations.api.errors import ApiError, ErrorOut
-from conversations.api.schemas import FaqImportIn, FaqIn, FaqOut, FaqPage, FaqPatchIn, ImportOut
+from conversations.api.schemas import FaqImportIn, FaqIn, FaqOut, FaqPage, FaqPatchIn, ImportOut, In
 from conversations.models import FaqEntry
 
 router = Router(tags=["knowledge"])
@@ -29,7 +29,7 @@ def _question_taken() -> ApiError:
     return ApiError("duplicate_question", "This bot already has that question.", status=409)
 
 
-class FaqFilters(Schema):
+class FaqFilters(In):
     q: str | None = Field(None, max_length=200, description="Text in the question.")
     tag: str | None = Field(None, max_length=100)
     limit: int = Field(50, ge=1, le=200)

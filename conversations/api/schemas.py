@@ -6,12 +6,43 @@ from typing import Any
 
 from django.conf import settings
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, model_validator
 
 VISITOR_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
 
 
-class CustomerIn(Schema):
+def text_problem(value: Any) -> str | None:
+    """Why this input cannot be stored as text (PostgreSQL refuses NUL and lone surrogates)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "text may not contain NUL characters"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text must be valid Unicode"
+    elif isinstance(value, dict):
+        for item in (*value.keys(), *value.values()):
+            if problem := text_problem(item):
+                return problem
+    elif isinstance(value, list | tuple):
+        for item in value:
+            if problem := text_problem(item):
+                return problem
+    return None
+
+
+class In(Schema):
+    """A request body or query: every string in it must be storable text."""
+
+    @model_validator(mode="after")
+    def _storable_text(self) -> "In":
+        problem = text_problem(self.model_dump())
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class CustomerIn(In):
     """What the host knows about the customer; trusted only with a valid signature."""
 
     email: str = Field("", max_length=254, description="The customer's email.")
@@ -20,6 +51,7 @@ class CustomerIn(Schema):
     signature: str = Field(
         "",
         max_length=128,
+        pattern=r"^[0-9a-fA-F]*$",
         description="Hex HMAC-SHA256 of external_id (or, without one, of email) keyed with the "
         "bot's identity secret. Without a valid signature the identity is unverified.",
     )
@@ -32,7 +64,7 @@ class CustomerOut(Schema):
     verified: bool
 
 
-class ConversationCreateIn(Schema):
+class ConversationCreateIn(In):
     visitor_id: str | None = Field(
         None,
         pattern=VISITOR_PATTERN,
@@ -96,7 +128,7 @@ class MessagePage(Schema):
     next_after_seq: int | None = Field(description="Pass as after_seq for the next page.")
 
 
-class MessageIn(Schema):
+class MessageIn(In):
     text: str = Field(
         "", max_length=settings.SUPPORTBOT_MAX_MESSAGE_CHARS, description="The customer's text."
     )
@@ -121,16 +153,16 @@ class ReplyOut(Schema):
     status: str = Field(description="The conversation's status afterwards.")
 
 
-class RatingIn(Schema):
+class RatingIn(In):
     rating: int = Field(ge=1, le=5)
     comment: str = Field("", max_length=2000)
 
 
-class HandoffIn(Schema):
+class HandoffIn(In):
     summary: str = Field("", max_length=1000, description="Why a human is needed.")
 
 
-class FaqIn(Schema):
+class FaqIn(In):
     question: str = Field(min_length=1, max_length=300)
     answer: str = Field(min_length=1, max_length=20_000)
     alternatives: list[str] = Field(default_factory=list, max_length=50)
@@ -138,7 +170,7 @@ class FaqIn(Schema):
     is_published: bool = True
 
 
-class FaqPatchIn(Schema):
+class FaqPatchIn(In):
     question: str | None = Field(None, min_length=1, max_length=300)
     answer: str | None = Field(None, min_length=1, max_length=20_000)
     alternatives: list[str] | None = Field(None, max_length=50)
@@ -163,7 +195,7 @@ class FaqPage(Schema):
     next_offset: int | None
 
 
-class FaqImportIn(Schema):
+class FaqImportIn(In):
     entries: list[FaqIn] = Field(max_length=5000)
     replace: bool = Field(False, description="Delete the entries not in this import.")
 

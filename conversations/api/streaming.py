@@ -6,6 +6,7 @@ conversation's group, so a widget or an agent watching the conversation sees the
 """
 
 import asyncio
+import contextvars
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -53,7 +54,11 @@ async def _run(conversation_id: Any, queue: asyncio.Queue) -> None:
 def reply_start(*, conversation_id: Any) -> asyncio.Queue:
     """Start the bot's reply as a task; its events arrive on the returned queue, then the end."""
     queue: asyncio.Queue = asyncio.Queue()
-    task = asyncio.get_running_loop().create_task(_run(conversation_id, queue))
+    # A fresh context: the request's would tie the task's sync_to_async calls to the
+    # request's thread executor, which Django shuts when the response is done.
+    task = asyncio.get_running_loop().create_task(
+        _run(conversation_id, queue), context=contextvars.Context()
+    )
     _running.add(task)
     task.add_done_callback(_running.discard)
     return queue

@@ -122,10 +122,10 @@ def webhook_backoff(attempt: int) -> float:
     return settings.SUPPORTBOT_WEBHOOK_BACKOFF_SECONDS * (2 ** (attempt - 1))
 
 
-def webhook_attempt(*, delivery_id: Any) -> WebhookDelivery:
+def webhook_attempt(*, delivery_id: Any) -> WebhookDelivery | None:
     """POST the delivery once and record the outcome (no retry scheduling here)."""
-    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
-    if delivery.delivered_at is not None:
+    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None or delivery.delivered_at is not None:
         return delivery
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
     endpoint = delivery.endpoint
@@ -170,12 +170,12 @@ def webhook_attempt(*, delivery_id: Any) -> WebhookDelivery:
     return delivery
 
 
-@shared_task(bind=True, name="conversations.webhooks.webhook_deliver", queue="background")
+@shared_task(bind=True, name="conversations.webhooks.webhook_deliver")
 def webhook_deliver(self, delivery_id: str) -> None:
     """Send one delivery; on failure retry later, doubling the wait, until the attempts run out."""
     delivery = webhook_attempt(delivery_id=delivery_id)
-    if delivery.delivered_at is not None:
-        return
+    if delivery is None or delivery.delivered_at is not None:
+        return  # delivered, or deleted (its endpoint or bot is gone)
     max_attempts = settings.SUPPORTBOT_WEBHOOK_MAX_ATTEMPTS
     # In-process (eager) mode has no scheduler to come back later: one attempt, logged.
     if delivery.attempt >= max_attempts or self.request.is_eager:

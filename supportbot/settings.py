@@ -132,7 +132,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "background"
-CELERY_TASK_ROUTES = {"conversations.tools.*": {"queue": "tools"}}
+CELERY_TASK_ROUTES = {
+    "conversations.tools.*": {"queue": "tools"},
+    "conversations.webhooks.*": {"queue": "background"},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 

@@ -12,7 +12,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.db import connections
 
 from conversations import engine
 from conversations.events import AssistantDone, Error, Event
@@ -35,27 +36,30 @@ async def _webhook_for_reply(message_id: int) -> None:
 
 
 async def _run(conversation_id: Any, queue: asyncio.Queue) -> None:
-    try:
-        async for event in engine.reply_stream(conversation_id=conversation_id):
-            await queue.put(event)
-            try:
-                await event_publish(conversation_id=conversation_id, event=event)
-            except Exception:  # watchers are a courtesy; the API client still gets its reply
-                logger.warning("Could not relay %s to the conversation's group", event.type)
-            if isinstance(event, AssistantDone):
-                await _webhook_for_reply(event.message_id)
-    except Exception:
-        logger.exception("Reply failed for conversation %s", conversation_id)
-        await queue.put(Error(code="reply_failed", message="The reply could not be completed."))
-    finally:
-        await queue.put(_END)
+    # Its own thread for the sync ORM calls: nothing tied to the request that started it.
+    async with ThreadSensitiveContext():
+        try:
+            async for event in engine.reply_stream(conversation_id=conversation_id):
+                await queue.put(event)
+                try:
+                    await event_publish(conversation_id=conversation_id, event=event)
+                except Exception:  # watchers are a courtesy; the API client still gets it
+                    logger.warning("Could not relay %s to the conversation's group", event.type)
+                if isinstance(event, AssistantDone):
+                    await _webhook_for_reply(event.message_id)
+        except Exception:
+            logger.exception("Reply failed for conversation %s", conversation_id)
+            await queue.put(Error(code="reply_failed", message="The reply could not be completed."))
+        finally:
+            await queue.put(_END)
+            await sync_to_async(connections.close_all)()
 
 
 def reply_start(*, conversation_id: Any) -> asyncio.Queue:
     """Start the bot's reply as a task; its events arrive on the returned queue, then the end."""
     queue: asyncio.Queue = asyncio.Queue()
     # A fresh context: the request's would tie the task's sync_to_async calls to the
-    # request's thread executor, which Django shuts when the response is done.
+    # request's executor, which Django shuts down when the response is done.
     task = asyncio.get_running_loop().create_task(
         _run(conversation_id, queue), context=contextvars.Context()
     )

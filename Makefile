@@ -29,7 +29,7 @@ run: migrate
 	$(RUN_ENV) $(BIN)/python manage.py seed_demo
 	$(RUN_ENV) $(BIN)/python manage.py agent_login
 	@echo "Serving on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)"
-	$(RUN_ENV) $(BIN)/uvicorn supportbot.asgi:application --host $(HOST) --port $(PORT) --ws websockets
+	$(RUN_ENV) $(BIN)/uvicorn supportbot.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
 worker: install
 	$(BIN)/celery -A supportbot worker -Q tools,background --loglevel INFO

@@ -30,3 +30,20 @@ def customer(bot):
 @pytest.fixture
 def conversation(bot, customer):
     return factories.conversation_create(bot=bot, customer=customer)
+
+
+@pytest.fixture(scope="session")
+def openai_server_session():
+    """One local OpenAI-protocol server for the whole run (tests/openai_server.py)."""
+    from tests.openai_server import openai_server_running
+
+    with openai_server_running() as server:
+        yield server
+
+
+@pytest.fixture
+def openai_server(openai_server_session):
+    """The local OpenAI-protocol server, its script and request log empty for this test."""
+    openai_server_session.reset()
+    yield openai_server_session
+    openai_server_session.reset()

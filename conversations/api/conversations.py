@@ -288,7 +288,7 @@ def _status(conversation_id: Any) -> str:
     "even if the client disconnects.",
     openapi_extra={
         "responses": {
-            "200": {
+            200: {
                 "content": {
                     "text/event-stream": {
                         "schema": {"type": "string"},

@@ -1,5 +1,6 @@
 """API test fixtures: keys with scopes, and a live ASGI server for SSE and schemathesis."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -51,8 +52,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def live_server_url(transactional_db):
+@contextlib.contextmanager
+def _live_server(**extra_env: str):
     """Uvicorn serving the project in a subprocess, on the test database (PostgreSQL only)."""
     port = _free_port()
     env = {
@@ -68,6 +69,7 @@ def live_server_url(transactional_db):
         "SUPPORTBOT_RATE_PER_KEY_PER_MINUTE": "100000",
         "SUPPORTBOT_RATE_PER_IP_PER_MINUTE": "100000",
         "LOG_LEVEL": "WARNING",
+        **extra_env,
     }
     process = subprocess.Popen(
         [
@@ -106,3 +108,16 @@ def live_server_url(transactional_db):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def live_server_url(transactional_db):
+    with _live_server() as url:
+        yield url
+
+
+@pytest.fixture
+def live_debug_server_url(transactional_db):
+    """The same with DEBUG on: static files straight from the apps, no collectstatic needed."""
+    with _live_server(DEBUG="1", CELERY_TASK_ALWAYS_EAGER="1") as url:
+        yield url

@@ -5,6 +5,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_vary_headers
 
@@ -37,11 +38,19 @@ def _too_large(limit: int) -> JsonResponse:
     )
 
 
-def _body_size(request: HttpRequest) -> int:
-    try:
-        return int(request.headers.get("Content-Length") or 0)
-    except ValueError:
-        return 0
+def _body_size(request: HttpRequest, cap: int) -> int:
+    """The declared size; a body sent without one (chunked) is measured, up to Django's cap."""
+    declared = (request.headers.get("Content-Length") or "").strip()
+    if declared.isdigit():
+        return int(declared)
+    if request.method in ("POST", "PUT", "PATCH") and not request.content_type.startswith(
+        "multipart/"
+    ):
+        try:
+            return len(request.body)
+        except RequestDataTooBig:
+            return cap + 1
+    return 0
 
 
 class ApiEdgeMiddleware:
@@ -69,7 +78,7 @@ class ApiEdgeMiddleware:
         if not limit.allowed:
             return rate_limited_response(limit)
         cap = body_limit(request.path)
-        if _body_size(request) > cap:
+        if _body_size(request, cap) > cap:
             return _too_large(cap)
         response = await self.get_response(request)
         if origin:

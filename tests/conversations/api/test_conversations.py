@@ -8,7 +8,6 @@ from PIL import Image
 
 from conversations.identity import identity_signature
 from conversations.models import Attachment, Conversation, ConversationStatus, MessageRole
-from tests import factories
 
 BASE = "/api/v1/conversations"
 
@@ -239,20 +238,3 @@ def test_status_changes_show_in_the_conversation(client, bot, auth):
     post(client, f"{BASE}/{conversation['id']}/handoff", {}, auth)
     body = client.get(f"{BASE}/{conversation['id']}", **auth).json()
     assert body["status"] == ConversationStatus.WAITING and body["handoff_requested_at"]
-
-
-def test_a_chunked_body_without_length_is_capped_too(bot, auth):
-    from django.test import Client
-
-    conversation = factories.conversation_create(bot=bot)
-    client = Client()
-    with override_settings(SUPPORTBOT_API_MAX_BODY_BYTES=2048):
-        response = client.generic(
-            "POST",
-            f"{BASE}/{conversation.pk}/messages",
-            data=b'{"text": "' + b"x" * 3000 + b'"}',
-            content_type="application/json",
-            CONTENT_LENGTH="",
-            **auth,
-        )
-    assert response.status_code == 413

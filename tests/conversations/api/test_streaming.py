@@ -119,3 +119,24 @@ def test_a_reply_completes_when_the_client_hangs_up(live_server_url, bot):
             break
         time.sleep(0.1)
     assert reply is not None and reply.state == MessageState.COMPLETE and reply.text
+
+
+@requires_postgres
+@pytest.mark.slow
+def test_a_chunked_body_is_capped_like_any_other(live_server_url, bot):
+    _, secret = api_key_create(bot=bot, name="big", scopes="chat")
+
+    def chunks():
+        yield b'{"text": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = httpx.post(
+        f"{live_server_url}/api/v1/conversations",
+        content=chunks(),
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+        timeout=20,
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "body_too_large"

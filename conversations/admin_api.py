@@ -1,14 +1,39 @@
 """Admin for the embedding API: keys (secret shown once), webhook endpoints, delivery log."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from conversations.apikeys import api_key_create, api_key_revoke, api_scopes_parse
-from conversations.models import ApiKey, WebhookDelivery, WebhookEndpoint
+from conversations.models import ApiKey, ApiScope, WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple, initial=["chat"]
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["bot", "name", "scopes"]
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(
+        choices=WebhookEvent.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="None ticked sends every event.",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["bot", "url", "events", "active", "secret"]
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
+    form = ApiKeyForm
     list_display = ["name", "bot", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["bot", "revoked_at"]
     search_fields = ["name", "prefix"]
@@ -59,9 +84,11 @@ class WebhookDeliveryInline(admin.TabularInline):
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
     list_display = ["url", "bot", "events", "active", "created_at"]
     list_filter = ["bot", "active"]
     search_fields = ["url"]
+    inlines = [WebhookDeliveryInline]
 
 
 @admin.register(WebhookDelivery)

@@ -39,11 +39,12 @@ def admin_client_logged_in(client, db, settings):
 def test_admin_creates_a_key_and_shows_its_secret_once(admin_client_logged_in, bot):
     response = admin_client_logged_in.post(
         "/admin/conversations/apikey/add/",
-        {"bot": bot.pk, "name": "help center", "scopes": '["chat"]'},
+        {"bot": bot.pk, "name": "help center", "scopes": ["chat", "read"]},
         follow=True,
     )
     assert response.status_code == 200
     key = ApiKey.objects.get(name="help center")
+    assert key.scopes == ["chat", "read"]
     shown = [str(m) for m in response.context["messages"]]
     secret = next(m.split(": ", 1)[1] for m in shown if "sbk_" in m)
     assert api_key_authenticate(secret=secret) == key
@@ -62,3 +63,21 @@ def test_admin_lists_webhook_deliveries(admin_client_logged_in, bot):
         f"/admin/conversations/webhookendpoint/{endpoint.pk}/change/"
     )
     assert endpoint_page.status_code == 200
+
+
+def test_admin_adds_a_webhook_endpoint_with_chosen_events(admin_client_logged_in, bot):
+    response = admin_client_logged_in.post(
+        "/admin/conversations/webhookendpoint/add/",
+        {
+            "bot": bot.pk,
+            "url": "https://example.com/hooks",
+            "events": ["message.created", "rating.received"],
+            "active": "on",
+            "secret": "whsec_test",
+            "deliveries-TOTAL_FORMS": "0",
+            "deliveries-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.events == ["message.created", "rating.received"]

@@ -1,21 +1,46 @@
-"""Load the demo store idempotently."""
+"""Load the demo store idempotently, and optionally past conversations for load tests."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from conversations.models import Bot
+from conversations.demo.history import conversations_seed
+from conversations.demo.store import demo_store_seed
+from conversations.importing import ImportFileError, progress_default
 
 
 class Command(BaseCommand):
-    help = "Load the demo store: a bot with its FAQ, customers and orders. Safe to run again."
+    help = (
+        "Load the demo store: a bot with its FAQ, customers and orders. Safe to run again. "
+        "--conversations N also makes sure N generated past conversations exist."
+    )
 
-    def handle(self, *args, **options):
-        bot, created = Bot.objects.get_or_create(
-            slug="demo",
-            defaults={
-                "name": "Demo Store",
-                "allowed_origins": ["http://127.0.0.1:8000", "http://localhost:8000"],
-            },
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--conversations",
+            type=int,
+            default=0,
+            metavar="N",
+            help="Generate past conversations (over the last 60 days) until N exist.",
         )
+
+    def handle(self, *args, conversations: int, **options):
+        if conversations < 0:
+            raise CommandError("--conversations must be 0 or more.")
+        progress = progress_default()
+        try:
+            result = demo_store_seed(progress=progress)
+        except ImportFileError as error:
+            raise CommandError(f"The demo data does not import: {error}") from error
+        bot = result.bot
         self.stdout.write(
-            f"{'Created' if created else 'Kept'} bot {bot.slug!r} ({bot.public_key})."
+            f"{'Created' if result.bot_created else 'Kept'} bot {bot.slug!r} ({bot.public_key})."
         )
+        for line in result.orders.lines():
+            self.stdout.write(f"  {line}")
+        if result.faq is None:
+            self.stdout.write("  no FAQ file (conversations/demo/faq.json): FAQ skipped")
+        else:
+            for line in result.faq.lines():
+                self.stdout.write(f"  {line}")
+        if conversations:
+            added = conversations_seed(bot=bot, count=conversations, progress=progress)
+            self.stdout.write(f"  conversations: {added} generated, {conversations} wanted")

@@ -4,12 +4,25 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from ninja import Query, Router, Status
+from ninja import Body, Query, Router, Status
 from pydantic import Field
 
 from conversations.api.auth import scope_require
 from conversations.api.errors import ApiError, ErrorOut
-from conversations.api.schemas import FaqImportIn, FaqIn, FaqOut, FaqPage, FaqPatchIn, ImportOut, In
+from conversations.api.schemas import (
+    FaqImportIn,
+    FaqIn,
+    FaqOut,
+    FaqPage,
+    FaqPatchIn,
+    ImportOut,
+    In,
+    text_problem,
+)
+from conversations.importing import ImportFileError, ImportReport
+from conversations.importing.faq import faq_entries_parse, faq_records_import
+from conversations.importing.order_formats import store_json_parse
+from conversations.importing.orders import store_data_import
 from conversations.models import FaqEntry
 
 router = Router(tags=["knowledge"])
@@ -92,45 +105,78 @@ def faq_delete(request: HttpRequest, entry_id: int):
     return Status(204, None)
 
 
+def _import_out(report: ImportReport, deleted: int = 0) -> dict[str, Any]:
+    return {
+        "created": sum(c.created for c in report.kinds.values()),
+        "updated": sum(c.updated for c in report.kinds.values()),
+        "deleted": deleted,
+        "details": {
+            "dry_run": report.dry_run,
+            **{
+                kind: {"created": c.created, "updated": c.updated, "unchanged": c.unchanged}
+                for kind, c in report.kinds.items()
+            },
+        },
+    }
+
+
+def _invalid_import(exc: ImportFileError) -> ApiError:
+    shown = "; ".join(exc.errors[:5])
+    more = f" (and {len(exc.errors) - 5} more)" if len(exc.errors) > 5 else ""
+    return ApiError("invalid_import", f"Nothing was imported: {shown}{more}", status=422)
+
+
 @router.post(
     "/faq/import",
     response={200: ImportOut, **ERRORS},
     summary="Import FAQ entries in bulk",
     description="Needs the `knowledge` scope. Entries are matched by question: new ones are "
-    "created, known ones updated; with `replace`, entries not in the import are deleted.",
+    "created, known ones updated; with `replace`, entries not in the import are deleted. "
+    "`dry_run` checks and counts without storing.",
 )
 def faq_import(request: HttpRequest, body: FaqImportIn):
     key = scope_require(request, "knowledge")
-    entries = {e.question.strip(): e for e in body.entries}
-    created = updated = deleted = 0
+    entries = [
+        {
+            "question": e.question,
+            "answer": e.answer,
+            "alternatives": e.alternatives,
+            "tags": e.tags,
+            "published": e.is_published,
+        }
+        for e in body.entries
+    ]
+    try:
+        records = faq_entries_parse(entries=entries)
+    except ImportFileError as exc:
+        raise _invalid_import(exc) from None
+    deleted = 0
     with transaction.atomic():
-        existing = {e.question: e for e in FaqEntry.objects.filter(bot_id=key.bot_id)}
-        for question, incoming in entries.items():
-            values = {**incoming.dict(), "question": question}
-            entry = existing.get(question)
-            if entry is None:
-                FaqEntry.objects.create(bot_id=key.bot_id, **values)
-                created += 1
-                continue
-            changed = [n for n, v in values.items() if getattr(entry, n) != v]
-            if changed:
-                for name in changed:
-                    setattr(entry, name, values[name])
-                entry.save(update_fields=[*changed, "updated_at"])
-                updated += 1
-        if body.replace:
-            stale = [e.pk for q, e in existing.items() if q not in entries]
-            deleted = FaqEntry.objects.filter(pk__in=stale).delete()[0]
-    return {"created": created, "updated": updated, "deleted": deleted}
+        report = faq_records_import(bot=key.bot, records=records, dry_run=body.dry_run)
+        if body.replace and not body.dry_run:
+            keep = {r.question for r in records}
+            stale = FaqEntry.objects.filter(bot_id=key.bot_id).exclude(question__in=keep)
+            deleted = stale.delete()[0]
+    return _import_out(report, deleted)
 
 
 @router.post(
     "/orders/import",
-    response={200: ImportOut, 501: ErrorOut, **ERRORS},
+    response={200: ImportOut, **ERRORS},
     summary="Import order data",
-    description="Needs the `knowledge` scope. A JSON document in one of the store formats "
-    "that `manage.py import_orders` reads (Supportbot JSON or the tau2 retail export).",
+    description="Needs the `knowledge` scope. One JSON document in the Supportbot layout "
+    '(`{"customers": [...], "products": [...], "orders": [...]}`) or the tau2 retail '
+    "export (`users`, `products`, `orders` keyed by id), as `manage.py import_orders` reads "
+    "(docs/data-formats.md). Records are upserted on the store's own ids; a bad document "
+    "stores nothing and answers 422 naming the problems. `dry_run=true` only checks.",
 )
-def orders_import(request: HttpRequest, body: dict[str, Any]):
-    scope_require(request, "knowledge")
-    raise ApiError("not_available", "Order import is not available yet.", status=501)
+def orders_import(request: HttpRequest, body: Body[dict[str, Any]], dry_run: bool = False):
+    key = scope_require(request, "knowledge")
+    if problem := text_problem(body):
+        raise ApiError("invalid_request", problem, status=422)
+    try:
+        data = store_json_parse(document=body)
+        report = store_data_import(bot=key.bot, data=data, dry_run=dry_run)
+    except ImportFileError as exc:
+        raise _invalid_import(exc) from None
+    return _import_out(report)

@@ -198,6 +198,7 @@ class FaqPage(Schema):
 class FaqImportIn(In):
     entries: list[FaqIn] = Field(max_length=5000)
     replace: bool = Field(False, description="Delete the entries not in this import.")
+    dry_run: bool = Field(False, description="Check and count, store nothing.")
 
 
 class ImportOut(Schema):

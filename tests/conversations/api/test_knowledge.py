@@ -64,3 +64,41 @@ def test_knowledge_needs_its_scope(client, bot, make_key):
     assert client.get(FAQ, **headers).status_code == 403
     response = send(client, "post", f"{FAQ}/import", {"entries": []}, headers)
     assert response.status_code == 403
+
+
+def _demo_store() -> dict:
+    import json
+    from pathlib import Path
+
+    import conversations
+
+    return json.loads((Path(conversations.__file__).parent / "demo" / "store.json").read_text())
+
+
+def test_order_import_is_idempotent_and_checks_first(client, bot, auth):
+    from conversations.models import Order, StoreCustomer
+
+    document = _demo_store()
+    dry = send(client, "post", "/api/v1/orders/import?dry_run=true", document, auth)
+    assert dry.status_code == 200, dry.content
+    assert dry.json()["details"]["dry_run"] is True and not Order.objects.exists()
+
+    first = send(client, "post", "/api/v1/orders/import", document, auth).json()
+    assert first["created"] > 0 and first["details"]["orders"]["created"] == 30
+    assert Order.objects.filter(bot=bot).count() == 30
+    again = send(client, "post", "/api/v1/orders/import", document, auth).json()
+    assert (again["created"], again["updated"]) == (0, 0)
+    assert again["details"]["orders"]["unchanged"] == 30
+
+    broken = {**document, "orders": [{**document["orders"][0], "lines": "nope"}]}
+    StoreCustomer.objects.all().delete()
+    refused = send(client, "post", "/api/v1/orders/import", broken, auth)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_import"
+    assert not StoreCustomer.objects.exists()
+
+
+def test_faq_import_dry_run_stores_nothing(client, bot, auth):
+    body = {"entries": [{"question": "Q?", "answer": "A."}], "dry_run": True}
+    response = send(client, "post", f"{FAQ}/import", body, auth).json()
+    assert response["created"] == 1 and response["details"]["dry_run"] is True
+    assert not FaqEntry.objects.exists()

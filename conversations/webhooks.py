@@ -237,6 +237,8 @@ def webhook_message_created(*, message: Any) -> None:
     message_append calls it for messages stored complete; whoever completes a streamed
     assistant message (the reply runner) calls it then.
     """
+    if message.role == "assistant" and not message.text:
+        return  # a tool-call turn: the answer that follows is the message people see
     if message.role in WEBHOOK_MESSAGE_ROLES and message.state == "complete":
         webhook_emit(
             event=WebhookEvent.MESSAGE_CREATED,

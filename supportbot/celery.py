@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
 app = Celery("supportbot")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The tools' task lives one package down, beside the tools it runs.
+app.autodiscover_tasks(["conversations.tools"])

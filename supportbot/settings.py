@@ -90,6 +90,9 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            # A file, not SQLite's shared-cache memory database: that one takes table locks
+            # that ignore the busy timeout, so threaded tests would fail where production won't.
+            "TEST": {"NAME": str(SQLITE_PATH.with_name("test-" + SQLITE_PATH.name))},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -154,9 +157,34 @@ if SUPPORTBOT_ENGINE not in {"openai", "offline"}:
     )
 SUPPORTBOT_MAX_TOOL_ROUNDS = env_int("SUPPORTBOT_MAX_TOOL_ROUNDS", 5, minimum=1, maximum=20)
 SUPPORTBOT_TOOL_TIMEOUT = env_float("SUPPORTBOT_TOOL_TIMEOUT", 10.0, minimum=0.1)
+# Tools: a JSON result larger than this is cut before it reaches the model.
+SUPPORTBOT_TOOL_RESULT_MAX_BYTES = env_int(
+    "SUPPORTBOT_TOOL_RESULT_MAX_BYTES", 8192, minimum=512, maximum=1_000_000
+)
+# Failed order proofs (number + email/zip) allowed per conversation within the window.
+SUPPORTBOT_ORDER_PROOF_MAX_FAILURES = env_int("SUPPORTBOT_ORDER_PROOF_MAX_FAILURES", 5, minimum=1)
+SUPPORTBOT_ORDER_PROOF_WINDOW = env_int("SUPPORTBOT_ORDER_PROOF_WINDOW", 900, minimum=1)
+# FAQ search: below either floor the best entry is "no good match" (see README, FAQ search).
+SUPPORTBOT_FAQ_MIN_SCORE = env_float("SUPPORTBOT_FAQ_MIN_SCORE", 4.0, minimum=0.0)
+SUPPORTBOT_FAQ_MIN_COVERAGE = env_float("SUPPORTBOT_FAQ_MIN_COVERAGE", 0.2, minimum=0.0)
+# Modules that register more tools (a deployment's own; the tests add a slow one).
+SUPPORTBOT_EXTRA_TOOLS = env_list("SUPPORTBOT_EXTRA_TOOLS")
+# Let the bot cancel pending orders and start returns (after the customer confirms).
+SUPPORTBOT_ORDER_ACTIONS = env_bool("SUPPORTBOT_ORDER_ACTIONS", True)
+# Order data: the store's tables by default, or the store's own HTTP API when this is set.
+ORDER_SOURCE_URL = env_str("ORDER_SOURCE_URL")
+# A whole header line, e.g. "Authorization: Bearer s3cret".
+ORDER_SOURCE_AUTH_HEADER = env_str("ORDER_SOURCE_AUTH_HEADER")
+ORDER_SOURCE_TIMEOUT = env_float("ORDER_SOURCE_TIMEOUT", 5.0, minimum=0.1)
 SUPPORTBOT_MAX_MESSAGE_CHARS = env_int("SUPPORTBOT_MAX_MESSAGE_CHARS", 4000, minimum=1)
 SUPPORTBOT_MAX_IMAGE_BYTES = env_int("SUPPORTBOT_MAX_IMAGE_BYTES", 5 * 1024 * 1024, minimum=1024)
 SUPPORTBOT_MODERATION = env_bool("SUPPORTBOT_MODERATION", False)
+# The reply engine (docs/engine.md).
+OPENAI_RETRY_BACKOFF = env_float("OPENAI_RETRY_BACKOFF", 0.5, minimum=0.0)
+# A smaller window than the model's, e.g. for a local server started with a short context.
+SUPPORTBOT_CONTEXT_WINDOW = env_int("SUPPORTBOT_CONTEXT_WINDOW", 0, minimum=0)
+SUPPORTBOT_OFFLINE_DELAY = env_float("SUPPORTBOT_OFFLINE_DELAY", 0.02, minimum=0.0)
+SUPPORTBOT_REPLY_CACHE_SECONDS = env_int("SUPPORTBOT_REPLY_CACHE_SECONDS", 3600, minimum=0)
 
 # --- The embedding API, its limits and webhooks.
 SUPPORTBOT_API_MAX_BODY_BYTES = env_int("SUPPORTBOT_API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)

@@ -1,10 +1,28 @@
 """Small factories for test data: plain functions with keyword-only overrides."""
 
 import itertools
+import json
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from django.utils import timezone
+
 from conversations.conversation import conversation_start
-from conversations.models import Bot, Conversation, Customer
+from conversations.models import (
+    Bot,
+    Conversation,
+    Customer,
+    FaqEntry,
+    Fulfillment,
+    Order,
+    OrderLine,
+    Payment,
+    StoreCustomer,
+)
+
+DEMO_FAQ = Path(__file__).resolve().parent.parent / "conversations" / "demo" / "faq.json"
 
 _counter = itertools.count(1)
 
@@ -26,3 +44,98 @@ def conversation_create(*, bot: Bot, customer: Customer | None = None) -> Conver
     conversation, token = conversation_start(bot=bot, customer=customer or customer_create(bot=bot))
     conversation.resume_token = token  # handy in tests; never stored
     return conversation
+
+
+def store_customer_create(*, bot: Bot, **overrides: Any) -> StoreCustomer:
+    n = next(_counter)
+    fields = {
+        "external_id": f"shopper_{n}",
+        "first_name": "Sam",
+        "last_name": f"Shopper{n}",
+        "email": f"shopper{n}@example.com",
+        "address": {"address1": f"{n} Main St", "city": "Austin", "state": "TX", "zip": "78701"},
+        "payment_methods": {
+            f"credit_card_{n}": {
+                "source": "credit_card",
+                "id": f"credit_card_{n}",
+                "brand": "visa",
+                "last_four": "4242",
+            }
+        },
+    }
+    fields.update(overrides)
+    return StoreCustomer.objects.create(bot=bot, **fields)
+
+
+def order_create(
+    *,
+    bot: Bot,
+    customer: StoreCustomer | None = None,
+    number: str | None = None,
+    status: str = "processed",
+    tracking: list[str] | None = None,
+    zip_code: str = "10083",
+) -> Order:
+    """An order with two lines, a card payment and (unless pending) a tracked fulfilment."""
+    n = next(_counter)
+    customer = customer or store_customer_create(bot=bot)
+    order = Order.objects.create(
+        bot=bot,
+        number=number or f"#W{1000000 + n}",
+        customer=customer,
+        status=status,
+        shipping_address={"address1": "215 River Road", "city": "New York", "zip": zip_code},
+        placed_at=timezone.now() - timedelta(days=n % 20),
+        total=Decimal("536.65"),
+    )
+    OrderLine.objects.create(
+        order=order,
+        position=1,
+        product_id="8310926033",
+        item_id=f"646956{n:04d}",
+        name="Water Bottle",
+        options={"capacity": "1000ml", "color": "blue"},
+        price=Decimal("47.84"),
+    )
+    OrderLine.objects.create(
+        order=order,
+        position=2,
+        product_id="4794339885",
+        item_id=f"842624{n:04d}",
+        name="Office Chair",
+        options={"material": "fabric", "color": "black"},
+        price=Decimal("488.81"),
+    )
+    method_id = next(iter(customer.payment_methods or {"gift_card_1": {}}))
+    Payment.objects.create(
+        order=order,
+        position=1,
+        transaction_type="payment",
+        amount=Decimal("536.65"),
+        method_id=method_id,
+    )
+    if status != "pending":
+        Fulfillment.objects.create(
+            order=order,
+            position=1,
+            tracking_numbers=tracking or [f"35796{n:07d}"],
+            item_ids=list(order.lines.values_list("item_id", flat=True)),
+            carrier="UPS",
+        )
+    return order
+
+
+def faq_load(*, bot: Bot, path: Path = DEMO_FAQ) -> list[FaqEntry]:
+    """Load an FAQ in the import format (a JSON list of entries) into a bot."""
+    entries = json.loads(path.read_text())
+    return [
+        FaqEntry.objects.create(
+            bot=bot,
+            question=entry["question"],
+            answer=entry["answer"],
+            alternatives=entry.get("alternatives", []),
+            tags=entry.get("tags", []),
+            is_published=entry.get("published", True),
+        )
+        for entry in entries
+    ]

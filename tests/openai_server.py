@@ -308,7 +308,7 @@ class OpenAIServer:
         if self.record:
             self.requests.append(request)
         if path.endswith("/chat/completions") and scope["method"] == "POST":
-            await self._chat(request, send)
+            await self._chat(request, send, receive)
         elif path.endswith("/moderations") and scope["method"] == "POST":
             await self._json(send, 200, self._moderation(request))
         elif path.endswith("/models"):
@@ -345,7 +345,7 @@ class OpenAIServer:
             )
         return {"id": f"modr-{next(_ids)}", "model": "omni-moderation-latest", "results": results}
 
-    async def _chat(self, request: ReceivedRequest, send: Any) -> None:
+    async def _chat(self, request: ReceivedRequest, send: Any, receive: Any) -> None:
         reply = self._next_reply(request)
         if reply.header_delay:
             await asyncio.sleep(reply.header_delay)
@@ -353,7 +353,7 @@ class OpenAIServer:
             await self._json(send, reply.status, {"error": reply.error or {}}, reply.headers)
             return
         if request.body.get("stream"):
-            await self._stream(request, reply, send)
+            await self._stream(request, reply, send, receive)
         else:
             await self._json(send, 200, self._completion(request, reply), reply.headers)
 
@@ -438,7 +438,9 @@ class OpenAIServer:
             for deltas in per_call:
                 yield from deltas
 
-    async def _stream(self, request: ReceivedRequest, reply: Reply, send: Any) -> None:
+    async def _stream(
+        self, request: ReceivedRequest, reply: Reply, send: Any, receive: Any
+    ) -> None:
         include_usage = bool((request.body.get("stream_options") or {}).get("include_usage"))
         base = {
             "id": f"chatcmpl-{next(_ids)}",
@@ -464,6 +466,7 @@ class OpenAIServer:
         ]
         headers += [(k.encode(), v.encode()) for k, v in reply.headers.items()]
         self.streams_open += 1
+        gone: asyncio.Future | None = None
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send(
@@ -480,7 +483,11 @@ class OpenAIServer:
             deltas += [{"refusal": p} for p in _pieces(reply.refusal)]
             deltas += [{"tool_calls": [d]} for d in self._tool_call_deltas(reply)]
             next_at = time.monotonic()
+            # A client that hangs up (a stopped reply) ends the stream: stop writing to it.
+            gone = asyncio.ensure_future(receive())
             for sent, delta in enumerate(deltas):
+                if gone.done():
+                    return
                 if reply.cut_after is not None and sent >= reply.cut_after:
                     self.streams_cut += 1
                     # Raising after the response started makes uvicorn drop the connection
@@ -507,6 +514,8 @@ class OpenAIServer:
             await send({"type": "http.response.body", "body": ending, "more_body": False})
         finally:
             self.streams_open -= 1
+            if gone is not None:
+                gone.cancel()
 
 
 class _StreamCut(Exception):

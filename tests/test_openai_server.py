@@ -111,8 +111,9 @@ async def test_pacing_first_token_delay_and_tokens_per_second(openai_server):
     async for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
             times.append(time.monotonic() - started)
+    # The server cannot send earlier than its schedule (a busy client may read later).
     assert times[0] >= 0.2
-    assert times[-1] - times[0] >= 5 / 50 * 0.9
+    assert times[-1] >= 0.2 + 5 / 50 * 0.9
 
 
 async def test_slow_headers_trip_the_client_timeout(openai_server):

@@ -4,3 +4,6 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+# Async code reaches the database from asgiref's worker threads; closing those connections
+# after each call lets the test database be dropped at the end of the run.
+os.environ.setdefault("DB_CONN_MAX_AGE", "0")

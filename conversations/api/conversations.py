@@ -39,6 +39,7 @@ from conversations.models import (
     ConversationStatus,
     Message,
     MessageRole,
+    MessageState,
 )
 from conversations.realtime import event_publish_on_commit
 from conversations.status import conversation_close, conversation_rate, handoff_request
@@ -208,6 +209,8 @@ async def message_list(
         Message.objects.filter(
             conversation=conversation, seq__gt=after_seq, role__in=TRANSCRIPT_ROLES
         )
+        # The bot's tool-call turns carry no text for people; its answer follows them.
+        .exclude(role=MessageRole.ASSISTANT, text="", state=MessageState.COMPLETE)
         .select_related("author")
         .prefetch_related("attachments")
         .order_by("seq")
@@ -261,6 +264,7 @@ def _message_after(conversation_id: Any, seq: int) -> dict[str, Any] | None:
         Message.objects.filter(
             conversation_id=conversation_id, seq__gt=seq, role=MessageRole.ASSISTANT
         )
+        .exclude(text="", state=MessageState.COMPLETE)
         .prefetch_related("attachments")
         .order_by("seq")
         .first()

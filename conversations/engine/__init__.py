@@ -8,69 +8,32 @@ bot owns the conversation before it starts and again before its final write: a h
 over meanwhile wins (the reply ends interrupted with finish_reason "superseded"). Setting
 `cancel` stops generation and keeps the partial text (interrupted, finish_reason "stopped").
 
-This first version is a placeholder that streams a fixed answer; the engine issue replaces it.
+In detail (docs/engine.md):
+- A reply with tool rounds spans several assistant messages. AssistantStarted opens each
+  message that shows something, right before its first delta (so a reply may begin with
+  ToolStarted): a message that only carries tool calls is never announced, and no empty
+  bubble shows while tools run. Tool events carry the seq of the message that made the
+  calls. One AssistantDone ends the reply, for its last message (always announced), with the
+  usage and cost of all rounds.
+- A fault that ends a started reply yields an Error (a short, polite message for people, a
+  code for programs) right before that AssistantDone. An Error with no AssistantStarted
+  means no reply was attempted (message too long, moderated).
+- Nothing at all is yielded when the bot does not own the conversation.
+
+The modules: loop.py (the reply loop), context.py (history, budget, running summary),
+tokens.py (o200k_base offline), pricing.py, faults.py (retries, customer messages),
+safety.py (input limit, prompt-leak guard), cache.py (repeated FAQ questions), and
+backends/ (openai.py, offline.py) behind one interface.
 """
 
-import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
-
-from channels.db import database_sync_to_async
-
-from conversations.events import AssistantDelta, AssistantDone, AssistantStarted, Event
-from conversations.messages import message_append
-from conversations.models import (
-    Conversation,
-    ConversationStatus,
-    Message,
-    MessageRole,
-    MessageState,
-)
+from conversations.engine.loop import reply_stream
+from conversations.engine.safety import InputRejected, message_check
+from conversations.engine.tokens import encoding
 
 
-async def reply_stream(
-    *, conversation_id: Any, cancel: asyncio.Event | None = None
-) -> AsyncIterator[Event]:
-    conversation = await Conversation.objects.aget(pk=conversation_id)
-    if conversation.status != ConversationStatus.BOT:
-        return
-    message, _ = await database_sync_to_async(message_append)(
-        conversation_id=conversation_id,
-        role=MessageRole.ASSISTANT,
-        state=MessageState.STREAMING,
-        engine="offline",
-    )
-    yield AssistantStarted(
-        seq=message.seq, message_id=message.pk, engine="offline", model="offline"
-    )
-    text = ""
-    for word in [
-        "Thanks",
-        "for",
-        "your",
-        "message.",
-        "A",
-        "real",
-        "answer",
-        "is",
-        "on",
-        "its",
-        "way",
-        "soon.",
-    ]:
-        if cancel is not None and cancel.is_set():
-            break
-        piece = word + " "
-        text += piece
-        yield AssistantDelta(seq=message.seq, text=piece)
-        await asyncio.sleep(0)
-    await Message.objects.filter(pk=message.pk).aupdate(
-        text=text.strip(), state=MessageState.COMPLETE, finish_reason="stop"
-    )
-    yield AssistantDone(
-        seq=message.seq,
-        message_id=message.pk,
-        text=text.strip(),
-        state=MessageState.COMPLETE,
-        finish_reason="stop",
-    )
+def engine_warm_up() -> None:
+    """Load the tokenizer now (about half a second) rather than in the first reply."""
+    encoding()
+
+
+__all__ = ["InputRejected", "engine_warm_up", "message_check", "reply_stream"]

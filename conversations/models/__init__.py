@@ -18,6 +18,7 @@ from conversations.models.chat import (
     ToolRun,
     ToolRunStatus,
 )
+from conversations.models.engine import ContextSummary
 from conversations.models.knowledge import FaqEntry
 from conversations.models.store import (
     Fulfillment,
@@ -28,12 +29,14 @@ from conversations.models.store import (
     ProductVariant,
     StoreCustomer,
 )
+from conversations.models.tools import OrderAccessGrant, OrderProofAttempt
 
 __all__ = [
     "ApiKey",
     "ApiScope",
     "Attachment",
     "Bot",
+    "ContextSummary",
     "Conversation",
     "ConversationStatus",
     "Customer",
@@ -44,7 +47,9 @@ __all__ = [
     "MessageState",
     "ModelName",
     "Order",
+    "OrderAccessGrant",
     "OrderLine",
+    "OrderProofAttempt",
     "Payment",
     "Product",
     "ProductVariant",

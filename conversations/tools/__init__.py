@@ -6,52 +6,38 @@ This module is the engine's only door to the tools:
   on the embedded default), records a ToolRun row per call and yields a `ToolOutcome` as each
   one finishes. It never raises for a tool's own fault: invalid arguments, errors and
   timeouts come back as outcomes the model can read.
+
+The tools themselves: orders.py (identify_customer, get_order, list_recent_orders),
+faq.py (search_faq), handoff.py (handoff_to_human), actions.py (cancel_order, start_return);
+registry.py holds them, runs.py records runs, tasks.py is the Celery task, execution.py waits.
 """
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
-from conversations.models import Bot, ToolRunStatus
+from conversations.models import Bot
+from conversations.tools.calls import ToolCall, ToolOutcome
+from conversations.tools.registry import tool_definitions_for, tool_get
 
-
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    """A call as the model made it; `arguments` is the raw JSON text, unvalidated."""
-
-    id: str
-    name: str
-    arguments: str
-
-
-@dataclass(frozen=True, slots=True)
-class ToolOutcome:
-    call_id: str
-    name: str
-    status: str  # a ToolRunStatus value
-    content: str  # what goes back to the model as the tool message (JSON text)
-    label: str  # the customer-facing status line, e.g. "Looked up your order"
-    data: dict[str, Any] = field(default_factory=dict)  # the structured result
-    sources: list[dict[str, Any]] = field(default_factory=list)  # citable FAQ entries
-    duration_ms: int | None = None
+__all__ = ["ToolCall", "ToolOutcome", "tool_calls_execute", "tool_definitions", "tool_label"]
 
 
 def tool_definitions(*, bot: Bot) -> list[dict[str, Any]]:
-    return []
+    return tool_definitions_for(bot=bot)
 
 
 def tool_label(*, name: str, arguments: dict[str, Any] | None = None) -> str:
-    return "Working on it…"
+    """What the customer sees while a tool runs, e.g. "Looking up your order…"."""
+    tool = tool_get(name)
+    return tool.label if tool is not None else "Working on it…"
 
 
 async def tool_calls_execute(
     *, conversation_id: Any, message_id: int, calls: list[ToolCall]
 ) -> AsyncIterator[ToolOutcome]:
-    for call in calls:
-        yield ToolOutcome(
-            call_id=call.id,
-            name=call.name,
-            status=ToolRunStatus.FAILED,
-            content='{"error": "tool not available"}',
-            label="Tool not available",
-        )
+    from conversations.tools.execution import tool_runs_await
+
+    async for outcome in tool_runs_await(
+        conversation_id=conversation_id, message_id=message_id, calls=calls
+    ):
+        yield outcome

@@ -1,0 +1,432 @@
+"""The offline engine: no model, same interface. It reads the customer's message, calls the
+same tools the model would (through the same tool path) and composes a grounded answer from
+their results, streamed in word-sized pieces. When nothing matches well it says so and offers
+a human instead of guessing.
+"""
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+
+from conversations.engine.backends import (
+    BackendEvent,
+    Finish,
+    ModelRequest,
+    TextDelta,
+    ToolCallStarted,
+    Usage,
+)
+from conversations.engine.tokens import prompt_tokens, token_count
+from conversations.tools import ToolCall
+
+ORDER_NUMBER = re.compile(
+    r"#\s?([A-Z]{0,3}\d{3,})\b|\border\s*(?:number|no\.?|num|id)?\s*[:#]?\s*([A-Z]{0,3}\d{4,})\b",
+    re.IGNORECASE,
+)
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+ZIP = re.compile(r"(?<![#\w])(\d{5})(?:-\d{4})?(?![\w])")
+HUMAN = re.compile(
+    r"\b(human|agent|person|people|representative|operator|someone real|real someone|staff|"
+    r"customer service|talk to someone|speak to someone)\b",
+    re.IGNORECASE,
+)
+GREETING = re.compile(
+    r"^\s*(hi|hello|hey|hiya|howdy|yo|good (morning|afternoon|evening)|greetings)"
+    r"( there)?[\s!.,:)]*$",
+    re.IGNORECASE,
+)
+THANKS = re.compile(r"\b(thanks|thank you|thx|ty|cheers|appreciate it)\b", re.IGNORECASE)
+GOODBYE = re.compile(r"^\s*(bye|goodbye|see you|that'?s all|nothing else|no,? that'?s it)\b", re.I)
+RECENT_ORDERS = re.compile(
+    r"\b(my orders|recent orders?|order history|last orders?|where('?s| is) my "
+    r"(order|package|parcel|stuff|delivery)|track(ing)? my (order|package))\b",
+    re.IGNORECASE,
+)
+# Beyond "where is my order": a policy question asked alongside an order number.
+FAQ_TOPIC = re.compile(
+    r"\b(return|refund|exchange|warrant|polic|cancel|size|sizing|discount|coupon|gift|"
+    r"international|customs|damaged|broken|defect|wrong item|missing)\w*\b",
+    re.IGNORECASE,
+)
+
+I_DONT_KNOW = (
+    "I'm not sure about that, and I'd rather not guess. Would you like me to connect you with "
+    "a human agent?"
+)
+
+
+def order_number_find(text: str) -> str | None:
+    match = ORDER_NUMBER.search(text)
+    if not match:
+        return None
+    return "#" + (match.group(1) or match.group(2)).upper()
+
+
+def _without_ids(text: str) -> str:
+    return ZIP.sub(" ", EMAIL.sub(" ", ORDER_NUMBER.sub(" ", text)))
+
+
+def _user_texts(messages: list[dict[str, Any]]) -> list[str]:
+    texts = []
+    for message in messages:
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, list):
+            content = " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+        texts.append(content or "")
+    return texts
+
+
+def _money(amount: Any, currency: str = "USD") -> str:
+    try:
+        value = Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        return str(amount)
+    symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency or "USD")
+    return f"{symbol}{value:,.2f}" if symbol else f"{value:,.2f} {currency}"
+
+
+def _options(options: Any) -> str:
+    if isinstance(options, dict) and options:
+        return " (" + ", ".join(f"{k}: {v}" for k, v in options.items()) + ")"
+    return ""
+
+
+def order_describe(order: dict[str, Any]) -> str:
+    """An order as a short, plain-text answer: status, items, total, tracking."""
+    number = order.get("number", "")
+    status = order.get("status", "unknown")
+    currency = order.get("currency") or "USD"
+    lines = [f"Order {number} is {status}."]
+    items = order.get("items") or []
+    if items:
+        lines.append("Items:")
+        lines += [
+            f"- {item.get('name', 'Item')}{_options(item.get('options'))}: "
+            f"{_money(item.get('price', 0), currency)}"
+            for item in items
+        ]
+    if order.get("total") not in (None, ""):
+        lines.append(f"Total: {_money(order['total'], currency)}.")
+    refunds = [p for p in order.get("payments") or [] if p.get("transaction_type") == "refund"]
+    if refunds:
+        refunded = sum(Decimal(str(p.get("amount", 0))) for p in refunds)
+        lines.append(f"Refunded so far: {_money(refunded, currency)}.")
+    tracking = [
+        (number, fulfillment.get("carrier") or "")
+        for fulfillment in order.get("fulfillments") or []
+        for number in fulfillment.get("tracking_numbers") or []
+    ]
+    if tracking:
+        lines.append("Tracking: " + ", ".join(f"{n} ({c})" if c else n for n, c in tracking) + ".")
+    elif status.lower() in {"pending", "processing"}:
+        lines.append("It hasn't shipped yet, so there is no tracking number so far.")
+    return "\n".join(lines)
+
+
+class _Plan:
+    def __init__(self, *, text: str = "", calls: list[tuple[str, dict[str, Any]]] | None = None):
+        self.text = text
+        self.calls = calls or []
+
+
+def _plan_for_message(request: ModelRequest, available: set[str]) -> _Plan:
+    texts = _user_texts(request.messages)
+    message = texts[-1] if texts else ""
+    order = order_number_find(message)
+    earlier_order = next(
+        (found for found in map(order_number_find, reversed(texts[:-1])) if found), None
+    )
+    email_match = EMAIL.search(message)
+    zip_match = ZIP.search(EMAIL.sub(" ", ORDER_NUMBER.sub(" ", message)))
+    secret = email_match.group(0) if email_match else (zip_match.group(1) if zip_match else "")
+    rest = " ".join(_without_ids(message).split())
+    question = bool(FAQ_TOPIC.search(rest)) and len(rest.split()) >= 3
+    store = request.store_name or "our store"
+
+    if HUMAN.search(message) and "handoff_to_human" in available:
+        summary = " / ".join(t.strip() for t in texts[-3:] if t.strip())[:500]
+        return _Plan(
+            calls=[("handoff_to_human", {"summary": summary or "Customer asked for a human."})]
+        )
+    if GREETING.match(message):
+        return _Plan(
+            text=f"Hi! I'm the {store} assistant. I can look up your orders (tell me the order "
+            "number) and answer questions about shipping, returns and more. How can I help?"
+        )
+    if not order and not secret and THANKS.search(message) and len(message.split()) <= 8:
+        return _Plan(text="You're welcome! Is there anything else I can help you with?")
+    if not order and not secret and GOODBYE.match(message):
+        return _Plan(text="Thanks for chatting with us. Have a great day!")
+
+    order_number = order or (earlier_order if secret else None)
+    if order_number:
+        calls: list[tuple[str, dict[str, Any]]] = []
+        if secret and "identify_customer" in available:
+            calls.append(
+                ("identify_customer", {"order_number": order_number, "email_or_zip": secret})
+            )
+        elif "get_order" in available:
+            # The tools decide who may see it (a verified owner, or proven earlier here).
+            calls.append(("get_order", {"order_number": order_number}))
+        if calls:
+            if question and "search_faq" in available:
+                calls.append(("search_faq", {"question": rest}))
+            return _Plan(calls=calls)
+    if secret and not order_number:
+        return _Plan(
+            text="Thanks! Which order is this about? Please send me the order number "
+            "(you'll find it in your confirmation email, e.g. #W1234567)."
+        )
+    if RECENT_ORDERS.search(message):
+        if "list_recent_orders" in available:
+            # Signed-in customers get theirs; others the orders proven in this conversation.
+            return _Plan(calls=[("list_recent_orders", {})])
+        return _Plan(
+            text="I can check that for you. Please send me your order number and the email "
+            "address or ZIP code on the order."
+        )
+    if request.images and len(rest.split()) < 3:
+        return _Plan(
+            text="Thanks for the picture. I can't look at images myself, but a human agent "
+            "can. Would you like me to connect you? If it's about an order, please also send "
+            "me the order number."
+        )
+    if "search_faq" in available and rest:
+        return _Plan(calls=[("search_faq", {"question": rest})])
+    return _Plan(text=I_DONT_KNOW)
+
+
+def _compose(request: ModelRequest, available: set[str], can_call: bool) -> _Plan:
+    """The answer to the previous round's tool results (or the next calls they lead to)."""
+    paragraphs: list[str] = []
+    follow_up: list[tuple[str, dict[str, Any]]] = []
+    for outcome in request.outcomes:
+        data = outcome.data or _json(outcome.content)
+        if outcome.status not in ("succeeded", "") and not data:
+            paragraphs.append(
+                "Sorry, I couldn't finish that just now. Please try again in a moment, or I can "
+                "connect you with a human agent."
+            )
+            continue
+        if outcome.name == "identify_customer":
+            number = data.get("order_number", "")
+            if data.get("reason") == "too_many_attempts":
+                paragraphs.append(
+                    "Sorry, I can't check more details in this chat. A human agent can help "
+                    "you: would you like me to connect you?"
+                )
+            elif data.get("verified"):
+                if can_call and "get_order" in available:
+                    follow_up.append(("get_order", {"order_number": number}))
+                else:
+                    paragraphs.append(f"Thanks, you're verified for order {number}.")
+            else:
+                paragraphs.append(
+                    f"Sorry, those details don't match order {number}. Please check the order "
+                    "number and the email address or ZIP code on the order. If you're stuck, "
+                    "I can connect you with a human agent."
+                )
+        elif outcome.name == "get_order":
+            number = _call_arguments(request, outcome.call_id).get("order_number", "that order")
+            if isinstance(data.get("order"), dict):
+                paragraphs.append(order_describe(data["order"]))
+            elif not request.customer_verified:
+                paragraphs.append(
+                    f"I can look up order {number} for you. To keep your details safe, please "
+                    "tell me the email address or ZIP code on the order."
+                )
+            else:
+                paragraphs.append(
+                    f"I couldn't find order {number} among your orders. Please check the "
+                    "number, or I can connect you with a human agent."
+                )
+        elif outcome.name == "list_recent_orders":
+            orders = data.get("orders")
+            if orders:
+                lines = ["Here are your recent orders:"] + [
+                    f"- {o.get('number')}: {o.get('status')}, {_money(o.get('total', 0))}"
+                    for o in orders
+                ]
+                paragraphs.append("\n".join(lines))
+            elif data.get("error"):
+                paragraphs.append(
+                    "Please send me your order number and the email address or ZIP code on "
+                    "the order, so I can check who you are first."
+                )
+            else:
+                paragraphs.append("I don't see any orders for you yet.")
+        elif outcome.name == "search_faq":
+            matches = data.get("matches") or []
+            question = _call_arguments(request, outcome.call_id).get("question", "")
+            if matches and not data.get("no_good_match") and faq_grounded(question, matches[0]):
+                paragraphs.append(str(matches[0].get("answer", "")).strip())
+            else:
+                paragraphs.append(I_DONT_KNOW)
+        elif outcome.name == "handoff_to_human":
+            paragraphs.append(
+                "I've asked a human agent to join this conversation. They'll reply right here "
+                "as soon as they can."
+            )
+        else:
+            message = data.get("message") or data.get("status")
+            paragraphs.append(str(message) if message else "Done.")
+    if follow_up:
+        return _Plan(calls=follow_up)
+    return _Plan(text="\n\n".join(p for p in paragraphs if p) or I_DONT_KNOW)
+
+
+STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "could",
+        "do",
+        "does",
+        "for",
+        "from",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "please",
+        "so",
+        "that",
+        "the",
+        "their",
+        "there",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "about",
+        "any",
+        "anything",
+        "get",
+        "got",
+        "just",
+        "like",
+        "need",
+        "want",
+    }
+)
+WORD = re.compile(r"[a-z0-9]+")
+
+
+def faq_grounded(question: str, match: dict[str, Any]) -> bool:
+    """Whether the entry covers most of the question's words (a stem of five letters will do).
+
+    A ranking always has a first place; without a model to judge it, an answer is given only
+    when it shares most of what the customer asked about, so "do you sell spaceships?" does
+    not get the privacy policy because it says "we don't sell personal data".
+    """
+    words = [w for w in WORD.findall(question.lower()) if w not in STOPWORDS and len(w) > 2]
+    if not words:
+        return True
+    entry = " ".join(
+        [str(match.get("question", "")), str(match.get("answer", ""))]
+        + [str(a) for a in match.get("alternatives") or []]
+    ).lower()
+    covered = sum(1 for w in words if w[:5] in entry)
+    return covered * 2 > len(words)
+
+
+def _call_arguments(request: ModelRequest, call_id: str) -> dict[str, Any]:
+    """The arguments of the call an outcome answers, from the round's assistant message."""
+    for message in reversed(request.messages):
+        for call in message.get("tool_calls") or []:
+            if call.get("id") == call_id:
+                return _json(call.get("function", {}).get("arguments", ""))
+    return {}
+
+
+def _json(content: str) -> dict[str, Any]:
+    try:
+        value = json.loads(content)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def offline_plan(request: ModelRequest) -> tuple[str, list[ToolCall]]:
+    """What the offline engine does next: the text to say, or the tool calls to make."""
+    can_call = bool(request.tools) and request.tool_choice != "none"
+    available = {t["function"]["name"] for t in request.tools} if can_call else set()
+    if request.round > 0 and request.outcomes:
+        plan = _compose(request, available, can_call)
+    else:
+        plan = _plan_for_message(request, available)
+    calls = [
+        ToolCall(id=f"call_offline_{request.round}_{n}", name=name, arguments=json.dumps(args))
+        for n, (name, args) in enumerate(plan.calls)
+    ]
+    return plan.text, calls
+
+
+PIECE = re.compile(r"\S+\s*|\s+")
+
+
+class OfflineBackend:
+    name = "offline"
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[BackendEvent]:
+        text, calls = offline_plan(request)
+        prompt = request.prompt_tokens or prompt_tokens(request.messages)
+        if calls:
+            for n, call in enumerate(calls):
+                yield ToolCallStarted(index=n, id=call.id, name=call.name)
+            completion = sum(token_count(c.arguments) + 3 for c in calls)
+            yield Usage(prompt_tokens=prompt, completion_tokens=completion)
+            yield Finish(reason="tool_calls", tool_calls=calls)
+            return
+        delay = settings.SUPPORTBOT_OFFLINE_DELAY
+        for n, piece in enumerate(PIECE.findall(text)):
+            if delay and n:
+                await asyncio.sleep(delay)
+            yield TextDelta(piece)
+        yield Usage(prompt_tokens=prompt, completion_tokens=token_count(text))
+        yield Finish(reason="stop")
+
+    async def summarize(self, *, model: str, previous: str, messages: list[dict[str, Any]]) -> str:
+        from conversations.engine.context import summary_extractive
+
+        return summary_extractive(previous=previous, messages=messages)
+
+    async def moderate(self, *, text: str) -> bool:
+        return False

@@ -1,0 +1,247 @@
+"""The OpenAI backend: the official SDK's async client, streamed chat completions with tools.
+
+Works with api.openai.com and any OpenAI-compatible server (OPENAI_BASE_URL: vLLM, Ollama, a
+llama.cpp server). The SDK's own retries are off: faults.py retries before the first token
+and never after, which the SDK cannot know about.
+"""
+
+import asyncio
+import json
+import logging
+import ssl
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import httpx
+import openai
+from django.conf import settings
+
+from conversations.engine.backends import (
+    BackendEvent,
+    Finish,
+    ModelRequest,
+    RefusalDelta,
+    TextDelta,
+    ToolCallStarted,
+    Usage,
+)
+from conversations.tools import ToolCall
+
+logger = logging.getLogger(__name__)
+
+try:  # the SDK's transport: httpx2 in recent versions, httpx before
+    import httpx2
+
+    TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (
+        httpx.TimeoutException,
+        httpx2.TimeoutException,
+    )
+    REQUEST_ERRORS: tuple[type[BaseException], ...] = (
+        httpx.RequestError,
+        httpx2.RequestError,
+        ssl.SSLError,
+        anyio.EndOfStream,
+    )
+except ImportError:  # pragma: no cover
+    TIMEOUT_ERRORS = (httpx.TimeoutException,)
+    REQUEST_ERRORS = (httpx.RequestError, ssl.SSLError, anyio.EndOfStream)
+
+# One client (and its connection pool) per event loop: pooled connections belong to a loop.
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, openai.AsyncOpenAI]]"
+_clients = weakref.WeakKeyDictionary()
+
+SUMMARY_PROMPT = (
+    "You keep the running summary of a customer-support chat for the assistant that continues "
+    "it. Merge the previous summary with the new messages into at most 150 words: what the "
+    "customer wants, order numbers, what was verified, what was found and what was promised. "
+    "Facts only, no instructions."
+)
+
+
+def openai_client() -> openai.AsyncOpenAI:
+    """The shared async client for this event loop, configured from settings."""
+    key = (
+        settings.OPENAI_API_KEY,
+        settings.OPENAI_BASE_URL,
+        settings.OPENAI_TIMEOUT,
+    )
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    client = per_loop.get(key)
+    if client is None:
+        client = openai.AsyncOpenAI(
+            api_key=settings.OPENAI_API_KEY or "not-needed",
+            base_url=settings.OPENAI_BASE_URL or None,
+            # Interactive: seconds, not the SDK's 600 s default. `read` bounds the wait for
+            # each chunk, so a stalled stream fails fast too.
+            timeout=httpx.Timeout(
+                settings.OPENAI_TIMEOUT, connect=min(5.0, settings.OPENAI_TIMEOUT)
+            ),
+            max_retries=0,
+        )
+        per_loop[key] = client
+    return client
+
+
+class _ToolCallAssembler:
+    """Rebuilds tool calls from deltas split across chunks, parallel calls included."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, str]] = []
+        self._by_index: dict[int, int] = {}
+
+    def add(self, delta: dict[str, Any]) -> ToolCallStarted | None:
+        index = delta.get("index")
+        if index is None:
+            index = len(self.calls)
+        call_id = delta.get("id") or ""
+        position = self._by_index.get(index)
+        # Some compatible servers reuse index 0 for every call: a new id means a new call.
+        if position is not None and call_id and self.calls[position]["id"] not in ("", call_id):
+            position = None
+        started = None
+        if position is None:
+            position = len(self.calls)
+            self._by_index[index] = position
+            self.calls.append({"id": call_id, "name": "", "arguments": ""})
+        call = self.calls[position]
+        if call_id and not call["id"]:
+            call["id"] = call_id
+        function = delta.get("function") or {}
+        if function.get("name"):
+            was_named = bool(call["name"])
+            call["name"] += function["name"]
+            if not was_named:
+                started = ToolCallStarted(index=position, id=call["id"], name=call["name"])
+        if function.get("arguments"):
+            call["arguments"] += function["arguments"]
+        return started
+
+    def result(self) -> list[ToolCall]:
+        return [
+            ToolCall(id=c["id"] or f"call_{n}", name=c["name"], arguments=c["arguments"] or "{}")
+            for n, c in enumerate(self.calls)
+            if c["name"]
+        ]
+
+
+def _usage(usage: dict[str, Any]) -> Usage:
+    details = usage.get("prompt_tokens_details") or {}
+    return Usage(
+        prompt_tokens=usage.get("prompt_tokens") or 0,
+        completion_tokens=usage.get("completion_tokens") or 0,
+        cached_tokens=details.get("cached_tokens") or 0,
+    )
+
+
+def _transport_error(exc: Exception, request: Any) -> Exception:
+    """A transport error while reading the body, as the SDK reports it (AsyncStream does too)."""
+    if isinstance(exc, TIMEOUT_ERRORS):
+        return openai.APITimeoutError(request=request)
+    if isinstance(exc, REQUEST_ERRORS):
+        return openai.APIConnectionError(request=request)
+    return exc
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[BackendEvent]:
+        """One streamed chat completion, read as raw server-sent events.
+
+        The SDK builds, sends and checks the request (status errors become its exceptions);
+        the chunks are parsed with json.loads rather than into the SDK's typed models, which
+        costs about fifty times less CPU per token (see docs/engine.md).
+        """
+        client = openai_client()
+        kwargs: dict[str, Any] = {}
+        if request.tools:
+            kwargs["tools"] = request.tools
+            kwargs["parallel_tool_calls"] = True
+            if request.tool_choice:
+                kwargs["tool_choice"] = request.tool_choice
+        assembler = _ToolCallAssembler()
+        finish_reason: str | None = None
+        async with client.chat.completions.with_streaming_response.create(
+            model=request.model,
+            messages=request.messages,
+            stream=True,
+            stream_options={"include_usage": True},
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            **kwargs,
+        ) as response:
+            lines = response.iter_lines()
+            while True:
+                try:
+                    line = await anext(lines)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    raise _transport_error(exc, response.http_request) from exc
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                chunk = json.loads(data)
+                if chunk.get("error"):
+                    error = chunk["error"]
+                    message = error.get("message") if isinstance(error, dict) else str(error)
+                    raise openai.APIError(
+                        message=message or "The model reported an error mid-stream.",
+                        request=response.http_request,
+                        body=error,
+                    )
+                if chunk.get("usage"):
+                    yield _usage(chunk["usage"])
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    if delta.get("content"):
+                        yield TextDelta(delta["content"])
+                    if delta.get("refusal"):
+                        yield RefusalDelta(delta["refusal"])
+                    for tool_delta in delta.get("tool_calls") or ():
+                        started = assembler.add(tool_delta)
+                        if started is not None:
+                            yield started
+                    if choice.get("finish_reason"):
+                        finish_reason = choice["finish_reason"]
+        if finish_reason is None:
+            # The body ended cleanly but the model never said it was done: a cut stream.
+            raise openai.APIConnectionError(
+                message="The stream ended without a finish reason.",
+                request=httpx.Request("POST", str(client.base_url)),
+            )
+        yield Finish(reason=finish_reason, tool_calls=assembler.result())
+
+    async def summarize(self, *, model: str, previous: str, messages: list[dict[str, Any]]) -> str:
+        client = openai_client()
+        transcript = "\n".join(
+            f"{m['role']}: {m.get('content') if isinstance(m.get('content'), str) else '[image]'}"
+            for m in messages
+            if m.get("content")
+        )
+        completion = await client.chat.completions.create(
+            model=model,
+            messages=[
+                {"role": "system", "content": SUMMARY_PROMPT},
+                {
+                    "role": "user",
+                    "content": f"Previous summary:\n{previous or '(none)'}\n\nNew messages:\n"
+                    f"{transcript}",
+                },
+            ],
+            max_tokens=300,
+            temperature=0,
+        )
+        self.last_summary_usage = (
+            _usage(completion.usage.model_dump()) if completion.usage else None
+        )
+        return (completion.choices[0].message.content or "").strip()
+
+    async def moderate(self, *, text: str) -> bool:
+        client = openai_client()
+        result = await client.moderations.create(input=text, model="omni-moderation-latest")
+        return any(r.flagged for r in result.results)

@@ -1,0 +1,617 @@
+"""The reply loop: context, model call, tools, again, until a final answer; all of it stored.
+
+One reply may span several assistant messages: each tool round is an assistant message with
+its tool calls, followed by one tool message per result, then the next round's message. Each
+assistant message opens with AssistantStarted; one AssistantDone closes the reply (for its
+last message), preceded by an Error when a fault is what ended it.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from conversations import tools as tool_registry
+from conversations.engine import cache as reply_cache
+from conversations.engine import store
+from conversations.engine.backends import (
+    Backend,
+    Finish,
+    ModelRequest,
+    RefusalDelta,
+    TextDelta,
+    Usage,
+    backend_for,
+)
+from conversations.engine.cancel import Stop, until_cancelled
+from conversations.engine.context import (
+    History,
+    context_budget,
+    context_messages,
+    context_tokens,
+    summary_extractive,
+    summary_store,
+    turns_to_trim,
+)
+from conversations.engine.faults import (
+    ContextTooLong,
+    ModelFault,
+    customer_message,
+    fault_classify,
+    stream_with_retries,
+)
+from conversations.engine.pricing import cost_usd
+from conversations.engine.safety import InputRejected, LeakGuard, message_check
+from conversations.events import (
+    AssistantDelta,
+    AssistantDone,
+    AssistantStarted,
+    Error,
+    Event,
+    ToolFinished,
+    ToolStarted,
+)
+from conversations.models import (
+    Message,
+    MessageState,
+    ToolRunStatus,
+)
+from conversations.tools import ToolCall, ToolOutcome
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_SECONDS = 1.0
+CHECKPOINT_DELTAS = 40
+CACHE_PIECE_CHARS = 24
+
+
+def _arguments(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {"_invalid_json": text}
+    return value if isinstance(value, dict) else {"_value": value}
+
+
+@dataclass(slots=True)
+class _Row:
+    """The assistant message being written."""
+
+    id: int
+    seq: int
+    text: str = ""
+    refusal: bool = False
+    ttft_ms: int | None = None
+    calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str = ""
+    usage: Usage = field(default_factory=lambda: Usage(0, 0, 0))
+    checkpoint_at: float = 0.0
+    deltas_since_checkpoint: int = 0
+    announced: bool = False
+
+
+@dataclass(slots=True)
+class _Reply:
+    conversation_id: Any
+    history: History
+    backend: Backend
+    engine: str
+    model: str
+    tools: list[dict[str, Any]]
+    cancel: asyncio.Event | None
+    cache_key: str | None
+    started: float = field(default_factory=time.monotonic)
+    allow_waiting: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cost: Decimal = Decimal(0)
+    ttft_ms: int | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    tools_used: list[str] = field(default_factory=list)
+    outcomes_ok: bool = True
+    budget: int = 0
+    guard: LeakGuard | None = None
+
+    def _ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    async def _row_open(self) -> _Row | None:
+        message = await store.in_thread(store.assistant_row_create)(
+            conversation_id=self.conversation_id,
+            engine=self.engine,
+            model=self.model,
+            allow_waiting=self.allow_waiting,
+        )
+        if message is None:
+            return None
+        return _Row(id=message.pk, seq=message.seq, checkpoint_at=time.monotonic())
+
+    async def _row_close(
+        self, row: _Row, *, state: str, finish_reason: str, data: dict[str, Any] | None = None
+    ) -> tuple[str, str]:
+        usage = row.usage
+        cost = cost_usd(
+            model=self.model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+        )
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        self.cached_tokens += usage.cached_tokens
+        self.cost += cost
+        fields: dict[str, Any] = {
+            "text": row.text,
+            "state": state,
+            "finish_reason": finish_reason,
+            "tool_calls": [
+                {"id": c.id, "name": c.name, "arguments": c.arguments} for c in row.calls
+            ],
+            "ttft_ms": row.ttft_ms,
+            "duration_ms": self._ms(),
+        }
+        if data:
+            fields["data"] = data
+        if finish_reason != "tool_calls":
+            fields["sources"] = self.sources
+        return await store.in_thread(store.row_finish)(
+            conversation_id=self.conversation_id,
+            message_id=row.id,
+            allow_waiting=self.allow_waiting,
+            usage=usage,
+            cost=cost,
+            **fields,
+        )
+
+    def _started(self, row: _Row) -> list[Event]:
+        """AssistantStarted for a message about to show something (once per message).
+
+        A message that only carries tool calls is never announced, so no empty bubble shows
+        while the tools run: the customer sees the tool status lines, then the answer.
+        """
+        if row.announced:
+            return []
+        row.announced = True
+        return [
+            AssistantStarted(seq=row.seq, message_id=row.id, engine=self.engine, model=self.model)
+        ]
+
+    def _finish(self, row: _Row, state: str, finish_reason: str) -> list[Event]:
+        return [*self._started(row), self._done(row, state, finish_reason)]
+
+    def _done(self, row: _Row, state: str, finish_reason: str) -> AssistantDone:
+        return AssistantDone(
+            seq=row.seq,
+            message_id=row.id,
+            text=row.text,
+            state=state,
+            finish_reason=finish_reason,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cached_tokens=self.cached_tokens,
+            cost_usd=f"{self.cost:f}",
+            ttft_ms=self.ttft_ms,
+            duration_ms=self._ms(),
+            sources=self.sources,
+        )
+
+    async def _end(
+        self, row: _Row, *, state: str, finish_reason: str, fault: str | None = None
+    ) -> AsyncIterator[Event]:
+        data = {"error": fault, "notice": customer_message(fault)} if fault else None
+        state, finish_reason = await self._row_close(
+            row, state=state, finish_reason=finish_reason, data=data
+        )
+        for event in self._started(row):
+            yield event
+        if fault and finish_reason != "superseded":
+            yield Error(code=fault, message=customer_message(fault), seq=row.seq)
+        for event in self._finish(row, state, finish_reason):
+            yield event
+
+    # -- the context ----------------------------------------------------------------------
+
+    async def _messages(self) -> list[dict[str, Any]]:
+        """The prompt for this round, older turns folded into the summary when over budget."""
+        history = self.history
+        count = turns_to_trim(history, tools=self.tools, budget=self.budget)
+        if count:
+            dropped = [m for turn in history.turns[:count] for m in turn.messages]
+            summary = ""
+            try:
+                summary = await self.backend.summarize(
+                    model=self.model, previous=history.summary, messages=dropped
+                )
+                usage = getattr(self.backend, "last_summary_usage", None)
+                if usage is not None:
+                    cost = cost_usd(
+                        model=self.model,
+                        prompt_tokens=usage.prompt_tokens,
+                        completion_tokens=usage.completion_tokens,
+                        cached_tokens=usage.cached_tokens,
+                    )
+                    await store.in_thread(store.conversation_usage_add)(
+                        conversation_id=self.conversation_id, usage=usage, cost=cost
+                    )
+            except Exception:
+                logger.warning("Summarising older turns failed; keeping their gist", exc_info=True)
+            summary = summary or summary_extractive(previous=history.summary, messages=dropped)
+            through = history.turns[count - 1].last_seq
+            await store.in_thread(summary_store)(
+                conversation_id=self.conversation_id, text=summary, through_seq=through
+            )
+            history.summary, history.summary_through_seq = summary, through
+            history.turns = history.turns[count:]
+        return context_messages(history)
+
+    # -- one model call ---------------------------------------------------------------------
+
+    async def _call(self, row: _Row, round_index: int, outcomes: list[ToolOutcome]):
+        """Stream one model call into `row`, yielding deltas; sets row.calls/finish_reason."""
+        allow_tools = bool(self.tools) and round_index < settings.SUPPORTBOT_MAX_TOOL_ROUNDS
+        history = self.history
+        request = ModelRequest(
+            model=self.model,
+            messages=await self._messages(),
+            tools=self.tools,
+            # After the last allowed round the model must answer with what it has.
+            tool_choice="none" if self.tools and not allow_tools else None,
+            max_tokens=history.max_output_tokens,
+            temperature=history.bot.temperature,
+            round=round_index,
+            outcomes=outcomes,
+            customer_verified=history.customer.is_verified,
+            customer_email=history.customer.email,
+            store_name=history.bot.name,
+            images=history.last_customer_images,
+            prompt_tokens=context_tokens(history, tools=self.tools),
+        )
+        events = stream_with_retries(
+            lambda: self.backend.stream(request),
+            retries=settings.OPENAI_MAX_RETRIES,
+            backoff=settings.OPENAI_RETRY_BACKOFF,
+            first_token_timeout=settings.OPENAI_TIMEOUT,
+        )
+        async for event in until_cancelled(events, self.cancel):
+            if isinstance(event, TextDelta | RefusalDelta):
+                if not event.text:
+                    continue
+                if isinstance(event, RefusalDelta):
+                    row.refusal = True
+                if row.ttft_ms is None:
+                    row.ttft_ms = self._ms()
+                    self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else row.ttft_ms
+                row.text += event.text
+                self._leak_check(row, event.text)
+                for started in self._started(row):
+                    yield started
+                yield AssistantDelta(seq=row.seq, text=event.text)
+                await self._maybe_checkpoint(row)
+            elif isinstance(event, Usage):
+                row.usage = event
+            elif isinstance(event, Finish):
+                row.finish_reason = event.reason
+                row.calls = event.tool_calls if allow_tools else []
+
+    def _leak_check(self, row: _Row, delta: str) -> None:
+        guard = self.guard
+        if guard is None or not guard.sentences or not any(c in delta for c in ".!?\n"):
+            return
+        if guard.leaked_at(row.text[-2000:]) is not None:
+            cut = guard.leaked_at(row.text) or 0
+            row.text = row.text[:cut].rstrip()
+            raise ModelFault("prompt_leak", "the reply quoted the system prompt")
+
+    async def _maybe_checkpoint(self, row: _Row) -> None:
+        row.deltas_since_checkpoint += 1
+        now = time.monotonic()
+        if (
+            now - row.checkpoint_at < CHECKPOINT_SECONDS
+            and row.deltas_since_checkpoint < CHECKPOINT_DELTAS
+        ):
+            return
+        row.checkpoint_at, row.deltas_since_checkpoint = now, 0
+        owned = await store.in_thread(store.checkpoint)(
+            conversation_id=self.conversation_id,
+            message_id=row.id,
+            text=row.text,
+            allow_waiting=self.allow_waiting,
+        )
+        if not owned:
+            raise Stop("superseded")
+
+    # -- tools ------------------------------------------------------------------------------
+
+    async def _tools_run(self, row: _Row) -> AsyncIterator[Event | ToolOutcome]:
+        calls = row.calls
+        for call in calls:
+            arguments = _arguments(call.arguments)
+            yield ToolStarted(
+                seq=row.seq,
+                call_id=call.id,
+                tool=call.name,
+                arguments=arguments,
+                label=tool_registry.tool_label(name=call.name, arguments=arguments),
+            )
+        pending = {call.id: call for call in calls}
+        outcomes = tool_registry.tool_calls_execute(
+            conversation_id=self.conversation_id, message_id=row.id, calls=calls
+        )
+        async for outcome in until_cancelled(outcomes, self.cancel):
+            if outcome.call_id not in pending:
+                continue
+            pending.pop(outcome.call_id)
+            yield await self._tool_finished(row, outcome)
+            yield outcome
+        for call in pending.values():  # every call needs a result, or the API refuses
+            outcome = ToolOutcome(
+                call_id=call.id,
+                name=call.name,
+                status=ToolRunStatus.FAILED,
+                content='{"error": "the tool returned no result"}',
+                label="Couldn't finish that",
+            )
+            yield await self._tool_finished(row, outcome)
+            yield outcome
+
+    async def _tool_finished(self, row: _Row, outcome: ToolOutcome) -> ToolFinished:
+        await store.in_thread(store.tool_message_store)(
+            conversation_id=self.conversation_id, outcome=outcome
+        )
+        self.tools_used.append(outcome.name)
+        if outcome.status != ToolRunStatus.SUCCEEDED or outcome.data.get("no_good_match"):
+            self.outcomes_ok = False
+        if outcome.name == "handoff_to_human" and outcome.status == ToolRunStatus.SUCCEEDED:
+            self.allow_waiting = True  # the bot may confirm the handoff it just made
+        cited = [] if outcome.data.get("no_good_match") else outcome.sources
+        if self.engine == "offline":
+            cited = cited[:1]  # the offline engine quotes the best match only
+        for source in cited:
+            if source not in self.sources:
+                self.sources.append(source)
+        return ToolFinished(
+            seq=row.seq,
+            call_id=outcome.call_id,
+            tool=outcome.name,
+            status=outcome.status,
+            label=outcome.label,
+            duration_ms=outcome.duration_ms,
+            result=outcome.data,
+        )
+
+    # -- the whole reply --------------------------------------------------------------------
+
+    async def run(self) -> AsyncIterator[Event]:
+        self.budget = context_budget(
+            model=self.history.model, max_output_tokens=self.history.max_output_tokens
+        )
+        self.guard = LeakGuard(self.history.system_prompt) if self.engine == "openai" else None
+        row = await self._row_open()
+        if row is None:
+            return
+        round_index, outcomes, context_retried = 0, [], False
+        while True:
+            try:
+                async for event in self._call(row, round_index, outcomes):
+                    yield event
+            except Stop as stop:
+                async for event in self._end(
+                    row, state=MessageState.INTERRUPTED, finish_reason=stop.reason
+                ):
+                    yield event
+                return
+            except ContextTooLong:
+                if not context_retried and not row.text:
+                    context_retried = True
+                    tokens = context_tokens(self.history, tools=self.tools)
+                    self.budget = min(self.budget, int(tokens * 0.6))
+                    logger.warning("Context too long for the model; trimming to %d", self.budget)
+                    continue
+                async for event in self._end(
+                    row, state=MessageState.FAILED, finish_reason="error", fault="context_too_long"
+                ):
+                    yield event
+                return
+            except Exception as exc:
+                fault = fault_classify(exc)
+                if fault.code == "internal":
+                    logger.exception("The reply to %s failed", self.conversation_id)
+                state = MessageState.INTERRUPTED if row.text else MessageState.FAILED
+                async for event in self._end(
+                    row, state=state, finish_reason="error", fault=fault.code
+                ):
+                    yield event
+                return
+
+            if not row.calls:
+                async for event in self._final(row):
+                    yield event
+                return
+
+            # A tool round: store the calls, run them, feed the results back.
+            state, finish_reason = await self._row_close(
+                row, state=MessageState.COMPLETE, finish_reason="tool_calls"
+            )
+            if finish_reason == "superseded":
+                for event in self._finish(row, state, finish_reason):
+                    yield event
+                return
+            self.history.extra.append(
+                {
+                    "role": "assistant",
+                    "content": row.text or None,
+                    "tool_calls": [
+                        {
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments},
+                        }
+                        for c in row.calls
+                    ],
+                }
+            )
+            outcomes = []
+            try:
+                async for item in self._tools_run(row):
+                    if isinstance(item, ToolOutcome):
+                        outcomes.append(item)
+                        self.history.extra.append(
+                            {"role": "tool", "tool_call_id": item.call_id, "content": item.content}
+                        )
+                    else:
+                        yield item
+            except Stop as stop:
+                await store.in_thread(Message.objects.filter(pk=row.id).update)(
+                    state=MessageState.INTERRUPTED, finish_reason=stop.reason
+                )
+                for event in self._finish(row, MessageState.INTERRUPTED, stop.reason):
+                    yield event
+                return
+            except Exception:
+                # The tools promise outcomes, not exceptions; if one escapes anyway the
+                # customer still gets a polite ending, never a stack trace.
+                logger.exception("Running tools for %s failed", self.conversation_id)
+                for event in self._started(row):
+                    yield event
+                yield Error(code="internal", message=customer_message("internal"), seq=row.seq)
+                for event in self._finish(row, MessageState.COMPLETE, "tool_calls"):
+                    yield event
+                return
+            round_index += 1
+            next_row = await self._row_open()
+            if next_row is None:
+                for event in self._finish(row, MessageState.INTERRUPTED, "superseded"):
+                    yield event
+                return
+            row = next_row
+
+    async def _final(self, row: _Row) -> AsyncIterator[Event]:
+        reason = row.finish_reason or "stop"
+        if reason == "content_filter":
+            async for event in self._end(
+                row, state=MessageState.INTERRUPTED, finish_reason=reason, fault="content_filter"
+            ):
+                yield event
+            return
+        if row.refusal:
+            reason = "refusal"
+        if not row.text.strip():
+            # Nothing to show (an empty answer, or calls after the last allowed round).
+            row.text = customer_message("model_unavailable")
+            for started in self._started(row):
+                yield started
+            yield AssistantDelta(seq=row.seq, text=row.text)
+            reason = "empty"
+        state, reason = await self._row_close(
+            row, state=MessageState.COMPLETE, finish_reason=reason
+        )
+        if (
+            self.cache_key
+            and state == MessageState.COMPLETE
+            and reply_cache.reply_cacheable(
+                tools_used=self.tools_used, outcomes_ok=self.outcomes_ok, finish_reason=reason
+            )
+        ):
+            await store.in_thread(reply_cache.reply_cache_set)(
+                key=self.cache_key, text=row.text, sources=self.sources
+            )
+        for event in self._finish(row, state, reason):
+            yield event
+
+
+async def _cached_reply(
+    *, conversation_id: Any, history: History, engine: str, hit: dict[str, Any]
+) -> AsyncIterator[Event]:
+    started = time.monotonic()
+    message = await store.in_thread(store.assistant_row_create)(
+        conversation_id=conversation_id, engine="cache", model=history.model, allow_waiting=False
+    )
+    if message is None:
+        return
+    yield AssistantStarted(seq=message.seq, message_id=message.pk, engine="cache", model="cache")
+    text = hit["text"]
+    for start in range(0, len(text), CACHE_PIECE_CHARS):
+        yield AssistantDelta(seq=message.seq, text=text[start : start + CACHE_PIECE_CHARS])
+    ms = int((time.monotonic() - started) * 1000)
+    state, reason = await store.in_thread(store.row_finish)(
+        conversation_id=conversation_id,
+        message_id=message.pk,
+        allow_waiting=False,
+        usage=Usage(0, 0, 0),
+        cost=Decimal(0),
+        text=text,
+        state=MessageState.COMPLETE,
+        finish_reason="stop",
+        sources=hit.get("sources") or [],
+        ttft_ms=ms,
+        duration_ms=ms,
+        data={"cached": True},
+    )
+    yield AssistantDone(
+        seq=message.seq,
+        message_id=message.pk,
+        text=text,
+        state=state,
+        finish_reason=reason,
+        cost_usd="0.00000000",
+        ttft_ms=ms,
+        duration_ms=ms,
+        sources=hit.get("sources") or [],
+    )
+
+
+async def reply_stream(
+    *, conversation_id: Any, cancel: asyncio.Event | None = None
+) -> AsyncIterator[Event]:
+    """The events of the bot's reply to a conversation (see conversations/engine/__init__.py)."""
+    history = await store.in_thread(store.reply_setup)(conversation_id)
+    if history is None:
+        return
+    last = history.last_customer
+    if last is not None:
+        try:
+            message_check(text=last.text, images=history.last_customer_images)
+        except InputRejected as rejected:
+            yield Error(code=rejected.code, message=rejected.message, seq=last.seq)
+            return
+    engine = settings.SUPPORTBOT_ENGINE
+    backend = backend_for(engine)
+    model = history.model if engine == "openai" else "offline"
+    if last is not None and engine == "openai" and settings.SUPPORTBOT_MODERATION:
+        try:
+            flagged = await backend.moderate(text=last.text)
+        except Exception:
+            logger.warning("Moderation failed; answering without it", exc_info=True)
+            flagged = False
+        if flagged:
+            yield Error(code="moderated", message=customer_message("moderated"), seq=last.seq)
+            return
+    cache_key, hit = await store.in_thread(reply_cache.cache_lookup)(
+        history=history, engine=engine, model=model
+    )
+    if hit is not None:
+        async for event in _cached_reply(
+            conversation_id=conversation_id, history=history, engine=engine, hit=hit
+        ):
+            yield event
+        return
+    tools = await store.in_thread(tool_registry.tool_definitions)(bot=history.bot)
+    reply = _Reply(
+        conversation_id=conversation_id,
+        history=history,
+        backend=backend,
+        engine=engine,
+        model=model,
+        tools=tools,
+        cancel=cancel,
+        cache_key=cache_key,
+    )
+    async for event in reply.run():
+        yield event

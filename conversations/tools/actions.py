@@ -1,0 +1,170 @@
+"""Order actions: cancelling a pending order, starting a return of delivered items.
+
+Two steps, checked in code: a first call (confirmed false) checks the order and returns the
+exact details for the customer to confirm; a second call with confirmed true acts only if the
+same details were proposed earlier in this conversation and the customer wrote since.
+"""
+
+from typing import Any
+
+from django.conf import settings
+
+from conversations.models import Message, MessageRole, ToolRun, ToolRunStatus
+from conversations.tools.connectors import order_source
+from conversations.tools.orders import NOT_VISIBLE, ORDER_NUMBER, visible_order
+from conversations.tools.registry import Tool, ToolContext, ToolResult, object_schema, tool_register
+
+CANCEL_REASONS = ["no longer needed", "ordered by mistake"]
+
+
+def _confirmed_in_conversation(*, context: ToolContext, tool: str, details: dict[str, Any]) -> bool:
+    """The same details were put to the customer earlier, and the customer answered since."""
+    proposals = ToolRun.objects.filter(
+        conversation_id=context.conversation_id,
+        tool=tool,
+        status=ToolRunStatus.SUCCEEDED,
+    ).select_related("message")
+    for run in proposals:
+        data = (run.result or {}).get("data") or {}
+        proposed = data.get("confirmation_required") and data.get("details") == details
+        if (
+            proposed
+            and Message.objects.filter(
+                conversation_id=context.conversation_id,
+                role=MessageRole.CUSTOMER,
+                seq__gt=run.message.seq,
+            ).exists()
+        ):
+            return True
+    return False
+
+
+def _proposal(*, action: str, details: dict[str, Any], order: dict[str, Any]) -> ToolResult:
+    return ToolResult(
+        data={
+            "confirmation_required": True,
+            "action": action,
+            "details": details,
+            "order": order,
+            "message": (
+                "Nothing has changed yet. Tell the customer exactly what will happen and ask "
+                "them to confirm; call again with confirmed=true only after they say yes."
+            ),
+        }
+    )
+
+
+def cancel_order(
+    *, context: ToolContext, order_number: str, reason: str, confirmed: bool
+) -> ToolResult:
+    """Cancel a pending order (refunded in full) once the customer confirmed it here."""
+    order = visible_order(context=context, order_number=order_number)
+    if order is None:
+        return ToolResult(data=dict(NOT_VISIBLE))
+    if order.status != "pending":
+        return ToolResult(
+            data={
+                "error": "not_cancellable",
+                "status": order.status,
+                "message": "Only pending orders can be cancelled; offer a return instead.",
+            }
+        )
+    details = {"order_number": order.number, "reason": reason}
+    if not confirmed or not _confirmed_in_conversation(
+        context=context, tool="cancel_order", details=details
+    ):
+        return _proposal(action="cancel_order", details=details, order=order.summary())
+    updated = order_source().order_cancel(bot_id=context.bot_id, number=order.number, reason=reason)
+    return ToolResult(data={"cancelled": True, "order": updated.summary()})
+
+
+def start_return(
+    *, context: ToolContext, order_number: str, item_ids: list[str], confirmed: bool
+) -> ToolResult:
+    """Start a return of delivered items once the customer confirmed which ones here."""
+    order = visible_order(context=context, order_number=order_number)
+    if order is None:
+        return ToolResult(data=dict(NOT_VISIBLE))
+    if order.status != "delivered":
+        return ToolResult(
+            data={
+                "error": "not_returnable",
+                "status": order.status,
+                "message": "Only delivered orders can be returned.",
+            }
+        )
+    known = {item["item_id"] for item in order.items}
+    unknown = sorted(set(item_ids) - known)
+    if unknown:
+        return ToolResult(
+            data={
+                "error": "unknown_items",
+                "item_ids": unknown,
+                "items": [{"item_id": i["item_id"], "name": i["name"]} for i in order.items],
+            }
+        )
+    details = {"order_number": order.number, "item_ids": sorted(set(item_ids))}
+    if not confirmed or not _confirmed_in_conversation(
+        context=context, tool="start_return", details=details
+    ):
+        return _proposal(action="start_return", details=details, order=order.summary())
+    updated = order_source().order_return(
+        bot_id=context.bot_id, number=order.number, item_ids=details["item_ids"]
+    )
+    return ToolResult(data={"return_started": True, "order": updated.summary()})
+
+
+def _actions_enabled(bot: Any) -> bool:
+    return settings.SUPPORTBOT_ORDER_ACTIONS
+
+
+CONFIRMED = {
+    "type": "boolean",
+    "description": "True only after the customer explicitly confirmed these exact details.",
+}
+
+tool_register(
+    Tool(
+        name="cancel_order",
+        description=(
+            "Cancel a pending order. First call with confirmed=false: it returns the details "
+            "to confirm. After the customer explicitly agrees, call again with confirmed=true."
+        ),
+        parameters=object_schema(
+            {
+                "order_number": ORDER_NUMBER,
+                "reason": {"type": "string", "enum": CANCEL_REASONS},
+                "confirmed": CONFIRMED,
+            }
+        ),
+        function=cancel_order,
+        label="Cancelling your order…",
+        done_label="Checked the cancellation",
+        enabled=_actions_enabled,
+    )
+)
+tool_register(
+    Tool(
+        name="start_return",
+        description=(
+            "Start a return for items of a delivered order (item ids from get_order). First "
+            "call with confirmed=false; after the customer explicitly agrees, confirmed=true."
+        ),
+        parameters=object_schema(
+            {
+                "order_number": ORDER_NUMBER,
+                "item_ids": {
+                    "type": "array",
+                    "items": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "minItems": 1,
+                    "maxItems": 20,
+                },
+                "confirmed": CONFIRMED,
+            }
+        ),
+        function=start_return,
+        label="Starting your return…",
+        done_label="Checked the return",
+        enabled=_actions_enabled,
+    )
+)

@@ -1,0 +1,213 @@
+"""Running a round of tool calls concurrently, each within its time limit, without blocking.
+
+On the embedded default (CELERY_TASK_ALWAYS_EAGER) each run executes in a thread of this
+process. Otherwise each becomes a Celery task on the "tools" queue; the worker announces the
+end on this process's channel-layer channel (one long-lived reader per process and event
+loop), and the result is read from the ToolRun row. Either way the wait is
+`asyncio.wait_for`, so a hung tool costs its time limit and the chat goes on.
+"""
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+
+from conversations.models import ToolRun, ToolRunStatus
+from conversations.tools.calls import ToolOutcome
+from conversations.tools.registry import tool_get, tool_timeout
+from conversations.tools.runs import (
+    PreparedRun,
+    tool_run_execute,
+    tool_run_prepare,
+    tool_run_time_out,
+)
+
+FINAL = {
+    ToolRunStatus.SUCCEEDED,
+    ToolRunStatus.FAILED,
+    ToolRunStatus.INVALID,
+    ToolRunStatus.TIMEOUT,
+}
+STATUS_LABELS = {
+    ToolRunStatus.TIMEOUT: "That took too long",
+    ToolRunStatus.FAILED: "Couldn't finish that",
+    ToolRunStatus.INVALID: "Couldn't run that",
+}
+
+
+def _timeout_for(name: str) -> float:
+    tool = tool_get(name)
+    return tool_timeout(tool) if tool else settings.SUPPORTBOT_TOOL_TIMEOUT
+
+
+def _outcome(run: ToolRun) -> ToolOutcome:
+    stored = run.result or {}
+    data = stored.get("data") or {}
+    if run.status not in FINAL:
+        data = {"error": "no_result"}
+    tool = tool_get(run.tool)
+    if run.status == ToolRunStatus.SUCCEEDED and tool is not None:
+        label = tool.done_label
+    else:
+        label = STATUS_LABELS.get(run.status, "Couldn't finish that")
+    return ToolOutcome(
+        call_id=run.call_id,
+        name=run.tool,
+        status=run.status,
+        content=json.dumps(data, ensure_ascii=False),
+        label=label,
+        data=data,
+        sources=list(stored.get("sources") or []),
+        duration_ms=run.duration_ms,
+    )
+
+
+@database_sync_to_async
+def _prepare(conversation_id: Any, message_id: int, calls: list[Any]) -> list[PreparedRun]:
+    return [
+        tool_run_prepare(
+            conversation_id=conversation_id,
+            message_id=message_id,
+            call_id=call.id,
+            name=call.name,
+            arguments_json=call.arguments,
+        )
+        for call in calls
+    ]
+
+
+@database_sync_to_async
+def _outcome_load(run_id: int) -> ToolOutcome:
+    return _outcome(ToolRun.objects.get(pk=run_id))
+
+
+@database_sync_to_async
+def _time_out(run_id: int, timeout: float) -> Any:
+    tool_run_time_out(run_id=run_id, timeout=timeout)
+    return _outcome(ToolRun.objects.get(pk=run_id))
+
+
+def _execute_in_thread(*, run_id: int) -> str:
+    try:
+        return tool_run_execute(run_id=run_id)
+    finally:
+        # A pool thread may not run Django code again for a long time: don't keep its
+        # connection open meanwhile.
+        connection.close()
+
+
+async def _run_in_process(run: PreparedRun, timeout: float) -> Any:
+    # Not thread-sensitive: a hung tool must not hold the one thread all ORM calls share.
+    execute = database_sync_to_async(_execute_in_thread, thread_sensitive=False)
+    try:
+        await asyncio.wait_for(execute(run_id=run.run_id), timeout)
+    except TimeoutError:
+        return await _time_out(run.run_id, timeout)
+    return await _outcome_load(run.run_id)
+
+
+class _Mailbox:
+    """One channel per process and event loop that workers report finished runs to.
+
+    One long-lived reader per process instead of one per round: cancelling a channel-layer
+    receive mid-wait can hold up the next one for seconds.
+    """
+
+    def __init__(self, layer: Any, channel: str) -> None:
+        self.layer = layer
+        self.channel = channel
+        self.waiting: dict[int, asyncio.Future] = {}
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            message = await self.layer.receive(self.channel)
+            future = self.waiting.pop(message.get("run_id"), None)
+            if future is not None and not future.done():
+                future.set_result(message.get("status"))
+
+    def expect(self, run_id: int) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[run_id] = future
+        return future
+
+    def forget(self, run_id: int) -> None:
+        self.waiting.pop(run_id, None)
+
+
+_mailboxes: dict[asyncio.AbstractEventLoop, _Mailbox] = {}
+
+
+async def _mailbox() -> _Mailbox:
+    loop = asyncio.get_running_loop()
+    for other in [other for other in _mailboxes if other.is_closed()]:
+        del _mailboxes[other]
+    mailbox = _mailboxes.get(loop)
+    if mailbox is None or mailbox.reader.done():
+        layer = get_channel_layer()
+        mailbox = _Mailbox(layer, await layer.new_channel("tools."))
+        _mailboxes[loop] = mailbox
+    return mailbox
+
+
+async def _run_on_worker(run: PreparedRun, timeout: float, mailbox: _Mailbox) -> ToolOutcome:
+    from conversations.tools.tasks import tool_run
+
+    done = mailbox.expect(run.run_id)
+    # Publishing to the broker is network I/O: keep it off the event loop.
+    await sync_to_async(tool_run.apply_async, thread_sensitive=False)(
+        args=[run.run_id, mailbox.channel],
+        queue="tools",
+        expires=timeout + 1,
+        soft_time_limit=timeout + 2,
+        time_limit=timeout + 5,
+    )
+    try:
+        await asyncio.wait_for(done, timeout)
+    except TimeoutError:
+        return await _time_out(run.run_id, timeout)
+    finally:
+        mailbox.forget(run.run_id)
+    return await _outcome_load(run.run_id)
+
+
+async def tool_runs_await(
+    *, conversation_id: Any, message_id: int, calls: list[Any]
+) -> AsyncIterator[Any]:
+    """Record, validate and run the calls concurrently; yield outcomes as they finish."""
+    prepared = await _prepare(conversation_id, message_id, calls)
+    pending: list[asyncio.Task] = []
+    try:
+        to_run = []
+        for run in prepared:
+            if run.status == ToolRunStatus.QUEUED:
+                to_run.append(run)
+            else:
+                yield await _outcome_load(run.run_id)
+        if not to_run:
+            return
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            pending = [
+                asyncio.create_task(_run_in_process(run, _timeout_for(run.tool))) for run in to_run
+            ]
+        else:
+            mailbox = await _mailbox()
+            pending = [
+                asyncio.create_task(_run_on_worker(run, _timeout_for(run.tool), mailbox))
+                for run in to_run
+            ]
+        for finished in asyncio.as_completed(pending):
+            yield await finished
+    finally:
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

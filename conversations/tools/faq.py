@@ -1,0 +1,39 @@
+"""The FAQ tool: the best answers for a question, citable by id and title."""
+
+from conversations.knowledge import faq_search
+from conversations.tools.registry import Tool, ToolContext, ToolResult, object_schema, tool_register
+
+
+def search_faq(*, context: ToolContext, question: str) -> ToolResult:
+    """The top FAQ entries for a question; `no_good_match` when none answers it."""
+    result = faq_search(bot_id=context.bot_id, question=question, limit=3)
+    matches = [] if result.no_good_match else [m.to_dict() for m in result.matches]
+    return ToolResult(
+        data={"matches": matches, "no_good_match": result.no_good_match},
+        sources=[{"id": m["id"], "title": m["question"]} for m in matches],
+    )
+
+
+tool_register(
+    Tool(
+        name="search_faq",
+        description=(
+            "Search the store's help center (shipping, returns, refunds, payments, accounts, "
+            "sizing, warranty, order changes). Answer only from the matches and cite them; "
+            "if no_good_match is true, say you don't know and offer a human agent."
+        ),
+        parameters=object_schema(
+            {
+                "question": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 500,
+                    "description": "The customer's question in their own words.",
+                }
+            }
+        ),
+        function=search_faq,
+        label="Searching the help center…",
+        done_label="Searched the help center",
+    )
+)

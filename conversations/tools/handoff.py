@@ -1,0 +1,40 @@
+"""The handoff tool: a person takes over, and the bot stops answering."""
+
+from conversations.status import StatusError, handoff_request
+from conversations.tools.registry import Tool, ToolContext, ToolResult, object_schema, tool_register
+
+
+def handoff_to_human(*, context: ToolContext, summary: str) -> ToolResult:
+    """Put the conversation in the agents' queue with a short summary for them."""
+    try:
+        conversation = handoff_request(
+            conversation_id=context.conversation_id, summary=summary, requested_by="bot"
+        )
+    except StatusError as exc:
+        return ToolResult(data={"error": exc.code, "message": exc.message})
+    return ToolResult(data={"status": conversation.status})
+
+
+tool_register(
+    Tool(
+        name="handoff_to_human",
+        description=(
+            "Hand the conversation to a human agent when the customer asks for one, when you "
+            "cannot help, or after repeated failed order checks. Write a short summary for the "
+            "agent. After this the bot stops answering."
+        ),
+        parameters=object_schema(
+            {
+                "summary": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 1000,
+                    "description": "One or two sentences: who the customer is and what they need.",
+                }
+            }
+        ),
+        function=handoff_to_human,
+        label="Connecting you with a person…",
+        done_label="Asked a person to join",
+    )
+)

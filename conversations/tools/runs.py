@@ -1,0 +1,177 @@
+"""Tool runs as rows: created before anything runs, executed once, finished or timed out once.
+
+Status moves queued -> running -> succeeded/failed, or to timeout from queued/running, each
+step a conditional UPDATE: whoever moves the row first wins, so a worker that finishes after
+the engine gave up never overwrites "timeout", and a redelivered task never runs twice.
+"""
+
+import json
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from conversations.models import Conversation, ToolRun, ToolRunStatus
+from conversations.tools.connectors import OrderSourceError
+from conversations.tools.registry import (
+    InvalidArguments,
+    ToolContext,
+    arguments_validate,
+    tool_get,
+)
+
+logger = logging.getLogger(__name__)
+
+IN_PROCESS_WORKER = f"in-process@{socket.gethostname()}"
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRun:
+    run_id: int
+    call_id: str
+    tool: str
+    status: str  # queued, or already final (invalid, or finished by an earlier attempt)
+
+
+def tool_context_for(*, conversation_id: Any) -> ToolContext:
+    conversation = Conversation.objects.select_related("customer").get(pk=conversation_id)
+    customer = conversation.customer
+    return ToolContext(
+        conversation_id=conversation.pk,
+        bot_id=conversation.bot_id,
+        customer_id=customer.pk,
+        verified=customer.is_verified,
+        email=customer.email if customer.is_verified else "",
+        external_id=customer.external_id if customer.is_verified else "",
+    )
+
+
+def result_capped(*, data: dict[str, Any], sources: list[dict[str, Any]]) -> dict[str, Any]:
+    """The stored result; data over SUPPORTBOT_TOOL_RESULT_MAX_BYTES is cut, saying so."""
+    limit = settings.SUPPORTBOT_TOOL_RESULT_MAX_BYTES
+    text = json.dumps(data, ensure_ascii=False, default=str)
+    if len(text.encode()) > limit:
+        data = {
+            "error": "result_too_large",
+            "truncated": True,
+            "partial": text.encode()[: limit - 200].decode(errors="ignore"),
+        }
+    return {"data": json.loads(json.dumps(data, default=str)), "sources": sources}
+
+
+def tool_run_prepare(
+    *, conversation_id: Any, message_id: int, call_id: str, name: str, arguments_json: str
+) -> PreparedRun:
+    """The run's row: queued when the arguments fit the schema, invalid otherwise.
+
+    Idempotent on (message, call id): a round the engine retries reuses its rows.
+    """
+    existing = ToolRun.objects.filter(message_id=message_id, call_id=call_id).first()
+    if existing is not None:
+        return PreparedRun(existing.pk, call_id, existing.tool, existing.status)
+    tool = tool_get(name)
+    status = ToolRunStatus.QUEUED
+    error = ""
+    try:
+        arguments = json.loads(arguments_json or "{}")
+    except ValueError:
+        arguments = {"_raw": (arguments_json or "")[:2000]}
+        status, error = ToolRunStatus.INVALID, "arguments: not valid JSON"
+    if status == ToolRunStatus.QUEUED:
+        if tool is None:
+            status, error = ToolRunStatus.INVALID, f"no tool named {name!r}"
+        else:
+            try:
+                arguments_validate(tool=tool, arguments=arguments)
+            except InvalidArguments as exc:
+                status, error = ToolRunStatus.INVALID, str(exc)
+    if not isinstance(arguments, dict):
+        arguments = {"_value": arguments}
+    now = timezone.now()
+    invalid = status == ToolRunStatus.INVALID
+    try:
+        with transaction.atomic():
+            run = ToolRun.objects.create(
+                conversation_id=conversation_id,
+                message_id=message_id,
+                call_id=call_id,
+                tool=name[:60],
+                arguments=arguments,
+                status=status,
+                error=error,
+                result={"data": {"error": "invalid_arguments", "message": error}, "sources": []}
+                if invalid
+                else None,
+                finished_at=now if invalid else None,
+                duration_ms=0 if invalid else None,
+            )
+    except IntegrityError:
+        run = ToolRun.objects.get(message_id=message_id, call_id=call_id)
+    return PreparedRun(run.pk, call_id, run.tool, run.status)
+
+
+def tool_run_execute(*, run_id: int, worker: str = IN_PROCESS_WORKER) -> str:
+    """Run a queued tool run once and record its result; returns the run's final status."""
+    started = timezone.now()
+    claimed = ToolRun.objects.filter(pk=run_id, status=ToolRunStatus.QUEUED).update(
+        status=ToolRunStatus.RUNNING, started_at=started, worker=worker[:200]
+    )
+    if not claimed:
+        # Running elsewhere, finished, or the engine gave up on it already.
+        return ToolRun.objects.values_list("status", flat=True).get(pk=run_id)
+    run = ToolRun.objects.get(pk=run_id)
+    tool = tool_get(run.tool)
+    clock = time.monotonic()
+    error = ""
+    sources: list[dict[str, Any]] = []
+    try:
+        if tool is None:
+            raise LookupError(f"no tool named {run.tool!r}")
+        context = tool_context_for(conversation_id=run.conversation_id)
+        result = tool.function(context=context, **run.arguments)
+        data, sources = result.data, result.sources
+        status = ToolRunStatus.FAILED if result.failed else ToolRunStatus.SUCCEEDED
+    except OrderSourceError as exc:
+        status, error = ToolRunStatus.FAILED, str(exc)
+        data = {
+            "error": "order_system_unavailable",
+            "message": "The order system is not answering.",
+        }
+    except Exception as exc:
+        logger.exception("tool %s failed (run %s)", run.tool, run_id)
+        status, error = ToolRunStatus.FAILED, f"{type(exc).__name__}: {exc}"[:1000]
+        data = {"error": "tool_failed", "message": "The tool failed; apologise and offer a human."}
+    finished = timezone.now()
+    ToolRun.objects.filter(pk=run_id, status=ToolRunStatus.RUNNING).update(
+        status=status,
+        result=result_capped(data=data, sources=sources),
+        error=error,
+        finished_at=finished,
+        duration_ms=int((time.monotonic() - clock) * 1000),
+    )
+    return ToolRun.objects.values_list("status", flat=True).get(pk=run_id)
+
+
+def tool_run_time_out(*, run_id: int, timeout: float) -> None:
+    """The engine stops waiting: a run still queued or running becomes "timeout"."""
+    ToolRun.objects.filter(
+        pk=run_id, status__in=[ToolRunStatus.QUEUED, ToolRunStatus.RUNNING]
+    ).update(
+        status=ToolRunStatus.TIMEOUT,
+        error=f"no result within {timeout:g} s",
+        result={
+            "data": {
+                "error": "timeout",
+                "message": "The lookup took too long. Tell the customer and offer to try "
+                "again later or to connect them with a person.",
+            },
+            "sources": [],
+        },
+        finished_at=timezone.now(),
+        duration_ms=int(timeout * 1000),
+    )

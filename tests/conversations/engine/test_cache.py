@@ -1,0 +1,62 @@
+"""Repeated FAQ questions answered from the cache, with hits and misses counted."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.cache import cache
+
+from conversations.engine.cache import question_cacheable, reply_cache_stats
+from conversations.models import FaqEntry
+from tests import factories
+from tests.conversations.engine.conftest import text_of, types
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def cached(settings, offline_engine):
+    settings.SUPPORTBOT_REPLY_CACHE_SECONDS = 600
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_only_questions_without_customer_data_are_cacheable(settings):
+    settings.SUPPORTBOT_REPLY_CACHE_SECONDS = 600
+    assert question_cacheable(text="What is your return policy?")
+    assert not question_cacheable(text="Return policy for #W2611340?")
+    assert not question_cacheable(text="I'm ann@example.com, what is the policy?")
+    assert not question_cacheable(text="What about my zip 10001 area?")
+    assert not question_cacheable(text="What is this?", images=1)
+    assert not question_cacheable(text="hi")
+
+
+async def test_a_repeated_faq_question_is_answered_from_the_cache(cached, bot, say, fake_tools):
+    first = await sync_to_async(factories.conversation_create)(bot=bot)
+    second = await sync_to_async(factories.conversation_create)(bot=bot)
+    events = await say(first, "What is your return policy?")
+    assert "tool.started" in types(events)
+    events = await say(second, "what is your RETURN policy")
+    assert types(events)[0] == "assistant.started" and events[0].engine == "cache"
+    assert "tool.started" not in types(events)
+    assert text_of(events) == "You can return unused items within 30 days for a full refund."
+    assert events[-1].sources == [{"id": 7, "title": "What is your return policy?"}]
+    assert len(fake_tools.calls) == 1
+    assert await sync_to_async(reply_cache_stats)(bot_id=bot.pk) == {"hits": 1, "misses": 1}
+
+
+async def test_editing_the_faq_retires_cached_answers(cached, bot, say, fake_tools):
+    conversation = await sync_to_async(factories.conversation_create)(bot=bot)
+    await say(conversation, "What is your return policy?")
+    await FaqEntry.objects.acreate(bot=bot, question="New entry", answer="New answer")
+    events = await say(conversation, "What is your return policy?")
+    started = next(e for e in events if e.type == "assistant.started")
+    assert started.engine == "offline" and len(fake_tools.calls) == 2
+
+
+async def test_answers_with_customer_data_are_never_cached(cached, bot, say, fake_tools):
+    conversation = await sync_to_async(factories.conversation_create)(bot=bot)
+    fake_tools.faq_matches = False
+    await say(conversation, "Do you sell spaceships to Mars?")
+    await say(conversation, "Do you sell spaceships to Mars?")
+    assert len(fake_tools.calls) == 2  # no good match: never stored
+    assert await sync_to_async(reply_cache_stats)(bot_id=bot.pk) == {"hits": 0, "misses": 2}

@@ -1,0 +1,111 @@
+"""FAQ search: measured recall on the paraphrase set, "no good match", and a fresh index."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conversations.knowledge import faq_search
+from conversations.models import FaqEntry
+from tests import factories
+
+EVAL = Path(__file__).resolve().parents[2] / "data" / "faq_eval.json"
+
+# Floors a little under the figures in README.md ("FAQ search"): a change that makes search
+# worse fails here.
+RECALL_AT_1_FLOOR = 0.75
+RECALL_AT_3_FLOOR = 0.88
+NO_MATCH_FLOOR = 0.85
+ON_TOPIC_ANSWERED_FLOOR = 0.92
+HELD_OUT_RECALL_AT_1_FLOOR = 0.78
+HELD_OUT_RECALL_AT_3_FLOOR = 0.90
+
+
+def recall(*, bot_id: int, questions: list[dict[str, str]]) -> tuple[float, float, float]:
+    """recall@1, recall@3 and the share answered (not "no good match")."""
+    at1 = at3 = answered = 0
+    for item in questions:
+        result = faq_search(bot_id=bot_id, question=item["question"], limit=3)
+        found = [m.question for m in result.matches]
+        at1 += found[:1] == [item["expected"]]
+        at3 += item["expected"] in found
+        answered += not result.no_good_match
+    return at1 / len(questions), at3 / len(questions), answered / len(questions)
+
+
+def faq_evaluate(*, bot_id: int) -> dict[str, float]:
+    evaluation = json.loads(EVAL.read_text())
+    at1, at3, answered = recall(bot_id=bot_id, questions=evaluation["questions"])
+    held1, held3, _ = recall(bot_id=bot_id, questions=evaluation["held_out"])
+    off_topic = evaluation["off_topic"]
+    rejected = sum(faq_search(bot_id=bot_id, question=q).no_good_match for q in off_topic)
+    return {
+        "recall_at_1": at1,
+        "recall_at_3": at3,
+        "on_topic_answered": answered,
+        "no_match_accuracy": rejected / len(off_topic),
+        "held_out_recall_at_1": held1,
+        "held_out_recall_at_3": held3,
+    }
+
+
+def test_the_evaluation_set_names_real_entries():
+    evaluation = json.loads(EVAL.read_text())
+    questions = {e["question"] for e in json.loads(factories.DEMO_FAQ.read_text())}
+    assert len(evaluation["questions"]) >= 150
+    assert len(evaluation["off_topic"]) >= 20
+    items = evaluation["questions"] + evaluation["held_out"]
+    assert {item["expected"] for item in items} <= questions
+    # Paraphrases, not copies of the phrasings the index holds.
+    phrasings = {
+        p.lower()
+        for e in json.loads(factories.DEMO_FAQ.read_text())
+        for p in [e["question"], *e["alternatives"]]
+    }
+    assert not {item["question"].lower() for item in items} & phrasings
+
+
+@pytest.mark.django_db
+def test_recall_and_no_match_stay_above_their_floors(bot):
+    factories.faq_load(bot=bot)
+    figures = faq_evaluate(bot_id=bot.pk)
+    print(json.dumps(figures))
+    assert figures["recall_at_1"] >= RECALL_AT_1_FLOOR
+    assert figures["recall_at_3"] >= RECALL_AT_3_FLOOR
+    assert figures["no_match_accuracy"] >= NO_MATCH_FLOOR
+    assert figures["on_topic_answered"] >= ON_TOPIC_ANSWERED_FLOOR
+    assert figures["held_out_recall_at_1"] >= HELD_OUT_RECALL_AT_1_FLOOR
+    assert figures["held_out_recall_at_3"] >= HELD_OUT_RECALL_AT_3_FLOOR
+
+
+@pytest.mark.django_db
+def test_a_question_about_nothing_in_the_faq_is_no_good_match(bot):
+    factories.faq_load(bot=bot)
+    result = faq_search(bot_id=bot.pk, question="who won the football game last night")
+    assert result.no_good_match
+
+
+@pytest.mark.django_db
+def test_edits_are_searchable_at_once_and_unpublished_entries_are_not(bot):
+    entry = FaqEntry.objects.create(
+        bot=bot, question="Do you sell gift cards?", answer="Yes, from $10 to $500."
+    )
+    assert faq_search(bot_id=bot.pk, question="can I buy a gift card")
+    FaqEntry.objects.create(
+        bot=bot,
+        question="Do you ship to Mars?",
+        answer="Not yet.",
+        alternatives=["interplanetary shipping"],
+    )
+    found = faq_search(bot_id=bot.pk, question="do you ship to mars")
+    assert found.matches[0].question == "Do you ship to Mars?"
+    entry.is_published = False
+    entry.save()
+    assert all(m.id != entry.pk for m in faq_search(bot_id=bot.pk, question="gift card").matches)
+
+
+@pytest.mark.django_db
+def test_each_bot_searches_only_its_own_faq(bot):
+    other = factories.bot_create()
+    FaqEntry.objects.create(bot=other, question="Do you ship to Mars?", answer="Not yet.")
+    assert faq_search(bot_id=bot.pk, question="do you ship to mars").matches == []

@@ -1,0 +1,258 @@
+"""Tools on a real `celery worker` process, on Redis and PostgreSQL, and whole chat turns that
+use them (those wait for the reply engine: they skip until conversations.engine.loop exists)."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from asgiref.sync import SyncToAsync, sync_to_async
+from django.db import connection, connections
+from django.test import override_settings
+from django.utils import timezone
+
+from conversations.messages import message_append
+from conversations.models import MessageRole, ToolRun, ToolRunStatus
+from conversations.tools import ToolCall, tool_calls_execute
+from supportbot.celery import app
+from tests import factories
+from tests.conftest import requires_postgres, requires_redis
+from tests.conversations.tools import slow_tools
+
+pytestmark = [
+    requires_redis,
+    requires_postgres,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
+
+
+@pytest.fixture(autouse=True)
+def close_thread_connections():
+    """Async tests use the ORM from asgiref's shared thread: close its connection afterwards
+    so PostgreSQL can drop the test database."""
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+ROOT = Path(__file__).resolve().parents[3]
+WORKER_NAME = "tools-test@%h"
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup):
+    """A worker on the "tools" queue that uses this test run's database."""
+    slow_tools.register()
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge("tools")
+    database = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
+            f"{database['NAME']}"
+        ),
+        "DB_CONN_MAX_AGE": "0",
+        "SUPPORTBOT_EXTRA_TOOLS": "tests.conversations.tools.slow_tools",
+        "PYTHONPATH": str(ROOT),
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "supportbot",
+            "worker",
+            "-Q",
+            "tools",
+            "-c",
+            "4",
+            "-n",
+            WORKER_NAME,
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 40
+        while not app.control.ping(destination=None, timeout=0.5):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(process.stderr.read().decode()[-3000:])
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        slow_tools.unregister()
+
+
+@sync_to_async
+def a_verified_customer_with_an_order():
+    bot = factories.bot_create()
+    factories.faq_load(bot=bot)
+    shopper = factories.store_customer_create(bot=bot, email="ana@example.com")
+    order = factories.order_create(bot=bot, customer=shopper, tracking=["1Z999AA10123456784"])
+    customer = factories.customer_create(
+        bot=bot, email="ana@example.com", verified_at=timezone.now()
+    )
+    conversation = factories.conversation_create(bot=bot, customer=customer)
+    message, _ = message_append(conversation_id=conversation.pk, role=MessageRole.ASSISTANT)
+    return conversation, message, order
+
+
+def call(n, name, **arguments):
+    return ToolCall(id=f"call_{n}", name=name, arguments=json.dumps(arguments))
+
+
+async def test_two_lookups_run_in_parallel_on_the_worker_and_a_hung_one_times_out(worker):
+    conversation, message, order = await a_verified_customer_with_an_order()
+    started = time.monotonic()
+    outcomes = [
+        o
+        async for o in tool_calls_execute(
+            conversation_id=conversation.pk,
+            message_id=message.pk,
+            calls=[
+                call(1, "get_order", order_number=order.number),
+                call(2, "search_faq", question="how long does a refund take"),
+                call(3, "wait_a_while", seconds=0.8),
+                call(4, "wait_a_while", seconds=0.8),
+                call(5, "wait_a_while", seconds=30),  # its limit is 2 s
+            ],
+        )
+    ]
+    elapsed = time.monotonic() - started
+
+    status = {o.call_id: o.status for o in outcomes}
+    assert status == {
+        "call_1": ToolRunStatus.SUCCEEDED,
+        "call_2": ToolRunStatus.SUCCEEDED,
+        "call_3": ToolRunStatus.SUCCEEDED,
+        "call_4": ToolRunStatus.SUCCEEDED,
+        "call_5": ToolRunStatus.TIMEOUT,
+    }
+    by_id = {o.call_id: o for o in outcomes}
+    assert by_id["call_1"].data["order"]["fulfillments"][0]["tracking_numbers"] == [
+        "1Z999AA10123456784"
+    ]
+    assert by_id["call_2"].data["matches"][0]["question"] == "When will I get my refund?"
+    assert by_id["call_2"].sources
+    # The round ends at the hung call's 2 s limit, not at its 30 s (with room for a busy CI).
+    assert elapsed < 8
+
+    runs = {r.call_id: r async for r in ToolRun.objects.filter(message=message)}
+    assert all(r.worker.startswith("tools-test@") for r in runs.values())
+    # The calls ran side by side.
+    assert runs["call_3"].started_at < runs["call_4"].finished_at
+    assert runs["call_4"].started_at < runs["call_3"].finished_at
+    assert runs["call_1"].started_at < runs["call_3"].finished_at
+    assert runs["call_5"].status == ToolRunStatus.TIMEOUT
+    # The hung task is stopped by its own time limit (2 s + 2 s) and cannot undo "timeout".
+    await asyncio.sleep(2.5)
+    late = await ToolRun.objects.aget(pk=runs["call_5"].pk)
+    assert late.status == ToolRunStatus.TIMEOUT
+    assert late.result["data"]["error"] == "timeout"
+
+
+async def test_round_after_round_the_results_come_back_promptly(worker):
+    conversation, _, order = await a_verified_customer_with_an_order()
+    for n in range(3):
+        message, _ = await sync_to_async(message_append)(
+            conversation_id=conversation.pk, role=MessageRole.ASSISTANT
+        )
+        started = time.monotonic()
+        outcomes = [
+            o
+            async for o in tool_calls_execute(
+                conversation_id=conversation.pk,
+                message_id=message.pk,
+                calls=[call(n, "get_order", order_number=order.number)],
+            )
+        ]
+        assert outcomes[0].status == ToolRunStatus.SUCCEEDED
+        assert time.monotonic() - started < 1.5
+
+
+@sync_to_async
+def a_customer_says(*, text, verified_email="", order_email="ana@example.com"):
+    bot = factories.bot_create()
+    factories.faq_load(bot=bot)
+    shopper = factories.store_customer_create(bot=bot, email=order_email)
+    order = factories.order_create(bot=bot, customer=shopper, tracking=["1Z999AA10123456784"])
+    customer = factories.customer_create(
+        bot=bot,
+        email=verified_email,
+        verified_at=timezone.now() if verified_email else None,
+    )
+    conversation = factories.conversation_create(bot=bot, customer=customer)
+    message_append(
+        conversation_id=conversation.pk,
+        role=MessageRole.CUSTOMER,
+        text=text.format(number=order.number),
+    )
+    return conversation, order
+
+
+async def reply_to(conversation):
+    pytest.importorskip("conversations.engine.loop", reason="needs the reply engine")
+    from conversations.engine import reply_stream
+
+    with override_settings(SUPPORTBOT_ENGINE="offline"):
+        events = [e async for e in reply_stream(conversation_id=conversation.pk)]
+    done = [e for e in events if e.type == "assistant.done"]
+    assert len(done) == 1, [e.to_dict() for e in events]
+    return events, done[0]
+
+
+async def test_a_chat_turn_runs_two_tools_in_parallel_on_the_worker(worker):
+    conversation, order = await a_customer_says(
+        text="Order {number}: can I return the water bottle?", verified_email="ana@example.com"
+    )
+
+    events, done = await reply_to(conversation)
+
+    assert done.state == "complete"
+    assert order.number in done.text and "1Z999AA10123456784" in done.text
+    assert done.sources  # the return policy, cited
+    runs = [r async for r in ToolRun.objects.filter(conversation_id=conversation.pk)]
+    assert {r.tool for r in runs} >= {"get_order", "search_faq"}
+    assert all(r.status == ToolRunStatus.SUCCEEDED for r in runs)
+    assert all(r.worker.startswith("tools-test@") for r in runs)
+    started = [e for e in events if e.type == "tool.started"]
+    finished = [e for e in events if e.type == "tool.finished"]
+    assert len(started) == len(finished) == len(runs)
+
+
+async def test_the_order_number_and_its_email_get_status_and_tracking(worker):
+    conversation, order = await a_customer_says(
+        text="Where is my order {number}? My email is ana@example.com"
+    )
+    _, done = await reply_to(conversation)
+    assert "1Z999AA10123456784" in done.text
+    assert order.status in done.text
+
+
+async def test_the_order_number_with_another_email_gets_nothing_of_it(worker):
+    conversation, _ = await a_customer_says(
+        text="Where is my order {number}? My email is eve@example.com"
+    )
+    _, done = await reply_to(conversation)
+    assert "1Z999AA10123456784" not in done.text
+    assert "Water Bottle" not in done.text
+    runs = [r async for r in ToolRun.objects.filter(conversation_id=conversation.pk)]
+    assert "identify_customer" in {r.tool for r in runs}
+    assert all(r.result["data"].get("error") for r in runs if r.tool == "get_order")

@@ -86,8 +86,8 @@ def test_an_sse_client_reads_a_streamed_reply(live_server_url, bot):
             events = sse_read(response.iter_lines())
         types = [name for name, _ in events]
         assert types[0] == "message.accepted" and events[0][1]["client_id"] == "c-1"
-        assert types[1] == "assistant.started"
-        assert "assistant.delta" in types and types[-1] == "assistant.done"
+        assert "assistant.started" in types and "assistant.delta" in types
+        assert types[-1] == "assistant.done"
         assert all(name == data["type"] for name, data in events)
         streamed = "".join(d["text"] for n, d in events if n == "assistant.delta")
         done = events[-1][1]

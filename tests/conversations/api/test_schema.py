@@ -1,19 +1,34 @@
 """The OpenAPI schema and the docs page are served from code, and schemathesis finds no 5xx."""
 
 import contextlib
+import importlib
 import json
+import pkgutil
 
 import pytest
 from django.test import override_settings
 
 from conversations.apikeys import api_key_create
 from tests import factories
-from tests.conftest import requires_postgres
+from tests.conftest import HAS_POSTGRES, requires_postgres
 
-# Imported while collecting, before any test starts threads: CPython 3.11's parser can fail
-# ("AST constructor recursion depth mismatch") when pytest rewrites a plugin's modules while
-# other threads run.
 schemathesis = pytest.importorskip("schemathesis")
+
+
+def _schemathesis_preload() -> None:
+    """Import all of schemathesis while collecting, not lazily inside the test.
+
+    pytest rewrites a plugin's modules as they are imported; done while hypothesis has raised
+    the recursion limit, CPython 3.11's parser fails ("AST constructor recursion depth
+    mismatch").
+    """
+    for info in pkgutil.walk_packages(schemathesis.__path__, "schemathesis.", onerror=print):
+        with contextlib.suppress(Exception):
+            importlib.import_module(info.name)
+
+
+if HAS_POSTGRES:
+    _schemathesis_preload()
 
 
 def test_the_schema_is_openapi_3_with_every_endpoint(client):

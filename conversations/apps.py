@@ -7,3 +7,4 @@ class ConversationsConfig(AppConfig):
 
     def ready(self) -> None:
         from conversations import admin_api, webhooks  # noqa: F401  (admin, Celery task)
+        from conversations.agents import checks  # noqa: F401  (registers the system checks)

@@ -114,3 +114,11 @@ class Error(Event):
     code: str
     message: str
     seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentQueue(Event):
+    """For agents: the conversations waiting for a human, oldest first (a full snapshot)."""
+
+    type: ClassVar[str] = "agent.queue"
+    conversations: list[dict[str, Any]]

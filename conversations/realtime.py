@@ -29,3 +29,18 @@ def event_publish_on_commit(*, conversation_id: Any, event: Event) -> None:
         async_to_sync(event_publish)(conversation_id=conversation_id, event=event)
 
     transaction.on_commit(send)
+
+
+AGENT_QUEUE_GROUP = "agents.queue"
+
+
+async def agent_queue_changed() -> None:
+    """Tell every agent's queue view to refresh (it re-reads the queue from the database)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(AGENT_QUEUE_GROUP, {"type": "queue.changed"})
+
+
+def agent_queue_changed_on_commit() -> None:
+    """From sync code: nudge the agents' queue views once the transaction has committed."""
+    transaction.on_commit(lambda: async_to_sync(agent_queue_changed)())

@@ -13,7 +13,7 @@ from django.utils import timezone
 from conversations.events import MessageCreated, StatusChanged
 from conversations.messages import message_append, message_serialize
 from conversations.models import Conversation, ConversationStatus, MessageRole, WebhookEvent
-from conversations.realtime import event_publish_on_commit
+from conversations.realtime import agent_queue_changed_on_commit, event_publish_on_commit
 from conversations.webhooks import conversation_payload, webhook_emit
 
 
@@ -43,6 +43,8 @@ def _record(*, conversation: Conversation, event: str, data: dict[str, Any], age
         conversation_id=conversation.pk,
         event=StatusChanged(status=conversation.status, agent_name=_agent_name(agent)),
     )
+    if event != "rated":
+        agent_queue_changed_on_commit()
 
 
 def _webhook(conversation: Conversation, event: str, **extra: Any) -> None:

@@ -201,6 +201,26 @@ SUPPORTBOT_WEBHOOK_BACKOFF_SECONDS = env_float(
     "SUPPORTBOT_WEBHOOK_BACKOFF_SECONDS", 30.0, minimum=0
 )
 
+# --- Agents: hand-off timeout, opening hours ("mon-fri 09:00-17:00"; empty: always), insights.
+SUPPORTBOT_HANDOFF_TIMEOUT = env_int("SUPPORTBOT_HANDOFF_TIMEOUT", 300, minimum=10)
+SUPPORTBOT_AGENT_HOURS = env_str("SUPPORTBOT_AGENT_HOURS", "")
+SUPPORTBOT_AGENT_TIMEZONE = env_str("SUPPORTBOT_AGENT_TIMEZONE", "UTC")
+# The cheap model that titles, summarises and classifies finished conversations.
+SUPPORTBOT_INSIGHTS_MODEL = env_str("SUPPORTBOT_INSIGHTS_MODEL", "gpt-4.1-nano")
+SUPPORTBOT_INSIGHTS_IDLE_MINUTES = env_int("SUPPORTBOT_INSIGHTS_IDLE_MINUTES", 30, minimum=1)
+SUPPORTBOT_INSIGHTS_BATCH = env_int("SUPPORTBOT_INSIGHTS_BATCH", 10, minimum=1, maximum=50)
+
+# --- Background schedules (celery beat); every task takes ids or nothing and is idempotent.
+CELERY_IMPORTS = ["conversations.agents.tasks"]
+CELERY_BEAT_SCHEDULE = {
+    "handoffs-unanswered": {
+        "task": "conversations.agents.handoffs_unanswered",
+        "schedule": 30.0,
+    },
+    "insights-sweep": {"task": "conversations.agents.insights_sweep", "schedule": 60.0},
+    "retention": {"task": "conversations.agents.retention_apply", "schedule": 3600.0},
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

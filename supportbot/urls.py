@@ -9,5 +9,6 @@ admin.site.site_title = "Supportbot"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("agents/", include("conversations.agents.urls")),
     path("", include("conversations.urls")),
 ]

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from tests import factories
+from tests.agents_fixtures import agent_user, other_agent, static_files_unhashed  # noqa: F401
 
 HAS_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 HAS_REDIS = bool(os.environ.get("REDIS_URL"))

@@ -175,9 +175,15 @@ def _order_status(t: _Transcript, order: _Order) -> dict[str, Any]:
     greeting = t.rng.choice(GREETINGS)
     t.customer(f"{greeting} where is my order {order.number}?".strip().capitalize())
     t.tool(
-        "get_order_details",
-        {"order_id": order.number},
-        {"order_id": order.number, "status": order.status, "tracking": [order.tracking]},
+        "get_order",
+        {"order_number": order.number},
+        {
+            "order": {
+                "number": order.number,
+                "status": order.status,
+                "fulfillments": [{"tracking_numbers": [order.tracking], "carrier": order.carrier}],
+            }
+        },
     )
     if order.tracking:
         t.assistant(
@@ -197,15 +203,19 @@ def _order_status(t: _Transcript, order: _Order) -> dict[str, Any]:
 
 def _return(t: _Transcript, order: _Order) -> dict[str, Any]:
     t.customer(f"I'd like to return the {order.item} from order {order.number}.")
-    t.tool("get_order_details", {"order_id": order.number}, {"status": order.status})
+    t.tool(
+        "get_order",
+        {"order_number": order.number},
+        {"order": {"number": order.number, "status": order.status}},
+    )
     t.assistant(
         f"I can help with that. The {order.item} can be returned within 30 days of delivery. "
         "Should the refund go to the original payment method?"
     )
     t.customer(t.rng.choice(["Yes please", "Yes, original card", "yes"]))
     t.tool(
-        "return_delivered_order_items",
-        {"order_id": order.number, "item_ids": ["item"]},
+        "start_return",
+        {"order_number": order.number, "item_ids": ["item"], "confirmed": True},
         {"status": "return requested"},
     )
     t.assistant(
@@ -231,7 +241,12 @@ FAQ_QUESTIONS = [
 def _faq(t: _Transcript, order: _Order) -> dict[str, Any]:
     question, answer, topic = t.rng.choice(FAQ_QUESTIONS)
     t.customer(question if t.rng.random() < 0.5 else question.lower().rstrip("?"))
-    t.assistant(answer, sources=[{"question": question}])
+    t.tool(
+        "search_faq",
+        {"question": question},
+        {"matches": [{"question": question, "answer": answer}], "no_good_match": False},
+    )
+    t.assistant(answer, sources=[{"title": question}])
     if t.rng.random() < 0.4:
         t.customer(t.rng.choice(THANKS))
     return {"topic": topic, "title": question.rstrip("?"), "resolved": True}
@@ -239,13 +254,17 @@ def _faq(t: _Transcript, order: _Order) -> dict[str, Any]:
 
 def _cancel(t: _Transcript, order: _Order) -> dict[str, Any]:
     t.customer(f"Can I still cancel {order.number}? I ordered the wrong size.")
-    t.tool("get_order_details", {"order_id": order.number}, {"status": order.status})
+    t.tool(
+        "get_order",
+        {"order_number": order.number},
+        {"order": {"number": order.number, "status": order.status}},
+    )
     if order.status == "pending":
         t.assistant(f"Yes, {order.number} has not shipped yet. Shall I cancel it?")
         t.customer("yes please")
         t.tool(
-            "cancel_pending_order",
-            {"order_id": order.number, "reason": "ordered by mistake"},
+            "cancel_order",
+            {"order_number": order.number, "reason": "ordered by mistake", "confirmed": True},
             {"status": "cancelled"},
         )
         t.assistant("Your order is cancelled; the refund is on its way to your payment method.")

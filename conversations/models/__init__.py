@@ -7,7 +7,7 @@ from conversations.models.api import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from conversations.models.bots import Bot, Customer, ModelName
+from conversations.models.bots import Bot, Customer, ModelName, RetentionAction
 from conversations.models.chat import (
     Attachment,
     Conversation,
@@ -53,6 +53,7 @@ __all__ = [
     "Payment",
     "Product",
     "ProductVariant",
+    "RetentionAction",
     "StoreCustomer",
     "ToolRun",
     "ToolRunStatus",

@@ -30,6 +30,11 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
+class RetentionAction(models.TextChoices):
+    ANONYMISE = "anonymise", "Anonymise (keep the figures, drop personal data)"
+    DELETE = "delete", "Delete"
+
+
 class Bot(models.Model):
     """One assistant for one store's site (the tenant that everything else belongs to)."""
 
@@ -67,7 +72,13 @@ class Bot(models.Model):
     retention_days = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="Anonymise conversations older than this. Empty keeps them.",
+        help_text="Anonymise or delete conversations older than this many days. Empty keeps them.",
+    )
+    retention_action = models.CharField(
+        max_length=10,
+        choices=RetentionAction.choices,
+        default=RetentionAction.ANONYMISE,
+        help_text="What happens to conversations older than the retention period.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

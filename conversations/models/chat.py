@@ -59,6 +59,8 @@ class Conversation(models.Model):
 
     # Only a SHA-256 of the resume token is kept: a leaked database does not open conversations.
     resume_token_hash = models.CharField(max_length=64, unique=True)
+    # Set when retention stripped its personal data; the figures stay for the dashboard.
+    anonymised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -68,6 +70,26 @@ class Conversation(models.Model):
             models.Index(fields=["-created_at"], name="conv_created"),
             models.Index(fields=["customer", "-created_at"], name="conv_customer_created"),
             models.Index(fields=["bot", "-last_message_at"], name="conv_bot_last_message"),
+            # The admin's filters and the background sweeps.
+            models.Index(
+                fields=["-created_at"], condition=models.Q(flagged=True), name="conv_flagged"
+            ),
+            models.Index(fields=["csat_rating", "-created_at"], name="conv_csat_created"),
+            models.Index(
+                fields=["-created_at"],
+                condition=models.Q(handoff_requested_at__isnull=False),
+                name="conv_handed_off",
+            ),
+            models.Index(
+                fields=["last_message_at"],
+                condition=models.Q(topic=""),
+                name="conv_insights_pending",
+            ),
+            models.Index(
+                fields=["bot", "created_at"],
+                condition=models.Q(anonymised_at__isnull=True),
+                name="conv_retention_pending",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -162,6 +184,7 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["role", "created_at"], name="message_role_created"),
+            models.Index(fields=["model", "conversation"], name="message_model_conversation"),
         ]
 
     def __str__(self) -> str:

@@ -1,25 +1,27 @@
 """On the tau2 retail store (500 customers, 1,000 orders): nobody sees another's order."""
 
+import json
 import random
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from conversations.importing.orders import orders_import
 from conversations.tools.orders import get_order, identify_customer, list_recent_orders
 from conversations.tools.runs import tool_context_for
 from tests import factories
-from tests.conversations.tools.tau2_store import tau2_load, tau2_path
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(tau2_path() is None, reason="needs the tau2 retail data set"),
-]
+TAU2 = Path(__file__).resolve().parents[2] / "data" / "tau2-retail" / "db.json"
+
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def store(bot):
-    data = tau2_load(bot=bot)
+    orders_import(bot=bot, path=TAU2, format="tau2")
+    data = json.loads(TAU2.read_text())
     users = sorted(data["users"].values(), key=lambda u: u["user_id"])
     many = [u for u in users if len(u["orders"]) >= 2]
     return data, many[0], many[1]

@@ -3,23 +3,19 @@ use them (those wait for the reply engine: they skip until conversations.engine.
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from asgiref.sync import SyncToAsync, sync_to_async
-from django.db import connection, connections
+from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
 from conversations.messages import message_append
 from conversations.models import MessageRole, ToolRun, ToolRunStatus
 from conversations.tools import ToolCall, tool_calls_execute
-from supportbot.celery import app
 from tests import factories
+from tests.celery_worker import celery_worker_running
 from tests.conftest import requires_postgres, requires_redis
 from tests.conversations.tools import slow_tools
 
@@ -39,64 +35,19 @@ def close_thread_connections():
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
-ROOT = Path(__file__).resolve().parents[3]
-WORKER_NAME = "tools-test@%h"
-
-
 @pytest.fixture(scope="module")
 def worker(django_db_setup):
     """A worker on the "tools" queue that uses this test run's database."""
     slow_tools.register()
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("tools")
-    database = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
-            f"{database['NAME']}"
-        ),
-        "DB_CONN_MAX_AGE": "0",
-        "SUPPORTBOT_EXTRA_TOOLS": "tests.conversations.tools.slow_tools",
-        "PYTHONPATH": str(ROOT),
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "supportbot",
-            "worker",
-            "-Q",
-            "tools",
-            "-c",
-            "4",
-            "-n",
-            WORKER_NAME,
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
     try:
-        deadline = time.monotonic() + 40
-        while not app.control.ping(destination=None, timeout=0.5):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(process.stderr.read().decode()[-3000:])
-        yield process
+        with celery_worker_running(
+            queue="tools",
+            name="tools-test",
+            concurrency=4,
+            env={"SUPPORTBOT_EXTRA_TOOLS": "tests.conversations.tools.slow_tools"},
+        ) as process:
+            yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         slow_tools.unregister()
 
 

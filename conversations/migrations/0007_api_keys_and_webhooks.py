@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0003_tools_order_access'),
+        ('conversations', '0006_agents_message_search'),
     ]
 
     operations = [

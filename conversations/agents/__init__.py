@@ -1,0 +1,1 @@
+"""Human agents: replying in a conversation, the waiting queue, hand-off timeouts, the dashboard."""

@@ -6,6 +6,7 @@ type and file name are ignored, only the bytes count.
 
 import hashlib
 import io
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +61,11 @@ def image_validate(*, data: bytes) -> ImageInfo:
         raise AttachmentError("unsupported_type", "Only PNG, JPEG, GIF and WebP images.")
     pil_format, content_type = sniffed
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():
+            # Pillow only warns below twice its pixel limit; a bomb is refused either way.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
             if image.format != pil_format:
                 raise AttachmentError("unsupported_type", "The image's format is inconsistent.")
             width, height = image.size
@@ -69,7 +74,9 @@ def image_validate(*, data: bytes) -> ImageInfo:
             image.verify()
     except AttachmentError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise AttachmentError("image_too_large", "The image has too many pixels.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise AttachmentError("invalid_image", "The file is not a readable image.") from None
     return ImageInfo(content_type=content_type, width=width, height=height)
 

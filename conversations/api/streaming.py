@@ -16,10 +16,8 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.db import connections
 
 from conversations import engine
-from conversations.events import AssistantDone, Error, Event
-from conversations.models import Message
+from conversations.events import Error, Event
 from conversations.realtime import event_publish
-from conversations.webhooks import webhook_message_created
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +25,6 @@ KEEPALIVE_SECONDS = 15.0
 _END = object()
 # Tasks are referenced here until they finish: the event loop only keeps weak references.
 _running: set[asyncio.Task] = set()
-
-
-async def _webhook_for_reply(message_id: int) -> None:
-    message = await Message.objects.filter(pk=message_id).afirst()
-    if message is not None:
-        await sync_to_async(webhook_message_created)(message=message)
 
 
 async def _run(conversation_id: Any, queue: asyncio.Queue) -> None:
@@ -45,8 +37,6 @@ async def _run(conversation_id: Any, queue: asyncio.Queue) -> None:
                     await event_publish(conversation_id=conversation_id, event=event)
                 except Exception:  # watchers are a courtesy; the API client still gets it
                     logger.warning("Could not relay %s to the conversation's group", event.type)
-                if isinstance(event, AssistantDone):
-                    await _webhook_for_reply(event.message_id)
         except Exception:
             logger.exception("Reply failed for conversation %s", conversation_id)
             await queue.put(Error(code="reply_failed", message="The reply could not be completed."))

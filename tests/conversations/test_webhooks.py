@@ -222,3 +222,27 @@ def test_a_celery_worker_retries_with_exponential_backoff(bot, receiver):
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_streamed_bot_reply_is_announced_once_when_complete(bot, receiver, eager_tasks, settings):
+    from asgiref.sync import async_to_sync
+
+    from conversations.engine import reply_stream
+
+    settings.SUPPORTBOT_ENGINE = "offline"
+    settings.SUPPORTBOT_OFFLINE_DELAY = 0
+    WebhookEndpoint.objects.create(bot=bot, url=receiver.url, events=["message.created"])
+    conversation, _ = conversation_start(bot=bot, customer=factories.customer_create(bot=bot))
+    message_append(conversation_id=conversation.pk, role=MessageRole.CUSTOMER, text="hello")
+
+    async def reply() -> list:
+        return [event async for event in reply_stream(conversation_id=conversation.pk)]
+
+    done = async_to_sync(reply)()[-1]
+    assert done.type == "assistant.done" and done.text
+
+    received = receiver.wait_for(2)
+    roles = [r.payload["data"]["message"]["role"] for r in received]
+    assert roles == ["customer", "assistant"]
+    assert received[1].payload["data"]["message"]["text"] == done.text

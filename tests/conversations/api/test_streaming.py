@@ -63,7 +63,7 @@ async def test_sse_format_and_keepalive():
                 "duplicate": False,
             },
         ),
-        ("assistant.delta", {"type": "assistant.delta", "seq": 2, "text": "Hi"}),
+        ("assistant.delta", {"type": "assistant.delta", "seq": 2, "text": "Hi", "offset": None}),
     ]
 
 

@@ -194,7 +194,7 @@
   launcher.append(badge);
   var title = el("h2", { id: "sb-title", text: script.dataset.title || "Chat with us" });
   var statusLine = el("div", { class: "status", text: "" });
-  var humanButton = el("button", { type: "button", class: "human", text: "Talk to a human", disabled: "" }); // until ready
+  var humanButton = el("button", { type: "button", class: "human", text: "Talk to a human" });
   var closeButton = el("button", { type: "button", "aria-label": "Close chat", text: "×" });
   var log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions", tabindex: "0" });
   var toolStatus = el("div", { class: "toolstatus", role: "status" });
@@ -555,9 +555,9 @@
     var file = fileInput.files && fileInput.files[0];
     fileInput.value = "";
     if (!file) return;
-    // Chosen while the session was still starting: upload once it exists, never drop it.
-    if (!session) start(false).then(function () { if (session) upload(file); });
-    else upload(file);
+    // Picked before the session is ready: upload once it is, rather than dropping the file.
+    if (!session) { start(false).then(function () { if (session) upload(file); }); return; }
+    upload(file);
   });
   function upload(file) {
     if (IMAGE_TYPES.indexOf(file.type) < 0) return flashError("Attach a JPEG, PNG, WebP or GIF image.");

@@ -38,6 +38,13 @@
     return el;
   }
 
+  function dropBubble(seq) {
+    const el = bubbles.get(seq);
+    if (el) el.remove();
+    bubbles.delete(seq);
+    lastSeq = Math.max(lastSeq, seq);
+  }
+
   function showMessage(m) {
     if (m.role === "tool") return;
     if (m.role === "event") {
@@ -45,6 +52,9 @@
       bubble(m.seq, "event", m.text ? `${what}: ${m.text}` : what + (m.data && m.data.agent ? ` (${m.data.agent})` : ""));
       return;
     }
+    // An assistant turn that only called tools has nothing to show (the next turn answers).
+    if (m.role === "assistant" && !m.text && m.state !== "streaming") return dropBubble(m.seq);
+    if (m.role === "customer") typing.hidden = true;
     const who = m.role === "agent" ? `Agent ${m.agent_name}` : WHO[m.role];
     const el = bubble(m.seq, m.role, m.text, who);
     el.classList.toggle("streaming", m.state === "streaming");
@@ -81,7 +91,10 @@
         scroll();
         break;
       }
-      case "assistant.done": bubble(frame.seq, "assistant", frame.text, "Bot").classList.toggle("streaming", false); break;
+      case "assistant.done":
+        if (!frame.text) { dropBubble(frame.seq); break; }
+        bubble(frame.seq, "assistant", frame.text, "Bot").classList.toggle("streaming", false);
+        break;
       case "agent.message": bubble(frame.seq, "agent", frame.text, `Agent ${frame.agent_name}`); break;
       case "tool.started": case "tool.finished": {
         const line = document.createElement("div");

@@ -194,7 +194,7 @@
   launcher.append(badge);
   var title = el("h2", { id: "sb-title", text: script.dataset.title || "Chat with us" });
   var statusLine = el("div", { class: "status", text: "" });
-  var humanButton = el("button", { type: "button", class: "human", text: "Talk to a human" });
+  var humanButton = el("button", { type: "button", class: "human", text: "Talk to a human", disabled: "" }); // until ready
   var closeButton = el("button", { type: "button", "aria-label": "Close chat", text: "×" });
   var log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions", tabindex: "0" });
   var toolStatus = el("div", { class: "toolstatus", role: "status" });

@@ -136,7 +136,8 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One process: our in-memory layer (Channels' own, minus a full sweep on every message).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "supportbot.layers.FastInMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Threads for the ORM calls async code makes on PostgreSQL (conversations.engine.store.in_thread).

@@ -6,7 +6,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.identity import identity_signature_valid, resume_token_hash, resume_token_new
-from conversations.models import Bot, Conversation, Customer
+from conversations.models import Bot, Conversation, Customer, WebhookEvent
+from conversations.webhooks import conversation_payload, webhook_emit
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +61,15 @@ def conversation_start(*, bot: Bot, customer: Customer) -> tuple[Conversation, s
     if customer.bot_id != bot.pk:
         raise ValueError("The customer belongs to another bot.")
     token, token_hash = resume_token_new()
-    conversation = Conversation.objects.create(
-        bot=bot, customer=customer, resume_token_hash=token_hash
-    )
+    with transaction.atomic():
+        conversation = Conversation.objects.create(
+            bot=bot, customer=customer, resume_token_hash=token_hash
+        )
+        webhook_emit(
+            event=WebhookEvent.CONVERSATION_CREATED,
+            bot_id=bot.pk,
+            data=lambda: conversation_payload(conversation),
+        )
     return conversation, token
 
 

@@ -23,4 +23,6 @@ def identity_signature(*, secret: str, value: str) -> str:
 def identity_signature_valid(*, secret: str, value: str, signature: str) -> bool:
     if not (secret and value and signature):
         return False
-    return hmac.compare_digest(identity_signature(secret=secret, value=value), signature.lower())
+    # Bytes, not str: compare_digest refuses non-ASCII strings, and a signature is untrusted input.
+    expected = identity_signature(secret=secret, value=value).encode()
+    return hmac.compare_digest(expected, signature.strip().lower().encode())

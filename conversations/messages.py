@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Conversation, Message, MessageRole, MessageState
+from conversations.webhooks import webhook_message_created
 
 
 def message_append(
@@ -48,6 +49,7 @@ def message_append(
             state=state,
             **fields,
         )
+        webhook_message_created(message=message)
     return message, True
 
 

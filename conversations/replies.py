@@ -9,6 +9,7 @@ the chat command) calls these functions; none of them talks to the engine direct
 """
 
 import asyncio
+import contextvars
 import logging
 import time
 import uuid
@@ -192,7 +193,11 @@ def reply_start(*, conversation_id: Any) -> bool:
         return False
     reply = Reply(conversation_id=key)
     _replies[key] = reply
-    reply.task = asyncio.get_running_loop().create_task(_reply_run(reply), name=f"reply {key}")
+    # A fresh context: the reply outlives the socket or request that started it, so it must not
+    # inherit that caller's thread-sensitive executor, which shuts down when the caller ends.
+    reply.task = asyncio.get_running_loop().create_task(
+        _reply_run(reply), name=f"reply {key}", context=contextvars.Context()
+    )
     return True
 
 

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from conversations.events import MessageCreated, StatusChanged
 from conversations.messages import message_append, message_serialize
-from conversations.models import Conversation, ConversationStatus, MessageRole
+from conversations.models import Conversation, ConversationStatus, MessageRole, WebhookEvent
 from conversations.realtime import agent_queue_changed_on_commit, event_publish_on_commit
+from conversations.webhooks import conversation_payload, webhook_emit
 
 
 class StatusError(Exception):
@@ -46,6 +47,14 @@ def _record(*, conversation: Conversation, event: str, data: dict[str, Any], age
         agent_queue_changed_on_commit()
 
 
+def _webhook(conversation: Conversation, event: str, **extra: Any) -> None:
+    webhook_emit(
+        event=event,
+        bot_id=conversation.bot_id,
+        data=lambda: {**conversation_payload(conversation), **extra},
+    )
+
+
 def _locked(conversation_id: Any) -> Conversation:
     return Conversation.objects.select_for_update().get(pk=conversation_id)
 
@@ -67,6 +76,12 @@ def handoff_request(
             conversation=conversation,
             event="handoff_requested",
             data={"summary": summary[:1000], "requested_by": requested_by},
+        )
+        _webhook(
+            conversation,
+            WebhookEvent.HANDOFF_REQUESTED,
+            summary=summary[:1000],
+            requested_by=requested_by,
         )
     return conversation
 
@@ -126,6 +141,7 @@ def conversation_close(
         _record(
             conversation=conversation, event="closed", data={"closed_by": closed_by}, agent=agent
         )
+        _webhook(conversation, WebhookEvent.CONVERSATION_CLOSED, closed_by=closed_by)
     return conversation
 
 
@@ -139,4 +155,5 @@ def conversation_rate(*, conversation_id: Any, rating: int, comment: str = "") -
         conversation.csat_comment = comment[:2000]
         conversation.save(update_fields=["csat_rating", "csat_comment", "updated_at"])
         _record(conversation=conversation, event="rated", data={"rating": rating})
+        _webhook(conversation, WebhookEvent.RATING_RECEIVED, rating=rating, comment=comment[:2000])
     return conversation

@@ -5,25 +5,20 @@ allowed origins (and the server's own pages, the demo). Authentication is the re
 session endpoint hands out, sent in a header: no cookies, so no CSRF.
 """
 
-import hashlib
-import io
 import json
 import re
-import warnings
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
-from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
-from PIL import Image, UnidentifiedImageError
 
+from conversations.attachments import AttachmentError, attachment_create
 from conversations.conversation import (
     Identity,
     conversation_for_token,
@@ -31,17 +26,10 @@ from conversations.conversation import (
     customer_identify,
 )
 from conversations.models import Attachment, Bot, Conversation, ConversationStatus
+from conversations.ratelimit import client_ip, rate_limit_hit, rate_limited_response
 
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_ATTACHMENTS_PER_CONVERSATION = 100
-MAX_IMAGE_PIXELS = 40_000_000
-# Magic bytes first; Pillow must then agree on the format.
-IMAGE_SIGNATURES = (
-    (b"\xff\xd8\xff", "image/jpeg", "JPEG"),
-    (b"\x89PNG\r\n\x1a\n", "image/png", "PNG"),
-    (b"GIF87a", "image/gif", "GIF"),
-    (b"GIF89a", "image/gif", "GIF"),
-)
 
 
 def _origin_allowed(request: HttpRequest, bot: Bot) -> bool:
@@ -88,6 +76,13 @@ def widget_endpoint(methods: list[str]) -> Callable:
                 return _cors(HttpResponse(status=204), request)
             if request.method not in methods:
                 return _error(request, 405, "method_not_allowed", "Method not allowed.")
+            limited = rate_limit_hit(
+                scope="widget",
+                subject=client_ip(request),
+                limit=settings.SUPPORTBOT_RATE_PER_IP_PER_MINUTE,
+            )
+            if not limited.allowed:
+                return _cors(rate_limited_response(limited), request)
             return _cors(view(request, bot, **kwargs), request)
 
         return wrapped
@@ -165,34 +160,6 @@ def session(request: HttpRequest, bot: Bot) -> HttpResponse:
     return JsonResponse(_session_payload(conversation, token, visitor_id, False), status=201)
 
 
-def _image_kind(head: bytes) -> tuple[str, str] | None:
-    for signature, content_type, pillow_format in IMAGE_SIGNATURES:
-        if head.startswith(signature):
-            return content_type, pillow_format
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp", "WEBP"
-    return None
-
-
-def _image_check(data: bytes, pillow_format: str) -> tuple[int, int] | None:
-    """Width and height if Pillow reads the whole image as the sniffed format, else None."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                if image.format != pillow_format:
-                    return None
-                width, height = image.size
-                if width * height > MAX_IMAGE_PIXELS:
-                    return None
-                image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return None
-    except Image.DecompressionBombWarning:
-        return None
-    return width, height
-
-
 @widget_endpoint(["POST"])
 def attachment_upload(request: HttpRequest, bot: Bot) -> HttpResponse:
     """Store an image the customer attaches; the message that sends it binds it later."""
@@ -213,24 +180,14 @@ def attachment_upload(request: HttpRequest, bot: Bot) -> HttpResponse:
         return _error(request, 400, "malformed", 'Send the image as the "file" form field.')
     if upload.size > limit:
         return _error(request, 413, "too_large", f"Images are at most {limit // 1024} KB.")
-    data = upload.read()
-    kind = _image_kind(data[:16])
-    size = _image_check(data, kind[1]) if kind else None
-    if kind is None or size is None:
+    if conversation.attachments.count() >= MAX_ATTACHMENTS_PER_CONVERSATION:
+        return _error(request, 429, "too_many", "This conversation has too many images.")
+    try:
+        attachment = attachment_create(conversation_id=conversation.pk, data=upload.read())
+    except AttachmentError as refused:
+        if refused.code == "image_too_large":
+            return _error(request, 413, "too_large", refused.message)
         return _error(request, 415, "unsupported_image", "Attach a JPEG, PNG, WebP or GIF image.")
-    with transaction.atomic():
-        if conversation.attachments.count() >= MAX_ATTACHMENTS_PER_CONVERSATION:
-            return _error(request, 429, "too_many", "This conversation has too many images.")
-        attachment = Attachment(
-            conversation=conversation,
-            content_type=kind[0],
-            size=len(data),
-            width=size[0],
-            height=size[1],
-            sha256=hashlib.sha256(data).hexdigest(),
-        )
-        attachment.file.save("upload", ContentFile(data), save=False)
-        attachment.save()
     return JsonResponse(
         {
             "id": str(attachment.pk),

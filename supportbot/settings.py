@@ -33,12 +33,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",  # the API docs page serves its bundled Swagger UI from static files, no CDN
     "conversations",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "conversations.api.middleware.ApiEdgeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -77,7 +79,7 @@ if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
             DATABASE_URL,
-            conn_max_age=0 if DB_POOL_MAX_SIZE else env_int("DB_CONN_MAX_AGE", 60, minimum=0),
+            conn_max_age=0 if DB_POOL_MAX_SIZE else env_int("DB_CONN_MAX_AGE", 0, minimum=0),
         )
     }
     if DB_POOL_MAX_SIZE and "postgresql" in DATABASES["default"]["ENGINE"]:
@@ -151,7 +153,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "background"
-CELERY_TASK_ROUTES = {"conversations.tools.*": {"queue": "tools"}}
+CELERY_TASK_ROUTES = {
+    "conversations.tools.*": {"queue": "tools"},
+    "conversations.webhooks.*": {"queue": "background"},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 
@@ -198,6 +203,21 @@ OPENAI_RETRY_BACKOFF = env_float("OPENAI_RETRY_BACKOFF", 0.5, minimum=0.0)
 SUPPORTBOT_CONTEXT_WINDOW = env_int("SUPPORTBOT_CONTEXT_WINDOW", 0, minimum=0)
 SUPPORTBOT_OFFLINE_DELAY = env_float("SUPPORTBOT_OFFLINE_DELAY", 0.02, minimum=0.0)
 SUPPORTBOT_REPLY_CACHE_SECONDS = env_int("SUPPORTBOT_REPLY_CACHE_SECONDS", 3600, minimum=0)
+
+# --- The embedding API, its limits and webhooks.
+SUPPORTBOT_API_MAX_BODY_BYTES = env_int("SUPPORTBOT_API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+SUPPORTBOT_API_MAX_IMPORT_BYTES = env_int(
+    "SUPPORTBOT_API_MAX_IMPORT_BYTES", 8 * 1024 * 1024, minimum=1024
+)
+SUPPORTBOT_RATE_PER_KEY_PER_MINUTE = env_int("SUPPORTBOT_RATE_PER_KEY_PER_MINUTE", 120, minimum=1)
+SUPPORTBOT_RATE_PER_IP_PER_MINUTE = env_int("SUPPORTBOT_RATE_PER_IP_PER_MINUTE", 300, minimum=1)
+# How many reverse proxies in front of us append to X-Forwarded-For (0: use the peer address).
+SUPPORTBOT_TRUSTED_PROXY_COUNT = env_int("SUPPORTBOT_TRUSTED_PROXY_COUNT", 0, minimum=0)
+SUPPORTBOT_WEBHOOK_TIMEOUT = env_float("SUPPORTBOT_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
+SUPPORTBOT_WEBHOOK_MAX_ATTEMPTS = env_int("SUPPORTBOT_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
+SUPPORTBOT_WEBHOOK_BACKOFF_SECONDS = env_float(
+    "SUPPORTBOT_WEBHOOK_BACKOFF_SECONDS", 30.0, minimum=0
+)
 
 # --- Agents: hand-off timeout, opening hours ("mon-fri 09:00-17:00"; empty: always), insights.
 SUPPORTBOT_HANDOFF_TIMEOUT = env_int("SUPPORTBOT_HANDOFF_TIMEOUT", 300, minimum=10)

@@ -16,7 +16,16 @@ class BotAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "is_active", "public_key"]}),
         (
             "Model",
-            {"fields": ["model", "temperature", "max_output_tokens", "system_prompt", "greeting"]},
+            {
+                "fields": [
+                    "model",
+                    "temperature",
+                    "max_output_tokens",
+                    "daily_token_budget",
+                    "system_prompt",
+                    "greeting",
+                ]
+            },
         ),
         ("Widget", {"fields": ["allowed_origins", "identity_secret"]}),
         ("Privacy", {"fields": ["retention_days", "retention_action"]}),

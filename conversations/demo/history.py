@@ -327,7 +327,7 @@ def _demo_orders(bot: Bot) -> list[_Order]:
 def _conversation_build(
     *, index: int, bot: Bot, customer_id: int, orders: list[_Order], agent: Any, now: datetime
 ) -> tuple[Conversation, _Transcript]:
-    rng = random.Random(f"{bot.pk}:{index}")
+    rng = random.Random(f"{bot.slug}:{index}")  # the same history wherever the bot's row lands
     start = now - timedelta(seconds=rng.uniform(600, HISTORY_DAYS * 86400))
     transcript = _Transcript(rng=rng, clock=start)
     scenario = rng.choices([s for s, _ in SCENARIOS], weights=[w for _, w in SCENARIOS])[0]

@@ -33,6 +33,10 @@ MESSAGES = {
         "Sorry, I can't help with that message. Please rephrase it, or ask for a human agent."
     ),
     "prompt_leak": "Sorry, I can't share that. " + HUMAN_OFFER,
+    "budget_exhausted": (
+        "I can't answer more questions today, so I've asked a person to take over. "
+        "Someone will reply here as soon as they can."
+    ),
     "internal": "Sorry, something went wrong on our side. Please try again. " + HUMAN_OFFER,
 }
 MAX_RETRY_AFTER = 20.0  # seconds; a longer wait is not interactive, so give up instead

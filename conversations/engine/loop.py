@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 
 from conversations import tools as tool_registry
+from conversations.budget import bot_budget_exceeded
 from conversations.engine import cache as reply_cache
 from conversations.engine import store
 from conversations.engine.backends import (
@@ -62,6 +63,7 @@ from conversations.models import (
     MessageState,
     ToolRunStatus,
 )
+from conversations.status import handoff_request
 from conversations.tools import ToolCall, ToolOutcome
 
 logger = logging.getLogger(__name__)
@@ -628,6 +630,15 @@ async def reply_stream(
             conversation_id=conversation_id, history=history, engine=engine, hit=hit
         ):
             yield event
+        return
+    if engine == "openai" and await store.in_thread(bot_budget_exceeded)(bot=history.bot):
+        # Past the bot's daily token budget a person answers instead of the model.
+        await store.in_thread(handoff_request)(
+            conversation_id=conversation_id,
+            summary="The bot's daily token budget is used up.",
+            requested_by="bot",
+        )
+        yield Error(code="budget_exhausted", message=customer_message("budget_exhausted"))
         return
     tools = await store.in_thread(tool_registry.tool_definitions)(bot=history.bot)
     reply = _Reply(

@@ -27,6 +27,7 @@ from conversations.models import (
     MessageState,
 )
 from conversations.tools import ToolOutcome
+from conversations.webhooks import webhook_message_created
 
 
 def in_thread(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -150,6 +151,9 @@ def row_finish(
             completion_tokens=F("completion_tokens") + usage.completion_tokens,
             cost_usd=F("cost_usd") + cost,
         )
+        if fields.get("state") == MessageState.COMPLETE:
+            # Sent after commit, once, whichever transport asked for the reply.
+            webhook_message_created(message=Message.objects.get(pk=message_id))
     return fields["state"], fields["finish_reason"]
 
 

@@ -1,5 +1,12 @@
 """Supportbot's data model: bots, customers, conversations, messages, tool runs, store data."""
 
+from conversations.models.api import (
+    ApiKey,
+    ApiScope,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from conversations.models.bots import Bot, Customer, ModelName, RetentionAction
 from conversations.models.chat import (
     Attachment,
@@ -25,6 +32,8 @@ from conversations.models.store import (
 from conversations.models.tools import OrderAccessGrant, OrderProofAttempt
 
 __all__ = [
+    "ApiKey",
+    "ApiScope",
     "Attachment",
     "Bot",
     "ContextSummary",
@@ -48,4 +57,7 @@ __all__ = [
     "StoreCustomer",
     "ToolRun",
     "ToolRunStatus",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

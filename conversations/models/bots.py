@@ -63,6 +63,12 @@ class Bot(models.Model):
         help_text="HMAC-SHA256 key the host site signs customer identities with. Keep it secret.",
     )
     is_active = models.BooleanField(default=True)
+    daily_token_budget = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Model tokens (prompt + completion) a day, UTC; beyond it the bot hands off. "
+        "Empty means no limit.",
+    )
     retention_days = models.PositiveIntegerField(
         null=True,
         blank=True,

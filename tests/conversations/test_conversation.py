@@ -54,3 +54,12 @@ def test_unverified_claim_cannot_overwrite_a_verified_email(bot):
         bot=bot, visitor_id="v4", identity=Identity(email="mallory@example.com")
     )
     assert customer.email == "ann@example.com"
+
+
+def test_a_non_ascii_signature_is_simply_invalid(bot):
+    from conversations.conversation import Identity, customer_identify
+
+    customer = customer_identify(
+        bot=bot, visitor_id="v-utf8", identity=Identity(email="a@example.com", signature="é" * 64)
+    )
+    assert customer.is_verified is False

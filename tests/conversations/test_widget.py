@@ -214,3 +214,17 @@ def test_the_demo_pages_embed_the_widget(client, bot):
     for url in ("/", "/widget/demo"):
         page = client.get(url).content.decode()
         assert "supportbot/widget.js" in page and f'data-bot="{bot.public_key}"' in page
+
+
+def test_too_many_requests_from_one_address_get_429_the_page_can_read(client, bot, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.SUPPORTBOT_RATE_PER_IP_PER_MINUTE = 2
+    assert start(client, bot).status_code in (200, 201)
+    assert start(client, bot).status_code in (200, 201)
+    refused = start(client, bot)
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) >= 1
+    assert refused["Access-Control-Allow-Origin"] == ORIGIN
+    cache.clear()

@@ -1,0 +1,208 @@
+"""Request and response bodies of the API (pydantic, via Django Ninja): the OpenAPI source."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from ninja import Schema
+from pydantic import Field, model_validator
+
+VISITOR_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
+
+
+def text_problem(value: Any) -> str | None:
+    """Why this input cannot be stored as text (PostgreSQL refuses NUL and lone surrogates)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "text may not contain NUL characters"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text must be valid Unicode"
+    elif isinstance(value, dict):
+        for item in (*value.keys(), *value.values()):
+            if problem := text_problem(item):
+                return problem
+    elif isinstance(value, list | tuple):
+        for item in value:
+            if problem := text_problem(item):
+                return problem
+    return None
+
+
+class In(Schema):
+    """A request body or query: every string in it must be storable text."""
+
+    @model_validator(mode="after")
+    def _storable_text(self) -> "In":
+        problem = text_problem(self.model_dump())
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class CustomerIn(In):
+    """What the host knows about the customer; trusted only with a valid signature."""
+
+    email: str = Field("", max_length=254, description="The customer's email.")
+    external_id: str = Field("", max_length=128, description="The host's own customer id.")
+    name: str = Field("", max_length=200)
+    signature: str = Field(
+        "",
+        max_length=128,
+        pattern=r"^[0-9a-fA-F]*$",
+        description="Hex HMAC-SHA256 of external_id (or, without one, of email) keyed with the "
+        "bot's identity secret. Without a valid signature the identity is unverified.",
+    )
+
+
+class CustomerOut(Schema):
+    email: str
+    external_id: str
+    name: str
+    verified: bool
+
+
+class ConversationCreateIn(In):
+    visitor_id: str | None = Field(
+        None,
+        pattern=VISITOR_PATTERN,
+        description="A stable id for an anonymous visitor; omitted, a signed identity or a new "
+        "random id is used.",
+    )
+    customer: CustomerIn | None = None
+
+
+class ConversationOut(Schema):
+    id: uuid.UUID
+    status: str = Field(description="bot, waiting, agent or closed.")
+    owner: str = Field(description="Who answers now: bot, agent or nobody.")
+    title: str
+    customer: CustomerOut
+    created_at: datetime
+    updated_at: datetime
+    last_message_at: datetime | None
+    handoff_requested_at: datetime | None
+    closed_at: datetime | None
+    csat_rating: int | None
+    csat_comment: str
+
+
+class ConversationCreatedOut(ConversationOut):
+    resume_token: str = Field(
+        description="Lets a browser widget resume this conversation. Shown once; keep it."
+    )
+
+
+class ConversationPage(Schema):
+    items: list[ConversationOut]
+    total: int
+    next_offset: int | None
+
+
+class AttachmentOut(Schema):
+    id: uuid.UUID
+    content_type: str
+    width: int | None
+    height: int | None
+
+
+class MessageOut(Schema):
+    id: int
+    seq: int
+    role: str = Field(description="customer, assistant, agent or event.")
+    text: str
+    state: str
+    client_id: str | None
+    event: str
+    data: dict[str, Any]
+    sources: list[Any]
+    agent_name: str
+    attachments: list[AttachmentOut]
+    created_at: datetime
+
+
+class MessagePage(Schema):
+    items: list[MessageOut]
+    next_after_seq: int | None = Field(description="Pass as after_seq for the next page.")
+
+
+class MessageIn(In):
+    text: str = Field(
+        "", max_length=settings.SUPPORTBOT_MAX_MESSAGE_CHARS, description="The customer's text."
+    )
+    client_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+        description="Your id for this message: sending it again does not store it twice.",
+    )
+    attachment_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=4, description="Images uploaded to this conversation."
+    )
+    stream: bool = Field(
+        False,
+        description="Answer as Server-Sent Events (same as sending Accept: text/event-stream).",
+    )
+
+
+class ReplyOut(Schema):
+    message: MessageOut = Field(description="The customer's message as stored.")
+    duplicate: bool = Field(description="True when client_id was already stored.")
+    reply: MessageOut | None = Field(description="The bot's reply, when the bot answers.")
+    status: str = Field(description="The conversation's status afterwards.")
+
+
+class RatingIn(In):
+    rating: int = Field(ge=1, le=5)
+    comment: str = Field("", max_length=2000)
+
+
+class HandoffIn(In):
+    summary: str = Field("", max_length=1000, description="Why a human is needed.")
+
+
+class FaqIn(In):
+    question: str = Field(min_length=1, max_length=300)
+    answer: str = Field(min_length=1, max_length=20_000)
+    alternatives: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    is_published: bool = True
+
+
+class FaqPatchIn(In):
+    question: str | None = Field(None, min_length=1, max_length=300)
+    answer: str | None = Field(None, min_length=1, max_length=20_000)
+    alternatives: list[str] | None = Field(None, max_length=50)
+    tags: list[str] | None = Field(None, max_length=50)
+    is_published: bool | None = None
+
+
+class FaqOut(Schema):
+    id: int
+    question: str
+    answer: str
+    alternatives: list[str]
+    tags: list[str]
+    is_published: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class FaqPage(Schema):
+    items: list[FaqOut]
+    total: int
+    next_offset: int | None
+
+
+class FaqImportIn(In):
+    entries: list[FaqIn] = Field(max_length=5000)
+    replace: bool = Field(False, description="Delete the entries not in this import.")
+    dry_run: bool = Field(False, description="Check and count, store nothing.")
+
+
+class ImportOut(Schema):
+    created: int
+    updated: int
+    deleted: int = 0
+    details: dict[str, Any] = Field(default_factory=dict)

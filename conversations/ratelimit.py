@@ -1,0 +1,132 @@
+"""Sliding-window rate limits on the Django cache (Redis in production), for API and widget.
+
+The window is approximated the usual way: the count of the current fixed window plus the
+previous window's count weighted by how much of it still overlaps. Two cache keys per
+subject, one atomic increment per hit; every process that shares the cache shares the limit.
+
+Use `rate_limit_hit` (or `arate_limit_hit` from async code) anywhere, or wrap a Django view
+with `@rate_limited(scope="widget", limit=..., per=60)`: the view is keyed by client IP and
+answers 429 with Retry-After when the limit is passed.
+"""
+
+import functools
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, JsonResponse
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: int  # whole seconds; 0 when allowed
+
+
+def rate_limit_hit(*, scope: str, subject: str, limit: int, per: float = 60.0) -> RateLimit:
+    """Count one hit for `subject` under `scope` and say whether it is within `limit` per `per`."""
+    now = time.time()
+    window = int(now // per)
+    elapsed = (now % per) / per
+    current_key = f"ratelimit:{scope}:{subject}:{window}"
+    previous_key = f"ratelimit:{scope}:{subject}:{window - 1}"
+    timeout = math.ceil(per * 2) + 1
+    cache.add(current_key, 0, timeout=timeout)
+    try:
+        current = cache.incr(current_key)
+    except ValueError:  # evicted between add and incr
+        cache.set(current_key, 1, timeout=timeout)
+        current = 1
+    previous = cache.get(previous_key) or 0
+    estimate = previous * (1 - elapsed) + current
+    if estimate <= limit:
+        return RateLimit(True, limit, max(0, int(limit - estimate)), 0)
+    # When will the weighted previous window have drained enough to let one more through?
+    if current > limit or previous == 0:
+        wait = (1 - elapsed) * per
+    else:
+        needed = 1 - (limit - current) / previous  # fraction of the window that must pass
+        wait = max(0.0, (needed - elapsed) * per)
+    return RateLimit(False, limit, 0, max(1, math.ceil(wait)))
+
+
+async def arate_limit_hit(*, scope: str, subject: str, limit: int, per: float = 60.0) -> RateLimit:
+    return await sync_to_async(rate_limit_hit)(scope=scope, subject=subject, limit=limit, per=per)
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The caller's address, trusting X-Forwarded-For only as far as the configured proxies."""
+    proxies = settings.SUPPORTBOT_TRUSTED_PROXY_COUNT
+    if proxies:
+        forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = [p for p in forwarded if p]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def rate_limited_response(result: RateLimit) -> JsonResponse:
+    response = JsonResponse(
+        {
+            "error": {
+                "code": "rate_limited",
+                "message": f"Too many requests; retry in {result.retry_after} s.",
+            }
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(result.retry_after)
+    return response
+
+
+def rate_limited(
+    *,
+    scope: str,
+    limit: int | Callable[[], int] | None = None,
+    per: float = 60.0,
+    key: Callable[[HttpRequest], str] = client_ip,
+) -> Callable:
+    """Decorate a sync or async Django view: over the limit it answers 429 with Retry-After.
+
+    `limit` defaults to SUPPORTBOT_RATE_PER_IP_PER_MINUTE (read per call, so tests can
+    override it); `key` picks the subject, the client IP by default.
+    """
+
+    def current_limit() -> int:
+        if limit is None:
+            return settings.SUPPORTBOT_RATE_PER_IP_PER_MINUTE
+        return limit() if callable(limit) else limit
+
+    def decorate(view: Callable) -> Callable:
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                result = await arate_limit_hit(
+                    scope=scope, subject=key(request), limit=current_limit(), per=per
+                )
+                if not result.allowed:
+                    return rate_limited_response(result)
+                return await view(request, *args, **kwargs)
+
+            return async_wrapper
+
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            result = rate_limit_hit(
+                scope=scope, subject=key(request), limit=current_limit(), per=per
+            )
+            if not result.allowed:
+                return rate_limited_response(result)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate

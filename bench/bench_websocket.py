@@ -45,6 +45,7 @@ from tests.e2e.live_server import live_server  # noqa: E402
 
 TARGET_ADDED_P95_MS = 25.0
 TARGET_LAG_P95_MS = 100.0
+LOST = ("gap", "text differs")  # error kinds that mean a frame was lost or garbled
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -287,6 +288,14 @@ def report(results: dict) -> str:
         return "meets target" if ok else "MISSES target"
 
     lost = hold["conversations"] - hold["completed"]
+    # A starved baseline (its p95 far above its p50: the client process could not keep up)
+    # makes the p95 difference meaningless, even negative: the p50 difference must pass too.
+    added_ok = max(first["added_ttft_ms_p50"], first["added_ttft_ms_p95"]) < TARGET_ADDED_P95_MS
+    starved = (
+        "; raw SDK baseline starved, p95 difference not meaningful"
+        if first["raw_sdk_ttft_ms_p95"] > 2 * first["raw_sdk_ttft_ms_p50"]
+        else ""
+    )
     lines = [
         f"model server: {s['rate']:g} tokens/s, first token after {s['first_token_delay']:g} s, "
         f"{s['tokens']} tokens a reply; starts spread over {s['spread']:g} s",
@@ -295,7 +304,7 @@ def report(results: dict) -> str:
         f"product {first['ttft_ms_p50']:.1f}/{first['ttft_ms_p95']:.1f} ms",
         f"  added first-token latency p50 {first['added_ttft_ms_p50']:.1f} ms, "
         f"p95 {first['added_ttft_ms_p95']:.1f} ms (target p95 < {TARGET_ADDED_P95_MS:g} ms: "
-        f"{verdict(first['added_ttft_ms_p95'] < TARGET_ADDED_P95_MS)}); "
+        f"{verdict(added_ok)}{starved}); "
         f"delta lag p95 {first['delta_lag_ms_p95']:.1f} ms; errors {first['errors'] or 0}",
         f"[{hold['conversations']} conversations] completed {hold['completed']}, "
         f"errors {hold['errors'] or 0}",
@@ -347,8 +356,9 @@ def main() -> None:
                 OPENAI_MAX_RETRIES="0",
                 OPENAI_TIMEOUT="120",
                 # Under ASGI every sync view runs in a thread of its own: persistent connections
-                # would pile up past PostgreSQL's max_connections.
-                DB_CONN_MAX_AGE="0",
+                # would pile up past PostgreSQL's max_connections, short-lived ones cost a
+                # connect per call. A pool of open ones (ignored on SQLite).
+                DB_POOL_MAX_SIZE=os.environ.get("DB_POOL_MAX_SIZE", "24"),
                 LOG_LEVEL="ERROR",
             ) as server,
         ):
@@ -376,6 +386,18 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out / f"websocket-{stamp}.json").write_text(json.dumps(results, indent=2, default=str))
+    lost = {
+        phase: sum(results[phase]["errors"].get(kind, 0) for kind in LOST)
+        for phase in ("first_token", "hold")
+    }
+    unfinished = {
+        phase: results[phase]["conversations"] - results[phase]["completed"]
+        for phase in ("first_token", "hold")
+    }
+    print(f"lost frames (offset gaps, text differing from assistant.done): {lost}")
+    print(f"replies not completed: {unfinished}")
+    if any(lost.values()) or any(unfinished.values()):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from channels.db import database_sync_to_async
 from django.db import connections, transaction
 
 from conversations import engine
+from conversations.engine.store import database_executor
 from conversations.events import (
     AssistantDelta,
     AssistantDone,
@@ -73,8 +74,9 @@ def database_call(func: Callable) -> Callable:
     messages does not queue behind one another (and behind the engine). SQLite takes one
     writer at a time anyway, so there they keep to the one thread.
     """
-    parallel = connections["default"].vendor != "sqlite"
-    return database_sync_to_async(func, thread_sensitive=not parallel)
+    if connections["default"].vendor == "sqlite":
+        return database_sync_to_async(func, thread_sensitive=True)
+    return database_sync_to_async(func, thread_sensitive=False, executor=database_executor())
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,11 +71,23 @@ TEMPLATES = [
 # --- Database: SQLite by default, anything dj-database-url understands through DATABASE_URL.
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
+    # DB_POOL_MAX_SIZE > 0: a psycopg connection pool per process (PostgreSQL only) instead of
+    # a connection per thread. Under ASGI every sync call may run on a thread of its own, so
+    # persistent connections pile up and short-lived ones cost a connect (a PostgreSQL backend
+    # process) per call; the pool hands back an open one. Pooling replaces DB_CONN_MAX_AGE.
+    DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 0, minimum=0)
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0)
+            DATABASE_URL,
+            conn_max_age=0 if DB_POOL_MAX_SIZE else env_int("DB_CONN_MAX_AGE", 0, minimum=0),
         )
     }
+    if DB_POOL_MAX_SIZE and "postgresql" in DATABASES["default"]["ENGINE"]:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(2, DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": env_float("DB_POOL_TIMEOUT", 30.0, minimum=0.1),
+        }
 else:
     SQLITE_PATH = Path(env_str("SQLITE_PATH", str(BASE_DIR / "var" / "supportbot.sqlite3")))
     SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
@@ -126,8 +138,12 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One process: our in-memory layer (Channels' own, minus a full sweep on every message).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "supportbot.layers.FastInMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Threads for the ORM calls async code makes on PostgreSQL (conversations.engine.store.in_thread).
+DB_THREADS = env_int("DB_THREADS", 16, minimum=1)
 
 # --- Celery: a broker on Redis, or every task run in-process on the embedded default.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")

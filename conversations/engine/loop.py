@@ -95,6 +95,8 @@ class _Row:
     usage: Usage = field(default_factory=lambda: Usage(0, 0, 0))
     checkpoint_at: float = 0.0
     deltas_since_checkpoint: int = 0
+    # The checkpoint being written: the stream never waits for it (see _maybe_checkpoint).
+    pending: "asyncio.Task[bool] | None" = None
     announced: bool = False
 
 
@@ -138,6 +140,7 @@ class _Reply:
     async def _row_close(
         self, row: _Row, *, state: str, finish_reason: str, data: dict[str, Any] | None = None
     ) -> tuple[str, str]:
+        await self._checkpoint_settle(row)
         usage = row.usage
         cost = cost_usd(
             model=self.model,
@@ -312,7 +315,21 @@ class _Reply:
             raise ModelFault("prompt_leak", "the reply quoted the system prompt")
 
     async def _maybe_checkpoint(self, row: _Row) -> None:
+        """Save the partial text now and then, without holding the stream up.
+
+        The write runs beside the stream (a thread and a database round trip per second and
+        reply would otherwise stall every delta behind it); its answer, whether the bot still
+        owns the conversation, is read at the next delta after it lands. One write at a time
+        per message, and the final write waits for it (_row_close), so it never lands last.
+        """
         row.deltas_since_checkpoint += 1
+        pending = row.pending
+        if pending is not None:
+            if not pending.done():
+                return
+            row.pending = None
+            if not pending.result():
+                raise Stop("superseded")
         now = time.monotonic()
         if (
             now - row.checkpoint_at < CHECKPOINT_SECONDS
@@ -320,14 +337,24 @@ class _Reply:
         ):
             return
         row.checkpoint_at, row.deltas_since_checkpoint = now, 0
-        owned = await store.in_thread(store.checkpoint)(
-            conversation_id=self.conversation_id,
-            message_id=row.id,
-            text=row.text,
-            allow_waiting=self.allow_waiting,
+        row.pending = asyncio.ensure_future(
+            store.in_thread(store.checkpoint)(
+                conversation_id=self.conversation_id,
+                message_id=row.id,
+                text=row.text,
+                allow_waiting=self.allow_waiting,
+            )
         )
-        if not owned:
-            raise Stop("superseded")
+
+    async def _checkpoint_settle(self, row: _Row) -> None:
+        """Wait for a checkpoint still being written; the final write re-checks the owner."""
+        pending, row.pending = row.pending, None
+        if pending is None:
+            return
+        try:
+            await pending
+        except Exception:
+            logger.exception("Saving the partial reply to %s failed", self.conversation_id)
 
     # -- tools ------------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ Sync functions, each called from the async loop through database_sync_to_async. 
 of the conversation is re-checked under a row lock before anything the bot writes is kept.
 """
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -36,7 +38,30 @@ def in_thread(func: Callable[..., Any]) -> Callable[..., Any]:
     writer at a time, so there every call goes to the single thread-sensitive worker.
     """
     sqlite = "sqlite" in settings.DATABASES["default"]["ENGINE"]
-    return database_sync_to_async(func, thread_sensitive=sqlite)
+    if sqlite:
+        return database_sync_to_async(func, thread_sensitive=True)
+    return database_sync_to_async(func, thread_sensitive=False, executor=database_executor())
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def database_executor() -> ThreadPoolExecutor:
+    """The threads database calls run on (PostgreSQL): DB_THREADS of them, one per process.
+
+    The event loop's default executor has min(32, CPUs + 4) threads: six on two cores. Every
+    call there mostly waits on the database, so a burst of replies queued behind a handful of
+    threads while the CPU sat idle.
+    """
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(
+                    max_workers=settings.DB_THREADS, thread_name_prefix="database"
+                )
+    return _executor
 
 
 def bot_may_write(status: str, *, allow_waiting: bool) -> bool:

@@ -45,7 +45,7 @@ def test_embedded_default_needs_nothing_installed():
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
         "db": "django.db.backends.sqlite3",
-        "layer": "channels.layers.InMemoryChannelLayer",
+        "layer": "supportbot.layers.FastInMemoryChannelLayer",
         "eager": True,
         "engine": "offline",
     }

@@ -554,7 +554,12 @@
   fileInput.addEventListener("change", function () {
     var file = fileInput.files && fileInput.files[0];
     fileInput.value = "";
-    if (!file || !session) return;
+    if (!file) return;
+    // Picked before the session is ready: upload once it is, rather than dropping the file.
+    if (!session) { start(false).then(function () { if (session) upload(file); }); return; }
+    upload(file);
+  });
+  function upload(file) {
     if (IMAGE_TYPES.indexOf(file.type) < 0) return flashError("Attach a JPEG, PNG, WebP or GIF image.");
     if (file.size > maxImageBytes) return flashError("That image is too large (at most " + Math.round(maxImageBytes / 1048576) + " MB).");
     var data = new FormData();
@@ -573,7 +578,7 @@
         chips.append(chip);
       })
       .catch(function (error) { flashError((error && error.message) || "The image could not be uploaded."); });
-  });
+  }
   function showRating() {
     rating.hidden = false;
     rating.textContent = "";

@@ -85,7 +85,6 @@ async def test_an_engine_failure_becomes_an_error_event(conversation, monkeypatc
 async def test_asked_while_a_reply_runs_a_subscriber_gets_the_next_one(conversation, monkeypatch):
     monkeypatch.setattr(engine, "reply_stream", burst_engine(3, pause=0.05))
     running = replies.reply_events(conversation_id=conversation.pk)
-    await asyncio.sleep(0.02)  # the first reply is under way
     # Subscribed at the call, not at the first iteration: nothing of the next reply is missed.
     following = replies.reply_events(conversation_id=conversation.pk)
     await asyncio.sleep(0.2)

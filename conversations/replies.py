@@ -62,6 +62,8 @@ class Reply:
     text: str = ""
     again: bool = False
     subscribers: set[asyncio.Queue] = field(default_factory=set)
+    # Subscribers who asked for an answer while a turn ran: they get the turn after it.
+    next_subscribers: set[asyncio.Queue] = field(default_factory=set)
 
 
 _replies: dict[str, Reply] = {}
@@ -211,20 +213,26 @@ def reply_stop(*, conversation_id: Any) -> bool:
     return True
 
 
-async def reply_events(*, conversation_id: Any, start: bool = True) -> AsyncIterator[Event]:
+def reply_events(*, conversation_id: Any, start: bool = True) -> AsyncIterator[Event]:
     """One subscriber's view of the conversation's next reply: its events until done or error.
 
     For transports that serve one client per request (SSE, the chat command); the events are
-    the same coalesced ones the group sees.
+    the same coalesced ones the group sees. It starts the reply (with `start`) and subscribes
+    at once, not at the first iteration: the reply runs even if nobody iterates, and no event
+    is missed. If a reply is already running, `start` subscribes to the turn after it, the
+    one sure to answer what was just stored.
     """
-    key = str(conversation_id)
-    if start:
-        reply_start(conversation_id=conversation_id)
-    reply = _replies.get(key)
-    if reply is None:
-        return
+    after = start and not reply_start(conversation_id=conversation_id)
+    reply = _replies.get(str(conversation_id))
     queue: asyncio.Queue = asyncio.Queue()
-    reply.subscribers.add(queue)
+    if reply is None:
+        queue.put_nowait(None)
+    else:
+        (reply.next_subscribers if after else reply.subscribers).add(queue)
+    return _subscriber_events(reply, queue)
+
+
+async def _subscriber_events(reply: Reply | None, queue: asyncio.Queue) -> AsyncIterator[Event]:
     try:
         while True:
             event = await queue.get()
@@ -234,7 +242,9 @@ async def reply_events(*, conversation_id: Any, start: bool = True) -> AsyncIter
             if isinstance(event, AssistantDone | Error):
                 return
     finally:
-        reply.subscribers.discard(queue)
+        if reply is not None:
+            reply.subscribers.discard(queue)
+            reply.next_subscribers.discard(queue)
 
 
 async def _publish(reply: Reply, event: Event) -> None:
@@ -319,11 +329,13 @@ async def _reply_run(reply: Reply) -> None:
                 return
             # Messages arrived while the reply ran: answer them in one more turn.
             reply.again, reply.seq, reply.text = False, None, ""
+            reply.subscribers |= reply.next_subscribers
+            reply.next_subscribers.clear()
     except Exception:
         logger.exception("Relaying the reply to conversation %s failed", reply.conversation_id)
     finally:
         _replies.pop(reply.conversation_id, None)
-        for queue in reply.subscribers:
+        for queue in reply.subscribers | reply.next_subscribers:
             queue.put_nowait(None)
 
 

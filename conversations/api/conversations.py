@@ -1,6 +1,7 @@
 """Conversations over the API: start, post messages (JSON or SSE), read, list, close, rate."""
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,10 +27,16 @@ from conversations.api.schemas import (
     RatingIn,
     ReplyOut,
 )
-from conversations.api.streaming import reply_events, reply_start, sse_stream
+from conversations.api.streaming import sse_stream
 from conversations.attachments import AttachmentError, attachment_create
 from conversations.conversation import Identity, conversation_start, customer_identify
-from conversations.events import AssistantDone, AssistantStarted, MessageAccepted, MessageCreated
+from conversations.events import (
+    AssistantDone,
+    AssistantStarted,
+    Event,
+    MessageAccepted,
+    MessageCreated,
+)
 from conversations.identity import identity_signature_valid
 from conversations.messages import message_append, message_serialize
 from conversations.models import (
@@ -42,6 +49,7 @@ from conversations.models import (
     MessageState,
 )
 from conversations.realtime import event_publish_on_commit
+from conversations.replies import reply_events
 from conversations.status import conversation_close, conversation_rate, handoff_request
 
 router = Router(tags=["conversations"])
@@ -314,9 +322,11 @@ async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: M
     message, message_out, created, status = await sync_to_async(_customer_message_store)(
         conversation, body
     )
-    queue = None
+    # The reply starts now, in conversations.replies, and runs to the end whoever listens; if
+    # one is already running, these are the events of the one after it, which answers this.
+    events = None
     if created and status == ConversationStatus.BOT:
-        queue = reply_start(conversation_id=conversation.pk)
+        events = reply_events(conversation_id=conversation.pk)
 
     wants_stream = body.stream or "text/event-stream" in request.headers.get("Accept", "")
     if wants_stream:
@@ -327,18 +337,15 @@ async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: M
             duplicate=not created,
         )
         response = StreamingHttpResponse(
-            sse_stream(first=[accepted], queue=queue), content_type="text/event-stream"
+            sse_stream(first=[accepted], events=events), content_type="text/event-stream"
         )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
 
     reply: dict[str, Any] | None = None
-    if queue is not None:
-        reply_id = None
-        async for event in reply_events(queue):
-            if isinstance(event, AssistantStarted | AssistantDone):
-                reply_id = event.message_id
+    if events is not None:
+        reply_id = await _reply_message_id(events)
         if reply_id is not None:
             reply = await sync_to_async(_message_by_id)(reply_id)
     elif not created:
@@ -349,6 +356,15 @@ async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: M
         "reply": reply,
         "status": await sync_to_async(_status)(conversation.pk),
     }
+
+
+async def _reply_message_id(events: AsyncIterator[Event]) -> int | None:
+    """Wait for the reply to end; the id of its last message (the one with the answer)."""
+    reply_id = None
+    async for event in events:
+        if isinstance(event, AssistantStarted | AssistantDone):
+            reply_id = event.message_id
+    return reply_id
 
 
 @router.post(

@@ -80,3 +80,16 @@ async def test_an_engine_failure_becomes_an_error_event(conversation, monkeypatc
     monkeypatch.setattr(engine, "reply_stream", broken)
     events = [e async for e in replies.reply_events(conversation_id=conversation.pk)]
     assert [e.type for e in events] == ["error"] and events[0].code == "reply_failed"
+
+
+async def test_asked_while_a_reply_runs_a_subscriber_gets_the_next_one(conversation, monkeypatch):
+    monkeypatch.setattr(engine, "reply_stream", burst_engine(3, pause=0.05))
+    running = replies.reply_events(conversation_id=conversation.pk)
+    # Subscribed at the call, not at the first iteration: nothing of the next reply is missed.
+    following = replies.reply_events(conversation_id=conversation.pk)
+    await asyncio.sleep(0.2)
+    first = [e async for e in running]
+    second = [e async for e in following]
+    assert isinstance(second[0], AssistantStarted) and isinstance(second[-1], AssistantDone)
+    assert second[0].seq > first[-1].seq
+    await replies.replies_wait()

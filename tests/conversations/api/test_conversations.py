@@ -1,13 +1,28 @@
 """Conversations over the API: start, identities, messages and replies, transcript, status."""
 
+import asyncio
 import io
 
 import pytest
+from asgiref.sync import ThreadSensitiveContext
+from channels.db import database_sync_to_async
 from django.test import override_settings
+from django.test.client import MULTIPART_CONTENT
 from PIL import Image
 
+from conversations import engine, replies
+from conversations.events import AssistantDelta, AssistantDone, AssistantStarted
 from conversations.identity import identity_signature
-from conversations.models import Attachment, Conversation, ConversationStatus, MessageRole
+from conversations.messages import message_append
+from conversations.models import (
+    Attachment,
+    Conversation,
+    ConversationStatus,
+    Message,
+    MessageRole,
+    MessageState,
+)
+from tests.conversations.api.test_streaming import sse_read
 
 BASE = "/api/v1/conversations"
 
@@ -18,6 +33,32 @@ def post(client, path, body, headers):
 
 def start(client, headers, body=None) -> dict:
     response = post(client, BASE, body or {}, headers)
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+# Posts the bot answers go through the async client, on the test's event loop as under
+# uvicorn: the reply is a task that outlives the request. Each request gets its own
+# ThreadSensitiveContext, as Django's ASGIHandler gives it: without one, the request's sync
+# middleware would hold the one thread-sensitive thread that the reply's calls need. (The sync
+# client cannot serve: it runs each request in async_to_sync, where such a task's calls wait
+# on the blocked caller.)
+
+
+async def apost(async_client, path, body, auth, content_type="application/json"):
+    headers = {"Authorization": auth["HTTP_AUTHORIZATION"]}
+    async with ThreadSensitiveContext():
+        return await async_client.post(path, body, content_type=content_type, headers=headers)
+
+
+async def aget(async_client, path, params, auth):
+    headers = {"Authorization": auth["HTTP_AUTHORIZATION"]}
+    async with ThreadSensitiveContext():
+        return await async_client.get(path, params, headers=headers)
+
+
+async def astart(async_client, auth) -> dict:
+    response = await apost(async_client, BASE, {}, auth)
     assert response.status_code == 201, response.content
     return response.json()
 
@@ -58,10 +99,10 @@ def test_a_wrong_signature_leaves_the_identity_unverified(client, bot, auth):
     assert body["customer"]["email"] == "ann@example.com"
 
 
-def test_post_a_message_and_get_the_reply_as_json(client, bot, auth):
-    conversation = start(client, auth)
-    response = post(
-        client, f"{BASE}/{conversation['id']}/messages", {"text": "Where is my order?"}, auth
+async def test_post_a_message_and_get_the_reply_as_json(async_client, bot, auth):
+    conversation = await astart(async_client, auth)
+    response = await apost(
+        async_client, f"{BASE}/{conversation['id']}/messages", {"text": "Where is my order?"}, auth
     )
     assert response.status_code == 200, response.content
     body = response.json()
@@ -69,18 +110,96 @@ def test_post_a_message_and_get_the_reply_as_json(client, bot, auth):
     assert body["duplicate"] is False and body["status"] == "bot"
     assert body["reply"]["role"] == "assistant" and body["reply"]["state"] == "complete"
     assert body["reply"]["text"]
+    await replies.replies_wait()
 
 
-def test_a_resent_client_id_is_stored_once(client, bot, auth):
-    conversation = start(client, auth)
+async def test_a_resent_client_id_is_stored_once(async_client, bot, auth):
+    conversation = await astart(async_client, auth)
     path = f"{BASE}/{conversation['id']}/messages"
-    first = post(client, path, {"text": "hello", "client_id": "m-1"}, auth).json()
-    again = post(client, path, {"text": "hello", "client_id": "m-1"}, auth).json()
+    first = (await apost(async_client, path, {"text": "hello", "client_id": "m-1"}, auth)).json()
+    again = (await apost(async_client, path, {"text": "hello", "client_id": "m-1"}, auth)).json()
     assert again["duplicate"] is True and again["message"]["id"] == first["message"]["id"]
     assert again["reply"]["id"] == first["reply"]["id"]
-    stored = Conversation.objects.get(pk=conversation["id"]).messages
-    assert stored.filter(role=MessageRole.CUSTOMER).count() == 1
-    assert stored.filter(role=MessageRole.ASSISTANT).count() == 1
+    await replies.replies_wait()
+    stored = Message.objects.filter(conversation_id=conversation["id"])
+    assert await stored.filter(role=MessageRole.CUSTOMER).acount() == 1
+    assert await stored.filter(role=MessageRole.ASSISTANT).acount() == 1
+
+
+def answering_engine(gate: asyncio.Event):
+    """Answers "re: <the newest customer message>", read as it starts; first waits for `gate`."""
+
+    async def reply_stream(*, conversation_id, cancel=None):
+        last = (
+            await Message.objects.filter(conversation_id=conversation_id, role=MessageRole.CUSTOMER)
+            .order_by("-seq")
+            .afirst()
+        )
+        message, _ = await database_sync_to_async(message_append)(
+            conversation_id=conversation_id, role=MessageRole.ASSISTANT, state="streaming"
+        )
+        yield AssistantStarted(seq=message.seq, message_id=message.pk, engine="t", model="t")
+        yield AssistantDelta(seq=message.seq, text="re: ")
+        await gate.wait()
+        yield AssistantDelta(seq=message.seq, text=last.text)
+        text = f"re: {last.text}"
+        await Message.objects.filter(pk=message.pk).aupdate(text=text, state="complete")
+        yield AssistantDone(
+            seq=message.seq,
+            message_id=message.pk,
+            text=text,
+            state=MessageState.COMPLETE,
+            finish_reason="stop",
+        )
+
+    return reply_stream
+
+
+async def test_a_message_sent_while_the_bot_answers_gets_its_own_reply(
+    async_client, bot, auth, monkeypatch
+):
+    gate = asyncio.Event()
+    monkeypatch.setattr(engine, "reply_stream", answering_engine(gate))
+    conversation = await astart(async_client, auth)
+    path = f"{BASE}/{conversation['id']}/messages"
+    first = asyncio.create_task(apost(async_client, path, {"text": "first"}, auth))
+    while (running := replies.reply_running(conversation_id=conversation["id"])) is None or (
+        running.seq is None
+    ):
+        await asyncio.sleep(0.01)
+
+    # Asked while "first" is being answered: JSON and SSE callers both get the next reply.
+    second = asyncio.create_task(apost(async_client, path, {"text": "second"}, auth))
+    streamed = await apost(async_client, path, {"text": "second", "stream": True}, auth)
+    chunks = streamed.streaming_content.__aiter__()
+    head = (await anext(chunks)) + (await anext(chunks))  # the comment, message.accepted
+    gate.set()
+    text = (head + b"".join([c async for c in chunks])).decode()
+    events = sse_read(text.split("\n"))
+    assert [name for name, _ in events] == [
+        "message.accepted",
+        "assistant.started",
+        "assistant.delta",
+        "assistant.delta",
+        "assistant.done",
+    ]
+    accepted, started, done = events[0][1], events[1][1], events[-1][1]
+    assert started["seq"] > accepted["seq"] and done["text"] == "re: second"
+
+    assert (await first).json()["reply"]["text"] == "re: first"
+    assert (await second).json()["reply"]["text"] == "re: second"
+    await replies.replies_wait()
+    transcript = [
+        (m.role, m.text)
+        async for m in Message.objects.filter(conversation_id=conversation["id"]).order_by("seq")
+    ]
+    assert transcript == [
+        ("customer", "first"),
+        ("assistant", "re: first"),
+        ("customer", "second"),
+        ("customer", "second"),
+        ("assistant", "re: second"),
+    ]
 
 
 def test_no_reply_while_waiting_for_a_human(client, bot, auth):
@@ -142,14 +261,17 @@ def test_malformed_json_is_a_400_or_422_with_a_code(client, bot, auth):
     assert response.json()["error"]["code"]
 
 
-def test_transcript_is_paginated_by_seq(client, bot, auth):
-    conversation = start(client, auth)
+async def test_transcript_is_paginated_by_seq(async_client, bot, auth):
+    conversation = await astart(async_client, auth)
     path = f"{BASE}/{conversation['id']}/messages"
     for n in range(3):
-        post(client, path, {"text": f"question {n}"}, auth)
-    first = client.get(path, {"limit": 4}, **auth).json()
+        await apost(async_client, path, {"text": f"question {n}"}, auth)
+    await replies.replies_wait()
+    first = (await aget(async_client, path, {"limit": 4}, auth)).json()
     assert len(first["items"]) == 4 and first["next_after_seq"] == first["items"][-1]["seq"]
-    rest = client.get(path, {"after_seq": first["next_after_seq"], "limit": 4}, **auth).json()
+    rest = (
+        await aget(async_client, path, {"after_seq": first["next_after_seq"], "limit": 4}, auth)
+    ).json()
     assert len(rest["items"]) == 2 and rest["next_after_seq"] is None
     items = first["items"] + rest["items"]
     seqs = [m["seq"] for m in items]
@@ -179,12 +301,14 @@ def test_list_conversations_with_filters_and_pages(
     assert bad.status_code == 422
 
 
-def test_attach_an_image_to_a_message(client, bot, auth):
-    conversation = start(client, auth)
-    upload = client.post(
+async def test_attach_an_image_to_a_message(async_client, bot, auth):
+    conversation = await astart(async_client, auth)
+    upload = await apost(
+        async_client,
         f"{BASE}/{conversation['id']}/attachments",
         {"file": io.BytesIO(png_bytes((12, 7)))},
-        **auth,
+        auth,
+        content_type=MULTIPART_CONTENT,
     )
     assert upload.status_code == 201, upload.content
     attachment = upload.json()
@@ -194,10 +318,15 @@ def test_attach_an_image_to_a_message(client, bot, auth):
         7,
     )
     path = f"{BASE}/{conversation['id']}/messages"
-    body = post(client, path, {"text": "", "attachment_ids": [attachment["id"]]}, auth).json()
+    body = (
+        await apost(async_client, path, {"text": "", "attachment_ids": [attachment["id"]]}, auth)
+    ).json()
     assert [a["id"] for a in body["message"]["attachments"]] == [attachment["id"]]
-    again = post(client, path, {"text": "x", "attachment_ids": [attachment["id"]]}, auth)
+    again = await apost(
+        async_client, path, {"text": "x", "attachment_ids": [attachment["id"]]}, auth
+    )
     assert again.status_code == 422 and again.json()["error"]["code"] == "unknown_attachment"
+    await replies.replies_wait()
 
 
 def test_a_non_image_upload_is_refused(client, bot, auth, tmp_path):

@@ -1,5 +1,6 @@
 """A real SSE client reads a streamed reply from a live server; the reply survives a hang-up."""
 
+import asyncio
 import json
 import time
 
@@ -31,24 +32,16 @@ def sse_read(lines) -> list[tuple[str, dict]]:
 
 
 async def test_sse_format_and_keepalive():
-    import asyncio
+    async def reply():
+        await asyncio.sleep(0.05)
+        yield AssistantDelta(seq=2, text="Hi")
 
-    queue: asyncio.Queue = asyncio.Queue()
-    from conversations.api import streaming
-
-    chunks = []
-
-    async def consume():
+    chunks = [
+        chunk
         async for chunk in sse_stream(
-            first=[MessageAccepted(seq=1, message_id=7)], queue=queue, keepalive=0.01
-        ):
-            chunks.append(chunk)
-
-    task = asyncio.create_task(consume())
-    await asyncio.sleep(0.05)
-    await queue.put(AssistantDelta(seq=2, text="Hi"))
-    await queue.put(streaming._END)
-    await task
+            first=[MessageAccepted(seq=1, message_id=7)], events=reply(), keepalive=0.01
+        )
+    ]
     text = "".join(chunks)
     assert ": keep-alive\n\n" in text
     events = sse_read(text.split("\n"))

@@ -1,9 +1,13 @@
 """A conversation driven through the API produces signed webhooks, the bot's reply included."""
 
+import asyncio
+
 import pytest
 
+from conversations import replies
 from conversations.models import WebhookEndpoint
 from conversations.webhooks import SIGNATURE_HEADER, webhook_signature_verify
+from tests.conversations.api.test_conversations import apost
 from tests.webhook_receiver import WebhookReceiver
 
 
@@ -24,16 +28,17 @@ def eager_tasks():
     app.conf.task_always_eager = previous
 
 
-def test_api_conversation_sends_signed_webhooks(client, bot, auth, receiver, eager_tasks):
-    endpoint = WebhookEndpoint.objects.create(bot=bot, url=receiver.url)
-    conversation = client.post(
-        "/api/v1/conversations", {}, content_type="application/json", **auth
-    ).json()
+async def test_api_conversation_sends_signed_webhooks(
+    async_client, bot, auth, receiver, eager_tasks
+):
+    endpoint = await WebhookEndpoint.objects.acreate(bot=bot, url=receiver.url)
+    conversation = (await apost(async_client, "/api/v1/conversations", {}, auth)).json()
     path = f"/api/v1/conversations/{conversation['id']}"
-    client.post(f"{path}/messages", {"text": "hi"}, content_type="application/json", **auth)
-    client.post(f"{path}/close", {}, content_type="application/json", **auth)
-    client.post(f"{path}/rating", {"rating": 5}, content_type="application/json", **auth)
-    received = receiver.wait_for(5)
+    await apost(async_client, f"{path}/messages", {"text": "hi"}, auth)
+    await replies.replies_wait()
+    await apost(async_client, f"{path}/close", {}, auth)
+    await apost(async_client, f"{path}/rating", {"rating": 5}, auth)
+    received = await asyncio.to_thread(receiver.wait_for, 5)
     summary = [
         (r.payload["event"], r.payload["data"].get("message", {}).get("role")) for r in received
     ]

@@ -325,10 +325,12 @@ async def _reply_run(reply: Reply) -> None:
             finally:
                 if not producer.done():
                     producer.cancel()
-            if not reply.again or reply.cancel.is_set():
+            # reply_stop clears `again`: set now, a message arrived after any stop, so it is
+            # answered in one more turn, with a fresh cancel for that turn.
+            if not reply.again:
                 return
-            # Messages arrived while the reply ran: answer them in one more turn.
             reply.again, reply.seq, reply.text = False, None, ""
+            reply.cancel = asyncio.Event()
             reply.subscribers |= reply.next_subscribers
             reply.next_subscribers.clear()
     except Exception:

@@ -93,3 +93,20 @@ async def test_asked_while_a_reply_runs_a_subscriber_gets_the_next_one(conversat
     assert isinstance(second[0], AssistantStarted) and isinstance(second[-1], AssistantDone)
     assert second[0].seq > first[-1].seq
     await replies.replies_wait()
+
+
+async def test_a_message_sent_after_stop_is_still_answered(conversation, monkeypatch):
+    monkeypatch.setattr(engine, "reply_stream", burst_engine(3, pause=0.3))
+    replies.reply_start(conversation_id=conversation.pk)
+    await asyncio.sleep(0.05)
+    assert replies.reply_stop(conversation_id=conversation.pk)
+    # The customer writes again while the stopped reply is still winding down.
+    assert replies.reply_start(conversation_id=conversation.pk) is False
+    await replies.replies_wait()
+    texts = [
+        m.text
+        async for m in Message.objects.filter(
+            conversation_id=conversation.pk, role=MessageRole.ASSISTANT
+        ).order_by("seq")
+    ]
+    assert len(texts) == 2 and texts[-1].endswith("end")

@@ -28,13 +28,19 @@ def report_write(command: BaseCommand, *, path: Path, report: ImportReport) -> N
         command.stdout.write(command.style.SUCCESS("Done." if report.changed else "No changes."))
 
 
-class Command(BaseCommand):
-    help = "Import orders, customers and products for a bot; safe to run again (see docs)."
+class ImportCommand(BaseCommand):
+    """An import command: FILE --bot SLUG [--format] [--dry-run], reported the same way."""
+
+    formats: tuple[str, ...] = ()
+
+    @staticmethod
+    def importer(**kwargs) -> ImportReport:
+        raise NotImplementedError
 
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path)
         parser.add_argument("--bot", required=True, help="The bot's slug.")
-        parser.add_argument("--format", choices=FORMATS, default="auto")
+        parser.add_argument("--format", choices=self.formats, default="auto")
         parser.add_argument(
             "--dry-run", action="store_true", help="Check and count; store nothing."
         )
@@ -42,9 +48,15 @@ class Command(BaseCommand):
     def handle(self, *args, file: Path, bot: str, format: str, dry_run: bool, **options):
         target = bot_for_import(bot)
         try:
-            report = orders_import(
+            report = self.importer(
                 bot=target, path=file, format=format, dry_run=dry_run, progress=progress_default()
             )
         except ImportFileError as error:
             raise CommandError(f"{file}: {error}") from error
         report_write(self, path=file, report=report)
+
+
+class Command(ImportCommand):
+    help = "Import orders, customers and products for a bot; safe to run again (see docs)."
+    formats = FORMATS
+    importer = staticmethod(orders_import)

@@ -8,18 +8,15 @@ prefix of its own, so it can run beside the rest of the suite.
 import contextlib
 import dataclasses
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.asgi_server import ROOT, free_port, uvicorn_running
 
 
 @dataclass(frozen=True)
@@ -40,12 +37,6 @@ class LiveServer:
             timeout=120,
         )
         return done.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -101,53 +92,19 @@ def live_server(
         server.manage("migrate", "--noinput")
         server.manage("seed_demo")
         log = stack.enter_context(server.log.open("w"))
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "supportbot.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--lifespan",
-                "off",
-                "--ws-max-size",
-                "65536",
-                # Frames are small JSON: compressing them costs CPU and a deflate context a socket.
-                "--ws-per-message-deflate",
-                "false",
-                "--no-access-log",
-                *server_args,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        process = stack.enter_context(
+            uvicorn_running(
+                port=port,
+                env=env,
+                log=log,
+                args=(
+                    *("--ws-max-size", "65536"),
+                    # Frames are small JSON: compressing them costs CPU and a deflate context a
+                    # socket.
+                    *("--ws-per-message-deflate", "false"),
+                    "--no-access-log",
+                    *server_args,
+                ),
+            )
         )
-        try:
-            _wait_until_up(server.url, process)
-            yield dataclasses.replace(server, pid=process.pid)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"The server exited with {process.returncode}.")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers; health says what it thinks of its dependencies
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("The server did not come up in time.")
+        yield dataclasses.replace(server, pid=process.pid)

@@ -2,17 +2,13 @@
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from django.db import connection
 
 from conversations.apikeys import api_key_create
+from tests.asgi_server import free_port, uvicorn_running
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -46,16 +42,10 @@ def auth(bot, make_key):
     return make_key(bot)[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _live_server(**extra_env: str):
     """Uvicorn serving the project in a subprocess, on the test database (PostgreSQL only)."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": (
@@ -71,43 +61,8 @@ def _live_server(**extra_env: str):
         "LOG_LEVEL": "WARNING",
         **extra_env,
     }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "supportbot.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--lifespan",
-            "off",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/api/schema/", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("uvicorn did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with uvicorn_running(port=port, env=env, args=("--log-level", "warning")):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import pytest
 
 from tests import factories
 from tests.agents_fixtures import agent_user, other_agent, static_files_unhashed  # noqa: F401
+from tests.webhook_receiver import WebhookReceiver
 
 HAS_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 HAS_REDIS = bool(os.environ.get("REDIS_URL"))
@@ -48,3 +49,22 @@ def openai_server(openai_server_session):
     openai_server_session.reset()
     yield openai_server_session
     openai_server_session.reset()
+
+
+@pytest.fixture
+def receiver():
+    """A local HTTP server that records the webhooks it receives."""
+    server = WebhookReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in-process even when a broker is configured."""
+    from supportbot.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

@@ -23,27 +23,8 @@ from conversations.webhooks import (
 )
 from tests import factories
 from tests.conftest import requires_postgres, requires_redis
-from tests.webhook_receiver import WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def receiver():
-    server = WebhookReceiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def eager_tasks():
-    """Run Celery tasks in-process even when a broker is configured."""
-    from supportbot.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 def verified(secret: str, received) -> bool:

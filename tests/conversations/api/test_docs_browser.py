@@ -8,7 +8,6 @@ from django.contrib.auth import get_user_model
 
 from conversations.webhooks import SIGNATURE_HEADER, webhook_signature_verify
 from tests.conftest import requires_postgres
-from tests.webhook_receiver import WebhookReceiver
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -33,13 +32,6 @@ FLOW = """async ({slug, hook}) => {
   return {key, webhook, conversation, sse, transcript,
           contentType: stream.headers.get("content-type")};
 }"""
-
-
-@pytest.fixture
-def receiver():
-    server = WebhookReceiver().start()
-    yield server
-    server.stop()
 
 
 @requires_postgres

@@ -2,30 +2,10 @@
 
 import asyncio
 
-import pytest
-
 from conversations import replies
 from conversations.models import WebhookEndpoint
 from conversations.webhooks import SIGNATURE_HEADER, webhook_signature_verify
 from tests.conversations.api.test_conversations import apost
-from tests.webhook_receiver import WebhookReceiver
-
-
-@pytest.fixture
-def receiver():
-    server = WebhookReceiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def eager_tasks():
-    from supportbot.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 async def test_api_conversation_sends_signed_webhooks(

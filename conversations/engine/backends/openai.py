@@ -66,19 +66,24 @@ def openai_client() -> openai.AsyncOpenAI:
         settings.OPENAI_API_KEY,
         settings.OPENAI_BASE_URL,
         settings.OPENAI_TIMEOUT,
+        settings.OPENAI_HTTP_CLIENT,
     )
     per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
     client = per_loop.get(key)
     if client is None:
+        # Interactive: seconds, not the SDK's 600 s default. `read` bounds the wait for each
+        # chunk, so a stalled stream fails fast too.
+        timeout = httpx.Timeout(settings.OPENAI_TIMEOUT, connect=min(5.0, settings.OPENAI_TIMEOUT))
         client = openai.AsyncOpenAI(
             api_key=settings.OPENAI_API_KEY or "not-needed",
             base_url=settings.OPENAI_BASE_URL or None,
-            # Interactive: seconds, not the SDK's 600 s default. `read` bounds the wait for
-            # each chunk, so a stalled stream fails fast too.
-            timeout=httpx.Timeout(
-                settings.OPENAI_TIMEOUT, connect=min(5.0, settings.OPENAI_TIMEOUT)
-            ),
+            timeout=timeout,
             max_retries=0,
+            http_client=(
+                openai.DefaultAioHttpClient(timeout=timeout)
+                if settings.OPENAI_HTTP_CLIENT == "aiohttp"
+                else None
+            ),
         )
         per_loop[key] = client
     return client

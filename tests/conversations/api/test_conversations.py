@@ -173,6 +173,10 @@ async def test_a_message_sent_while_the_bot_answers_gets_its_own_reply(
     streamed = await apost(async_client, path, {"text": "second", "stream": True}, auth)
     chunks = streamed.streaming_content.__aiter__()
     head = (await anext(chunks)) + (await anext(chunks))  # the comment, message.accepted
+    # Both "second"s are stored before "first" ends: one more turn answers them both.
+    customer = Message.objects.filter(conversation_id=conversation["id"], role="customer")
+    while await customer.acount() < 3:
+        await asyncio.sleep(0.01)
     gate.set()
     text = (head + b"".join([c async for c in chunks])).decode()
     events = sse_read(text.split("\n"))

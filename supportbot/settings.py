@@ -95,6 +95,10 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": SQLITE_PATH,
+            # Kept open: a SQLite connect costs more than most queries here (Django registers
+            # its SQL functions and runs the PRAGMAs on each), and a closed one buys nothing.
+            # Threads that end take their connection with them.
+            "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # WAL lets the ASGI process read while a thread writes; the timeout rides out
                 # short write locks instead of failing with "database is locked".

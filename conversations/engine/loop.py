@@ -68,8 +68,10 @@ from conversations.tools import ToolCall, ToolOutcome
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_SECONDS = 1.0
-CHECKPOINT_DELTAS = 40
+# Partial text is saved this often; the same write re-checks that the bot still owns the
+# conversation (a takeover seen by a socket in this process stops the reply at once).
+CHECKPOINT_SECONDS = 2.0
+CHECKPOINT_DELTAS = 120
 CACHE_PIECE_CHARS = 24
 
 
@@ -135,6 +137,10 @@ class _Reply:
         )
         if message is None:
             return None
+        return self._row(message)
+
+    @staticmethod
+    def _row(message: Message) -> _Row:
         return _Row(id=message.pk, seq=message.seq, checkpoint_at=time.monotonic())
 
     async def _row_close(
@@ -417,12 +423,18 @@ class _Reply:
 
     # -- the whole reply --------------------------------------------------------------------
 
-    async def run(self) -> AsyncIterator[Event]:
+    async def run(
+        self, *, opened: bool = False, message: Message | None = None
+    ) -> AsyncIterator[Event]:
+        """The reply; `opened` when the caller already created its first row (`message`)."""
         self.budget = context_budget(
             model=self.history.model, max_output_tokens=self.history.max_output_tokens
         )
         self.guard = LeakGuard(self.history.system_prompt) if self.engine == "openai" else None
-        row = await self._row_open()
+        if opened:
+            row = None if message is None else self._row(message)
+        else:
+            row = await self._row_open()
         if row is None:
             return
         round_index, outcomes, context_retried = 0, [], False
@@ -596,42 +608,104 @@ async def _cached_reply(
     )
 
 
-async def reply_stream(
-    *, conversation_id: Any, cancel: asyncio.Event | None = None
-) -> AsyncIterator[Event]:
-    """The events of the bot's reply to a conversation (see conversations/engine/__init__.py)."""
-    history = await store.in_thread(store.reply_setup)(conversation_id)
+@dataclass(slots=True)
+class _Prepared:
+    """What a reply needs from the database before the model call (see _prepare)."""
+
+    history: History | None = None
+    rejected: InputRejected | None = None
+    cache_key: str | None = None
+    hit: dict[str, Any] | None = None
+    over_budget: bool = False
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    opened: bool = False  # the assistant row below was (or could not be) created
+    row: Message | None = None
+
+
+def _prepare(*, conversation_id: Any, engine: str, ask_moderation: bool) -> _Prepared:
+    """The history, input check, cache lookup, budget, tools and assistant row: one round trip.
+
+    Each of these used to be a thread hop of its own; under load every hop waits its turn
+    behind other replies' database work, and they all sit before the first token. With
+    moderation on, the cache and the row wait until the moderation call has answered
+    (_prepare_rest).
+    """
+    history = store.reply_setup(conversation_id)
     if history is None:
-        return
+        return _Prepared()
     last = history.last_customer
     if last is not None:
         try:
             message_check(text=last.text, images=history.last_customer_images)
         except InputRejected as rejected:
-            yield Error(code=rejected.code, message=rejected.message, seq=last.seq)
-            return
+            return _Prepared(history=history, rejected=rejected)
+    prepared = _Prepared(history=history)
+    if not ask_moderation:
+        _prepare_rest(prepared, conversation_id=conversation_id, engine=engine)
+    return prepared
+
+
+def _prepare_rest(prepared: _Prepared, *, conversation_id: Any, engine: str) -> None:
+    history = prepared.history
+    model = _model_for(history, engine)
+    prepared.cache_key, prepared.hit = reply_cache.cache_lookup(
+        history=history, engine=engine, model=model
+    )
+    if prepared.hit is not None:
+        return
+    if engine == "openai" and bot_budget_exceeded(bot=history.bot):
+        prepared.over_budget = True
+        return
+    prepared.tools = tool_registry.tool_definitions(bot=history.bot)
+    prepared.opened = True
+    prepared.row = store.assistant_row_create(
+        conversation_id=conversation_id, engine=engine, model=model, allow_waiting=False
+    )
+
+
+def _model_for(history: History, engine: str) -> str:
+    return history.model if engine == "openai" else "offline"
+
+
+async def reply_stream(
+    *, conversation_id: Any, cancel: asyncio.Event | None = None
+) -> AsyncIterator[Event]:
+    """The events of the bot's reply to a conversation (see conversations/engine/__init__.py)."""
     engine = settings.SUPPORTBOT_ENGINE
+    ask_moderation = engine == "openai" and settings.SUPPORTBOT_MODERATION
+    prepared = await store.in_thread(_prepare)(
+        conversation_id=conversation_id, engine=engine, ask_moderation=ask_moderation
+    )
+    history = prepared.history
+    if history is None:
+        return
+    last = history.last_customer
+    if prepared.rejected is not None:
+        rejected = prepared.rejected
+        yield Error(code=rejected.code, message=rejected.message, seq=last.seq)
+        return
     backend = backend_for(engine)
-    model = history.model if engine == "openai" else "offline"
-    if last is not None and engine == "openai" and settings.SUPPORTBOT_MODERATION:
-        try:
-            flagged = await backend.moderate(text=last.text)
-        except Exception:
-            logger.warning("Moderation failed; answering without it", exc_info=True)
-            flagged = False
+    model = _model_for(history, engine)
+    if ask_moderation:
+        flagged = False
+        if last is not None:
+            try:
+                flagged = await backend.moderate(text=last.text)
+            except Exception:
+                logger.warning("Moderation failed; answering without it", exc_info=True)
         if flagged:
             yield Error(code="moderated", message=customer_message("moderated"), seq=last.seq)
             return
-    cache_key, hit = await store.in_thread(reply_cache.cache_lookup)(
-        history=history, engine=engine, model=model
-    )
-    if hit is not None:
+        await store.in_thread(_prepare_rest)(
+            prepared, conversation_id=conversation_id, engine=engine
+        )
+    if prepared.hit is not None:
         async for event in _cached_reply(
-            conversation_id=conversation_id, history=history, engine=engine, hit=hit
+            conversation_id=conversation_id, history=history, engine=engine, hit=prepared.hit
         ):
             yield event
         return
-    if engine == "openai" and await store.in_thread(bot_budget_exceeded)(bot=history.bot):
+    if prepared.over_budget:
         # Past the bot's daily token budget a person answers instead of the model.
         await store.in_thread(handoff_request)(
             conversation_id=conversation_id,
@@ -640,16 +714,15 @@ async def reply_stream(
         )
         yield Error(code="budget_exhausted", message=customer_message("budget_exhausted"))
         return
-    tools = await store.in_thread(tool_registry.tool_definitions)(bot=history.bot)
     reply = _Reply(
         conversation_id=conversation_id,
         history=history,
         backend=backend,
         engine=engine,
         model=model,
-        tools=tools,
+        tools=prepared.tools,
         cancel=cancel,
-        cache_key=cache_key,
+        cache_key=prepared.cache_key,
     )
-    async for event in reply.run():
+    async for event in reply.run(opened=prepared.opened, message=prepared.row):
         yield event

@@ -377,3 +377,20 @@ async def test_a_closed_conversation_takes_no_messages(conversation):
     await socket.send_json_to(message_frame())
     assert (await socket.receive_json_from())["code"] == "closed"
     await socket.disconnect()
+
+
+async def test_an_agent_taking_over_stops_the_reply_at_once(conversation, slow_engine, agent_user):
+    from conversations.status import conversation_claim
+
+    slow_engine.delay = 0.1  # twenty words: two seconds if nothing stops it
+    socket, _ = await open_socket(conversation)
+    await socket.send_json_to(message_frame())
+    await frames_until(socket, "assistant.delta")
+    await database_sync_to_async(conversation_claim)(
+        conversation_id=conversation.pk, agent=agent_user
+    )
+    frames = await frames_until(socket, "assistant.done", timeout=1.0)
+    assert of_type(frames, "status.changed")[0]["status"] == "agent"
+    done = frames[-1]
+    assert done["state"] == "interrupted" and len(done["text"].split()) < 10
+    await socket.disconnect()

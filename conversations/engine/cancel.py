@@ -14,42 +14,57 @@ class Stop(Exception):
 
 
 async def until_cancelled(source: AsyncIterator[Any], cancel: asyncio.Event | None):
-    """Items of `source`, ending with Stop("stopped") as soon as `cancel` is set."""
+    """Items of `source`, ending with Stop("stopped") as soon as `cancel` is set.
+
+    The source is read in the caller's own task, not through a queue and a task of its own
+    (a task switch per streamed token). While the caller waits on the source, setting
+    `cancel` cancels that wait: the CancelledError goes through the source (which closes its
+    connection) and comes out here as Stop. While the caller is busy with an item it is not
+    interrupted; cancel is checked before the next read.
+    """
     if cancel is None:
         async for item in source:
             yield item
         return
     if cancel.is_set():
         raise Stop("stopped")
-    queue: asyncio.Queue = asyncio.Queue()
-    end, stopped = object(), object()
+    task = asyncio.current_task()
+    iterator = aiter(source)
+    reading = False
+    interrupted = False
 
-    async def pump() -> None:
-        try:
-            async for item in source:
-                queue.put_nowait((item, None))
-        except Exception as exc:
-            queue.put_nowait((end, exc))
-        else:
-            queue.put_nowait((end, None))
+    def interrupt() -> None:
+        nonlocal interrupted
+        if reading and not interrupted:
+            interrupted = True
+            task.cancel()
 
     async def watch() -> None:
         await cancel.wait()
-        queue.put_nowait((stopped, None))
+        interrupt()
 
-    pump_task = asyncio.create_task(pump())
-    watch_task = asyncio.create_task(watch())
+    watcher = asyncio.get_running_loop().create_task(watch())
     try:
         while True:
-            item, exc = await queue.get()
-            if item is stopped:
+            if cancel.is_set():
                 raise Stop("stopped")
-            if item is end:
-                if exc is not None:
-                    raise exc
+            reading = True
+            try:
+                item = await anext(iterator)
+            except StopAsyncIteration:
                 return
+            except asyncio.CancelledError:
+                if not interrupted or task.uncancel() > 0:
+                    raise  # cancelled from outside as well: that one wins
+                raise Stop("stopped") from None
+            finally:
+                reading = False
+            if interrupted:  # the source swallowed the cancellation and went on
+                task.uncancel()
+                raise Stop("stopped")
             yield item
     finally:
-        for task in (pump_task, watch_task):
-            task.cancel()
-        await asyncio.gather(pump_task, watch_task, return_exceptions=True)
+        watcher.cancel()
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()

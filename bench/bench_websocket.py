@@ -3,17 +3,20 @@
     python bench/bench_websocket.py                       # defaults: the issue's targets
     python bench/bench_websocket.py --first 50 --hold 200 --tokens 60   # a quick look
 
-Three processes: the product (uvicorn, the real app, SUPPORTBOT_ENGINE=openai), a local
-OpenAI-protocol server (tests/openai_server.py) that streams every reply at --rate tokens a
-second after --first-token-delay, and this one, which drives the clients. It reports:
+Three processes: the product (uvicorn, the real app, SUPPORTBOT_ENGINE=openai), a lean local
+OpenAI-protocol server (bench/model_server.py) that streams every reply at --rate tokens a
+second after --first-token-delay, and this one, which drives the clients. Every token the
+model server sends is its own emission time. It reports:
 
 - added first-token latency: customer message sent -> first assistant.delta received, minus the
   raw openai SDK's time to first token against the same server with the same concurrency
   (p50/p95 of each, subtracted);
-- delta lag: when each delta frame arrives, against when its last token was due on the model
-  server's schedule (counted from the first delta);
-- frames/s, server memory per open connection, errors and lost frames (offset gaps, text that
-  differs from assistant.done, replies that never finished).
+- delta lag: for every token, when the client received it minus when the model server sent
+  it: what the product (the SDK, the engine, coalescing, the channel layer, the websocket)
+  adds to each token;
+- concurrent streams at the peak, frames/s, CPU seconds of each process, server memory per
+  open connection, errors and lost frames (offset gaps, text that differs from
+  assistant.done, replies that never finished).
 
 Uses DATABASE_URL/REDIS_URL when set (a database of its own is created and dropped), else SQLite
 and the in-memory layer. Results: printed, and saved as JSON under bench/results/.
@@ -21,7 +24,6 @@ and the in-memory layer. Results: printed, and saved as JSON under bench/results
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -41,6 +43,7 @@ import httpx  # noqa: E402
 import openai  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
+from bench.model_server import token_stamp  # noqa: E402
 from tests.e2e.live_server import live_server  # noqa: E402
 
 TARGET_ADDED_P95_MS = 25.0
@@ -53,10 +56,6 @@ def percentile(values: list[float], pct: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
-
-
-def reply_text(tokens: int) -> str:
-    return " ".join(f"tok{n}" for n in range(tokens))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -87,29 +86,13 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def serve_model(args: argparse.Namespace) -> None:
-    """The model server process: prints its base URL, serves until killed."""
-    from tests.openai_server import OpenAIServer, Reply
-
-    text = reply_text(args.tokens)
-    server = OpenAIServer(
-        record=False,
-        rule=lambda request: Reply(
-            text=text, tokens_per_second=args.rate, first_token_delay=args.first_token_delay
-        ),
-    ).start()
-    print(server.base_url, flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        while True:
-            time.sleep(3600)
-
-
 @dataclass
 class Outcome:
     ttft: float | None = None
     lags: list[float] = field(default_factory=list)
     frames: int = 0
     error: str = ""
+    streaming: tuple[float, float] | None = None  # first delta -> done (time.monotonic())
 
 
 class ChatClient:
@@ -139,23 +122,21 @@ class ChatClient:
         if frame["type"] != "ready":
             raise RuntimeError(f"expected ready, got {frame}")
 
-    async def converse(self, *, rate: float, timeout: float) -> Outcome:
+    async def converse(self, *, timeout: float) -> Outcome:
         outcome = Outcome()
-        text, first_at, first_tokens = "", None, 0
-        sent = time.perf_counter()
+        text, first_at = "", None
+        sent = time.monotonic()
         await self.ws.send(
             json.dumps({"type": "message", "client_id": uuid.uuid4().hex, "text": "Hello?"})
         )
         deadline = sent + timeout
         while True:
             try:
-                raw = await asyncio.wait_for(
-                    self.ws.recv(), max(0.01, deadline - time.perf_counter())
-                )
+                raw = await asyncio.wait_for(self.ws.recv(), max(0.01, deadline - time.monotonic()))
             except TimeoutError:
                 outcome.error = "timeout"
                 return outcome
-            now = time.perf_counter()
+            now = time.monotonic()
             outcome.frames += 1
             frame = json.loads(raw)
             kind = frame["type"]
@@ -163,18 +144,18 @@ class ChatClient:
                 if frame["offset"] != len(text):
                     outcome.error = outcome.error or "gap"
                 text += frame["text"]
-                tokens = len(text.split())
                 if first_at is None:
-                    first_at, first_tokens = now, tokens
+                    first_at = now
                     outcome.ttft = now - sent
-                else:
-                    due = first_at + (tokens - first_tokens) / rate
-                    outcome.lags.append(max(0.0, now - due))
+                # Each token is the time the model server sent it (bench/model_server.py).
+                outcome.lags.extend(now - token_stamp(t) for t in frame["text"].split())
             elif kind == "assistant.done":
                 if frame["text"] != text:
                     outcome.error = outcome.error or "text differs"
                 if frame["state"] != "complete":
                     outcome.error = outcome.error or f"state {frame['state']}"
+                if first_at is not None:
+                    outcome.streaming = (first_at, now)
                 return outcome
             elif kind == "error":
                 outcome.error = frame["code"]
@@ -219,11 +200,11 @@ async def open_clients(server: str, bot: str, count: int, http: httpx.AsyncClien
     return clients
 
 
-async def converse_all(clients: list, *, spread: float, rate: float, timeout: float) -> list:
+async def converse_all(clients: list, *, spread: float, timeout: float) -> list:
     async def one(n: int, client: ChatClient) -> Outcome:
         await asyncio.sleep(spread * n / len(clients))
         try:
-            return await client.converse(rate=rate, timeout=timeout)
+            return await client.converse(timeout=timeout)
         except Exception as error:  # a dropped socket counts as an error, not a crash
             return Outcome(error=type(error).__name__)
 
@@ -237,7 +218,17 @@ def summarize(outcomes: list[Outcome], seconds: float) -> dict:
         if o.error:
             errors[o.error] = errors.get(o.error, 0) + 1
     frames = sum(o.frames for o in outcomes)
+    # The most replies streaming at one moment (between their first delta and their end).
+    edges = sorted(
+        [(o.streaming[0], 1) for o in outcomes if o.streaming]
+        + [(o.streaming[1], -1) for o in outcomes if o.streaming]
+    )
+    peak = current = 0
+    for _, step in edges:
+        current += step
+        peak = max(peak, current)
     return {
+        "streaming_at_peak": peak,
         "conversations": len(outcomes),
         "completed": sum(1 for o in outcomes if not o.error),
         "errors": errors,
@@ -245,7 +236,9 @@ def summarize(outcomes: list[Outcome], seconds: float) -> dict:
         "ttft_ms_p95": percentile([o.ttft * 1000 for o in outcomes if o.ttft], 95),
         "delta_lag_ms_p50": percentile([x * 1000 for x in lags], 50),
         "delta_lag_ms_p95": percentile([x * 1000 for x in lags], 95),
+        "delta_lag_ms_p99": percentile([x * 1000 for x in lags], 99),
         "delta_lag_ms_max": max(lags) * 1000 if lags else float("nan"),
+        "tokens": len(lags),
         "frames": frames,
         "frames_per_s": frames / seconds if seconds else 0,
         "seconds": seconds,
@@ -261,7 +254,7 @@ async def run(args: argparse.Namespace, server, base_url: str, bot: str, model_p
     ) as http:
         # Warm up: imports, the database connection, the SDK's client.
         warm = await open_clients(server.url, bot, 2, http)
-        await converse_all(warm, spread=0, rate=args.rate, timeout=60)
+        await converse_all(warm, spread=0, timeout=60)
         for client in warm:
             await client.close()
 
@@ -270,9 +263,7 @@ async def run(args: argparse.Namespace, server, base_url: str, bot: str, model_p
         clients = await open_clients(server.url, bot, args.first, http)
         cpu = CpuMeter(pids)
         started = time.perf_counter()
-        outcomes = await converse_all(
-            clients, spread=args.spread, rate=args.rate, timeout=args.timeout
-        )
+        outcomes = await converse_all(clients, spread=args.spread, timeout=args.timeout)
         first = summarize(outcomes, time.perf_counter() - started)
         first["cpu_seconds"] = cpu.used()
         for client in clients:
@@ -293,11 +284,10 @@ async def run(args: argparse.Namespace, server, base_url: str, bot: str, model_p
         idle = rss_kb(server.pid)
         cpu = CpuMeter(pids)
         started = time.perf_counter()
-        outcomes = await converse_all(
-            clients, spread=args.spread, rate=args.rate, timeout=args.timeout
-        )
+        outcomes = await converse_all(clients, spread=args.spread, timeout=args.timeout)
         hold = summarize(outcomes, time.perf_counter() - started)
         hold["cpu_seconds"] = cpu.used()
+        hold["model_server"] = (await http.get(base_url.removesuffix("/v1") + "/stats")).json()
         hold["server_rss_mb_before"] = before / 1024
         hold["server_rss_mb_idle_connected"] = idle / 1024
         hold["server_rss_mb_after_streaming"] = rss_kb(server.pid) / 1024
@@ -345,11 +335,17 @@ def report(results: dict) -> str:
     lines += [
         f"[{hold['conversations']} conversations] completed {hold['completed']}, "
         f"errors {hold['errors'] or 0}",
-        f"  delta lag p50/p95/max {hold['delta_lag_ms_p50']:.1f}/{hold['delta_lag_ms_p95']:.1f}/"
-        f"{hold['delta_lag_ms_max']:.1f} ms (target p95 < {TARGET_LAG_P95_MS:g} ms, no lost "
+        f"  delta lag (model server sent -> client got, every token) p50/p95/p99/max "
+        f"{hold['delta_lag_ms_p50']:.1f}/{hold['delta_lag_ms_p95']:.1f}/"
+        f"{hold['delta_lag_ms_p99']:.1f}/{hold['delta_lag_ms_max']:.1f} ms "
+        f"(target p95 < {TARGET_LAG_P95_MS:g} ms, no lost "
         f"frames: {verdict(hold['delta_lag_ms_p95'] < TARGET_LAG_P95_MS and not lost)})",
-        f"  first token p50/p95 {hold['ttft_ms_p50']:.1f}/{hold['ttft_ms_p95']:.1f} ms; "
+        f"  {hold['streaming_at_peak']} streaming at once at the peak; first token p50/p95 "
+        f"{hold['ttft_ms_p50']:.1f}/{hold['ttft_ms_p95']:.1f} ms; "
         f"{hold['frames_per_s']:.0f} frames/s over {hold['seconds']:.1f} s",
+        f"  model server ticker late p95 {hold['model_server']['tick_late_ms_p95']:.1f} ms "
+        f"(max {hold['model_server']['tick_late_ms_max']:.1f}; its tick is 5 ms): "
+        "how far its own pacing slipped",
         f"  CPU seconds: {cpu_text(hold)}",
         f"  server memory {hold['server_rss_mb_before']:.0f} MB -> "
         f"{hold['server_rss_mb_idle_connected']:.0f} MB with every socket open "
@@ -368,15 +364,16 @@ def main() -> None:
     parser.add_argument("--first-token-delay", type=float, default=0.2, help="seconds")
     parser.add_argument("--spread", type=float, default=2.0, help="seconds to start them all")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds a reply may take")
-    parser.add_argument("--serve-model", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_model:
-        return serve_model(args)
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     model = subprocess.Popen(
-        [sys.executable, __file__, "--serve-model", *sys.argv[1:]],
+        [
+            *(sys.executable, str(ROOT / "bench" / "model_server.py")),
+            *("--rate", str(args.rate), "--tokens", str(args.tokens)),
+            *("--first-token-delay", str(args.first_token_delay)),
+        ],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,

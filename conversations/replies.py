@@ -11,7 +11,6 @@ the chat command) calls these functions; none of them talks to the engine direct
 import asyncio
 import contextvars
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -253,64 +252,81 @@ async def _publish(reply: Reply, event: Event) -> None:
     await event_publish(conversation_id=reply.conversation_id, event=event)
 
 
-async def _produce(reply: Reply, outbox: asyncio.Queue) -> None:
+class _Coalescer:
+    """Deltas in, at most one delta frame per DELTA_FLUSH_SECONDS out, everything in order.
+
+    Runs inside the engine's loop, with no task switch per token: a delta is appended, and
+    either flushed at once (the first after a quiet spell is never held back) or left for a
+    timer at the next slot. Anything else flushes what is pending and goes out after it.
+    Frames go to `frames`, which one publisher task per reply drains in order.
+    """
+
+    def __init__(self, frames: asyncio.Queue) -> None:
+        self.frames = frames
+        self.loop = asyncio.get_running_loop()
+        self.pending: list[str] = []
+        self.seq: int | None = None
+        self.next_slot = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, AssistantDelta):
+            self.seq = event.seq
+            self.pending.append(event.text)
+            if self.loop.time() >= self.next_slot:
+                self.flush()
+            elif self.timer is None:
+                self.timer = self.loop.call_at(self.next_slot, self.flush)
+            return
+        self.flush()
+        self.frames.put_nowait(event)
+
+    def flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.pending:
+            text = "".join(self.pending)
+            self.pending.clear()
+            self.next_slot = self.loop.time() + DELTA_FLUSH_SECONDS
+            self.frames.put_nowait(AssistantDelta(seq=self.seq, text=text))
+
+
+async def _produce(reply: Reply, frames: asyncio.Queue) -> None:
+    """Run one turn of the engine, its events coalesced into `frames`; None at the end."""
+    coalescer = _Coalescer(frames)
     try:
         async for event in engine.reply_stream(
             conversation_id=reply.conversation_id, cancel=reply.cancel
         ):
-            outbox.put_nowait(event)
+            coalescer.add(event)
     except Exception:
         logger.exception("Reply to conversation %s failed", reply.conversation_id)
-        outbox.put_nowait(
+        coalescer.add(
             Error(
                 code="reply_failed",
                 message="Sorry, something went wrong while answering. Please try again.",
-                seq=reply.seq,
+                seq=reply.seq if reply.seq is not None else coalescer.seq,
             )
         )
     finally:
-        outbox.put_nowait(None)
+        coalescer.flush()
+        frames.put_nowait(None)
 
 
-async def _relay(reply: Reply, outbox: asyncio.Queue) -> None:
-    """Publish the engine's events in order, deltas at most one frame per DELTA_FLUSH_SECONDS.
-
-    A delta that comes after a quiet spell goes out at once (the first token is never held
-    back); the ones that follow it closely wait for the next slot and go out together.
-    """
-    pending: list[str] = []
-    next_slot = 0.0  # when the next delta frame may go out
-
-    async def flush() -> None:
-        nonlocal next_slot
-        if pending and reply.seq is not None:
-            text = "".join(pending)
-            pending.clear()
-            offset = len(reply.text)
-            reply.text += text
-            next_slot = time.monotonic() + DELTA_FLUSH_SECONDS
-            await _publish(reply, AssistantDelta(seq=reply.seq, text=text, offset=offset))
-
+async def _relay(reply: Reply, frames: asyncio.Queue) -> None:
+    """Publish the turn's frames in order; deltas get their offset in the reply's text here."""
     while True:
-        if not pending:
-            event = await outbox.get()
-        else:
-            try:
-                event = await asyncio.wait_for(outbox.get(), max(0.0, next_slot - time.monotonic()))
-            except TimeoutError:
-                await flush()
-                continue
+        event = await frames.get()
+        if event is None:
+            return
         if isinstance(event, AssistantDelta):
             if reply.seq is None:
                 reply.seq = event.seq
-            pending.append(event.text)
-            if time.monotonic() >= next_slot:
-                await flush()
-            continue
-        await flush()
-        if event is None:
-            return
-        if isinstance(event, AssistantStarted):
+            offset = len(reply.text)
+            reply.text += event.text
+            event = AssistantDelta(seq=event.seq, text=event.text, offset=offset)
+        elif isinstance(event, AssistantStarted):
             reply.seq, reply.text = event.seq, ""
         await _publish(reply, event)
 
@@ -318,10 +334,10 @@ async def _relay(reply: Reply, outbox: asyncio.Queue) -> None:
 async def _reply_run(reply: Reply) -> None:
     try:
         while True:
-            outbox: asyncio.Queue = asyncio.Queue()
-            producer = asyncio.create_task(_produce(reply, outbox))
+            frames: asyncio.Queue = asyncio.Queue()
+            producer = asyncio.create_task(_produce(reply, frames))
             try:
-                await _relay(reply, outbox)
+                await _relay(reply, frames)
             finally:
                 if not producer.done():
                     producer.cancel()

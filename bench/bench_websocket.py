@@ -166,24 +166,28 @@ class ChatClient:
             await self.ws.close()
 
 
-async def raw_sdk_ttft(base_url: str, count: int, spread: float) -> list[float]:
+async def raw_sdk_ttft(base_url: str, count: int, spread: float, turns: int) -> list[float]:
     """The openai SDK alone against the same model server, same concurrency and pacing."""
     client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
 
-    async def one(delay: float) -> float:
+    async def one(delay: float) -> list[float]:
         await asyncio.sleep(delay)
-        start = time.perf_counter()
-        stream = await client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello?"}], stream=True
-        )
-        ttft = None
-        async for chunk in stream:
-            if ttft is None and chunk.choices and chunk.choices[0].delta.content:
-                ttft = time.perf_counter() - start
-        return ttft
+        ttfts = []
+        for _ in range(turns):
+            start = time.perf_counter()
+            stream = await client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello?"}], stream=True
+            )
+            ttft = None
+            async for chunk in stream:
+                if ttft is None and chunk.choices and chunk.choices[0].delta.content:
+                    ttft = time.perf_counter() - start
+            ttfts.append(ttft)
+        return ttfts
 
     try:
-        return await asyncio.gather(*(one(spread * n / count) for n in range(count)))
+        runs = await asyncio.gather(*(one(spread * n / count) for n in range(count)))
+        return [t for run in runs for t in run]
     finally:
         await client.close()
 
@@ -200,15 +204,26 @@ async def open_clients(server: str, bot: str, count: int, http: httpx.AsyncClien
     return clients
 
 
-async def converse_all(clients: list, *, spread: float, timeout: float) -> list:
-    async def one(n: int, client: ChatClient) -> Outcome:
-        await asyncio.sleep(spread * n / len(clients))
-        try:
-            return await client.converse(timeout=timeout)
-        except Exception as error:  # a dropped socket counts as an error, not a crash
-            return Outcome(error=type(error).__name__)
+async def converse_all(
+    clients: list, *, spread: float, timeout: float, turns: int = 1
+) -> list[Outcome]:
+    """Every client sends `turns` messages, each once the reply to the last one is done."""
 
-    return await asyncio.gather(*(one(n, c) for n, c in enumerate(clients)))
+    async def one(n: int, client: ChatClient) -> list[Outcome]:
+        await asyncio.sleep(spread * n / len(clients))
+        outcomes = []
+        for _ in range(turns):
+            try:
+                outcome = await client.converse(timeout=timeout)
+            except Exception as error:  # a dropped socket counts as an error, not a crash
+                outcome = Outcome(error=type(error).__name__)
+            outcomes.append(outcome)
+            if outcome.error:
+                break
+        return outcomes
+
+    runs = await asyncio.gather(*(one(n, c) for n, c in enumerate(clients)))
+    return [outcome for run in runs for outcome in run]
 
 
 def summarize(outcomes: list[Outcome], seconds: float) -> dict:
@@ -229,7 +244,7 @@ def summarize(outcomes: list[Outcome], seconds: float) -> dict:
         peak = max(peak, current)
     return {
         "streaming_at_peak": peak,
-        "conversations": len(outcomes),
+        "replies": len(outcomes),
         "completed": sum(1 for o in outcomes if not o.error),
         "errors": errors,
         "ttft_ms_p50": percentile([o.ttft * 1000 for o in outcomes if o.ttft], 50),
@@ -259,12 +274,15 @@ async def run(args: argparse.Namespace, server, base_url: str, bot: str, model_p
             await client.close()
 
         # 1. First-token latency with --first conversations, against the raw SDK.
-        raw = [t for t in await raw_sdk_ttft(base_url, args.first, args.spread) if t]
+        raw = [t for t in await raw_sdk_ttft(base_url, args.first, args.spread, args.turns) if t]
         clients = await open_clients(server.url, bot, args.first, http)
         cpu = CpuMeter(pids)
         started = time.perf_counter()
-        outcomes = await converse_all(clients, spread=args.spread, timeout=args.timeout)
+        outcomes = await converse_all(
+            clients, spread=args.spread, timeout=args.timeout, turns=args.turns
+        )
         first = summarize(outcomes, time.perf_counter() - started)
+        first["conversations"] = args.first
         first["cpu_seconds"] = cpu.used()
         for client in clients:
             await client.close()
@@ -286,6 +304,7 @@ async def run(args: argparse.Namespace, server, base_url: str, bot: str, model_p
         started = time.perf_counter()
         outcomes = await converse_all(clients, spread=args.spread, timeout=args.timeout)
         hold = summarize(outcomes, time.perf_counter() - started)
+        hold["conversations"] = args.hold
         hold["cpu_seconds"] = cpu.used()
         hold["model_server"] = (await http.get(base_url.removesuffix("/v1") + "/stats")).json()
         hold["server_rss_mb_before"] = before / 1024
@@ -320,7 +339,8 @@ def report(results: dict) -> str:
     lines = [
         f"model server: {s['rate']:g} tokens/s, first token after {s['first_token_delay']:g} s, "
         f"{s['tokens']} tokens a reply; starts spread over {s['spread']:g} s",
-        f"[{first['conversations']} conversations] raw SDK TTFT p50/p95 "
+        f"[{first['conversations']} conversations, {s['turns']} messages each: "
+        f"{first['streaming_at_peak']} streaming at once at the peak] raw SDK TTFT p50/p95 "
         f"{first['raw_sdk_ttft_ms_p50']:.1f}/{first['raw_sdk_ttft_ms_p95']:.1f} ms; "
         f"product {first['ttft_ms_p50']:.1f}/{first['ttft_ms_p95']:.1f} ms",
         f"  added first-token latency p50 {first['added_ttft_ms_p50']:.1f} ms, "
@@ -331,7 +351,7 @@ def report(results: dict) -> str:
     ]
     if hold is None:
         return "\n".join(lines)
-    lost = hold["conversations"] - hold["completed"]
+    lost = hold["replies"] - hold["completed"]
     lines += [
         f"[{hold['conversations']} conversations] completed {hold['completed']}, "
         f"errors {hold['errors'] or 0}",
@@ -362,7 +382,18 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=300, help="tokens a reply")
     parser.add_argument("--rate", type=float, default=60.0, help="tokens a second")
     parser.add_argument("--first-token-delay", type=float, default=0.2, help="seconds")
-    parser.add_argument("--spread", type=float, default=2.0, help="seconds to start them all")
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=5.0,
+        help="seconds over which the conversations start (default: one reply's length)",
+    )
+    parser.add_argument(
+        "--turns",
+        type=int,
+        default=3,
+        help="messages each conversation of the first-token phase sends, one after the other",
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds a reply may take")
     args = parser.parse_args()
 
@@ -429,7 +460,7 @@ def main() -> None:
         if phase in results
     }
     unfinished = {
-        phase: results[phase]["conversations"] - results[phase]["completed"]
+        phase: results[phase]["replies"] - results[phase]["completed"]
         for phase in ("first_token", "hold")
         if phase in results
     }

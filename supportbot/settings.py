@@ -123,14 +123,17 @@ if REDIS_URL and urlparse(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Redis pub/sub: a published frame is pushed to every process subscribed to the
+            # group. The list-based RedisChannelLayer takes one blocking pop per message a
+            # process receives; at 100 streaming replies its backlog reached seconds
+            # (docs/performance.md). Messages to a socket that is gone are dropped, which
+            # costs nothing here: the transcript is in the database and clients replay it.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                # redis-py 8 reads with a 5 s socket timeout by default, the same as the
-                # layer's blocking pop: without a longer one, idle sockets die with TimeoutError.
+                # redis-py 8 reads with a 5 s socket timeout by default: without a longer
+                # one, idle sockets die with TimeoutError.
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "supportbot"),
-                "capacity": 1500,
-                "expiry": 60,
             },
         }
     }

@@ -58,10 +58,28 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def process_tree(pid: int) -> list[int]:
+    """The process and its children (uvicorn --workers N serves from N children)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return [pid, *children]
+
+
+def cpu_seconds(pid: int, *, children: bool = True) -> float:
+    """User + system CPU time a process (and its children) have used so far."""
+    total = 0
+    for member in process_tree(pid) if children else [pid]:
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class CpuMeter:
@@ -72,7 +90,10 @@ class CpuMeter:
         self.start = self.read()
 
     def read(self) -> dict[str, float]:
-        return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        # The clients' process is the parent of the other two: count it alone.
+        return {
+            name: cpu_seconds(pid, children=name != "clients") for name, pid in self.pids.items()
+        }
 
     def used(self) -> dict[str, float]:
         now = self.read()
@@ -80,10 +101,17 @@ class CpuMeter:
 
 
 def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    """Resident memory of a process and its children."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
 
 
 @dataclass
@@ -395,7 +423,12 @@ def main() -> None:
         help="messages each conversation of the first-token phase sends, one after the other",
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds a reply may take")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn processes (more than one needs REDIS_URL)"
+    )
     args = parser.parse_args()
+    if args.workers > 1 and not os.environ.get("REDIS_URL"):
+        parser.error("--workers above 1 needs REDIS_URL: the processes share the Redis layer")
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
@@ -415,6 +448,7 @@ def main() -> None:
             tempfile.TemporaryDirectory() as tmp,
             live_server(
                 Path(tmp),
+                server_args=("--workers", str(args.workers)) if args.workers > 1 else (),
                 DEBUG="0",
                 SUPPORTBOT_ENGINE="openai",
                 OPENAI_BASE_URL=base_url,
@@ -447,7 +481,7 @@ def main() -> None:
     text = report(results)
     print(
         f"database {results['database']}, channel layer {results['channel_layer']}, "
-        f"{results['cpus']} CPUs"
+        f"{args.workers} uvicorn process(es), {results['cpus']} CPUs"
     )
     print(text)
     out = ROOT / "bench" / "results"

@@ -128,7 +128,7 @@ if REDIS_URL:
             # process receives; at 100 streaming replies its backlog reached seconds
             # (docs/performance.md). Messages to a socket that is gone are dropped, which
             # costs nothing here: the transcript is in the database and clients replay it.
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "supportbot.layers.LocalFirstRedisLayer",
             "CONFIG": {
                 # redis-py 8 reads with a 5 s socket timeout by default: without a longer
                 # one, idle sockets die with TimeoutError.

@@ -3,6 +3,7 @@ import asyncio
 import pytest
 
 from supportbot.layers import FastInMemoryChannelLayer
+from tests.conftest import requires_redis
 
 
 def run(coro):
@@ -56,5 +57,84 @@ def test_expired_messages_are_swept(monkeypatch):
         layer._clean_expired()
         assert channel not in layer.channels
         assert channel not in layer.groups.get("g", {})
+
+    run(scenario())
+
+
+# --- The production layer: Redis pub/sub between processes, direct delivery inside one.
+
+
+def _redis_layer(prefix):
+    import os
+
+    from supportbot.layers import LocalFirstRedisLayer
+
+    return LocalFirstRedisLayer(hosts=[os.environ["REDIS_URL"]], prefix=prefix)
+
+
+async def _nothing_more(layer, channel):
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), 0.3)
+
+
+def _in_other_loop(coro_fn):
+    """Run coro_fn() on an event loop of its own in a thread: a process of its own, to the layer
+    (each loop gets its own connections and its own origin)."""
+    import concurrent.futures
+
+    executor = concurrent.futures.ThreadPoolExecutor(1)
+    return executor.submit(asyncio.run, coro_fn())
+
+
+@requires_redis
+def test_redis_layer_delivers_once_in_process_and_across_processes():
+    import uuid
+
+    layer = _redis_layer(f"t{uuid.uuid4().hex[:8]}")
+    ready = None
+
+    async def remote_member():
+        channel = await layer.new_channel()
+        await layer.group_add("g", channel)
+        ready.set_result(True)
+        first = await asyncio.wait_for(layer.receive(channel), 5)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(layer.receive(channel), 0.3)
+        return first
+
+    async def scenario():
+        nonlocal ready
+        import concurrent.futures
+
+        ready = concurrent.futures.Future()
+        a, b = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add("g", a)
+        await layer.group_add("g", b)
+        remote = _in_other_loop(remote_member)
+        await asyncio.wrap_future(ready)
+        await layer.group_send("g", {"type": "chat.event", "n": 1})
+        assert (
+            (await layer.receive(a)) == (await layer.receive(b)) == {"type": "chat.event", "n": 1}
+        )
+        await _nothing_more(layer, a)  # Redis echoes our own publication: dropped, not doubled
+        assert (await asyncio.wrap_future(remote)) == {"type": "chat.event", "n": 1}
+
+    run(scenario())
+
+
+@requires_redis
+def test_redis_layer_sends_to_a_channel_in_another_process():
+    import uuid
+
+    layer = _redis_layer(f"t{uuid.uuid4().hex[:8]}")
+
+    async def scenario():
+        mailbox = await layer.new_channel("tools.")
+
+        async def worker():  # a Celery worker reporting a tool result
+            await layer.send(mailbox, {"type": "tool.run.done", "run_id": 7})
+
+        await asyncio.wrap_future(_in_other_loop(worker))
+        assert (await asyncio.wait_for(layer.receive(mailbox), 5))["run_id"] == 7
 
     run(scenario())

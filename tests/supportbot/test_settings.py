@@ -63,7 +63,7 @@ def test_production_shape_from_urls():
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
         "db": "django.db.backends.postgresql",
-        "layer": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "layer": "supportbot.layers.LocalFirstRedisLayer",
         "eager": False,
         "engine": "openai",
     }

@@ -17,6 +17,7 @@ from django.conf import settings
 
 from conversations import replies
 from conversations.conversation import conversation_for_token
+from conversations.engine.store import bot_may_write
 from conversations.events import (
     Error,
     Event,
@@ -26,15 +27,12 @@ from conversations.events import (
     Typing,
 )
 from conversations.messages import message_serialize, messages_after
-from conversations.models import Bot, Conversation, ConversationStatus
+from conversations.models import Bot, Conversation
 from conversations.realtime import conversation_group
 from conversations.replies import database_call
 from conversations.status import StatusError, conversation_rate, handoff_request
 
 logger = logging.getLogger(__name__)
-
-# Statuses in which the bot must not be talking.
-BOT_SILENT = {ConversationStatus.AGENT, ConversationStatus.CLOSED}
 
 MAX_FRAME_CHARS = 16 * 1024
 MAX_CLIENT_ID_CHARS = 64
@@ -312,7 +310,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         kind = event.get("type")
         if kind == "typing" and event.get("role") == "customer":
             return  # the customer's other tabs need not see their own typing
-        if kind == StatusChanged.type and event.get("status") in BOT_SILENT:
+        if kind == StatusChanged.type and not bot_may_write(
+            event.get("status", ""), allow_waiting=True
+        ):
             # An agent took over (or someone closed it): a reply running here stops now rather
             # than at its next checkpoint; its final write records it as superseded.
             replies.reply_stop(conversation_id=self.conversation_id)

@@ -33,15 +33,12 @@ async def until_cancelled(source: AsyncIterator[Any], cancel: asyncio.Event | No
     reading = False
     interrupted = False
 
-    def interrupt() -> None:
+    async def watch() -> None:
         nonlocal interrupted
-        if reading and not interrupted:
+        await cancel.wait()
+        if reading:  # only a wait on the source is cancelled, never the caller's own work
             interrupted = True
             task.cancel()
-
-    async def watch() -> None:
-        await cancel.wait()
-        interrupt()
 
     watcher = asyncio.get_running_loop().create_task(watch())
     try:

@@ -423,20 +423,13 @@ class _Reply:
 
     # -- the whole reply --------------------------------------------------------------------
 
-    async def run(
-        self, *, opened: bool = False, message: Message | None = None
-    ) -> AsyncIterator[Event]:
-        """The reply; `opened` when the caller already created its first row (`message`)."""
+    async def run(self, *, message: Message) -> AsyncIterator[Event]:
+        """The reply, its first assistant row (`message`) already created by _prepare."""
         self.budget = context_budget(
             model=self.history.model, max_output_tokens=self.history.max_output_tokens
         )
         self.guard = LeakGuard(self.history.system_prompt) if self.engine == "openai" else None
-        if opened:
-            row = None if message is None else self._row(message)
-        else:
-            row = await self._row_open()
-        if row is None:
-            return
+        row = self._row(message)
         round_index, outcomes, context_retried = 0, [], False
         while True:
             try:
@@ -618,8 +611,7 @@ class _Prepared:
     hit: dict[str, Any] | None = None
     over_budget: bool = False
     tools: list[dict[str, Any]] = field(default_factory=list)
-    opened: bool = False  # the assistant row below was (or could not be) created
-    row: Message | None = None
+    row: Message | None = None  # None: not created, or the bot no longer owns the conversation
 
 
 def _prepare(*, conversation_id: Any, engine: str, ask_moderation: bool) -> _Prepared:
@@ -657,7 +649,6 @@ def _prepare_rest(prepared: _Prepared, *, conversation_id: Any, engine: str) -> 
         prepared.over_budget = True
         return
     prepared.tools = tool_registry.tool_definitions(bot=history.bot)
-    prepared.opened = True
     prepared.row = store.assistant_row_create(
         conversation_id=conversation_id, engine=engine, model=model, allow_waiting=False
     )
@@ -714,6 +705,8 @@ async def reply_stream(
         )
         yield Error(code="budget_exhausted", message=customer_message("budget_exhausted"))
         return
+    if prepared.row is None:
+        return  # someone else took the conversation meanwhile
     reply = _Reply(
         conversation_id=conversation_id,
         history=history,
@@ -724,5 +717,5 @@ async def reply_stream(
         cancel=cancel,
         cache_key=prepared.cache_key,
     )
-    async for event in reply.run(opened=prepared.opened, message=prepared.row):
+    async for event in reply.run(message=prepared.row):
         yield event

@@ -8,6 +8,7 @@ same details were proposed earlier in this conversation and the customer wrote s
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Max
 
 from conversations.models import Message, MessageRole, ToolRun, ToolRunStatus
 from conversations.tools.connectors import order_source
@@ -19,33 +20,48 @@ CANCEL_REASONS = ["no longer needed", "ordered by mistake"]
 
 def _confirmed_in_conversation(*, context: ToolContext, tool: str, details: dict[str, Any]) -> bool:
     """The same details were put to the customer earlier, and the customer answered since."""
+    last_customer_seq = Message.objects.filter(
+        conversation_id=context.conversation_id, role=MessageRole.CUSTOMER
+    ).aggregate(seq=Max("seq"))["seq"]
+    if last_customer_seq is None:
+        return False
     proposals = ToolRun.objects.filter(
         conversation_id=context.conversation_id,
         tool=tool,
         status=ToolRunStatus.SUCCEEDED,
-    ).select_related("message")
+        message__seq__lt=last_customer_seq,
+    ).only("result")
     for run in proposals:
         data = (run.result or {}).get("data") or {}
-        proposed = data.get("confirmation_required") and data.get("details") == details
-        if (
-            proposed
-            and Message.objects.filter(
-                conversation_id=context.conversation_id,
-                role=MessageRole.CUSTOMER,
-                seq__gt=run.message.seq,
-            ).exists()
-        ):
+        if data.get("confirmation_required") and data.get("details") == details:
             return True
     return False
 
 
-def _proposal(*, action: str, details: dict[str, Any], order: dict[str, Any]) -> ToolResult:
+def _order_in_status(
+    *, context: ToolContext, order_number: str, status: str, error: str, message: str
+) -> tuple[Any, ToolResult | None]:
+    """The customer's order if it is visible to them and in `status`; else what to answer."""
+    order = visible_order(context=context, order_number=order_number)
+    if order is None:
+        return None, ToolResult(data=dict(NOT_VISIBLE))
+    if order.status != status:
+        return None, ToolResult(data={"error": error, "status": order.status, "message": message})
+    return order, None
+
+
+def _unconfirmed(
+    *, context: ToolContext, tool: str, details: dict[str, Any], confirmed: bool, order: Any
+) -> ToolResult | None:
+    """The details to put to the customer, unless they already confirmed them here."""
+    if confirmed and _confirmed_in_conversation(context=context, tool=tool, details=details):
+        return None
     return ToolResult(
         data={
             "confirmation_required": True,
-            "action": action,
+            "action": tool,
             "details": details,
-            "order": order,
+            "order": order.summary(),
             "message": (
                 "Nothing has changed yet. Tell the customer exactly what will happen and ask "
                 "them to confirm; call again with confirmed=true only after they say yes."
@@ -58,22 +74,21 @@ def cancel_order(
     *, context: ToolContext, order_number: str, reason: str, confirmed: bool
 ) -> ToolResult:
     """Cancel a pending order (refunded in full) once the customer confirmed it here."""
-    order = visible_order(context=context, order_number=order_number)
-    if order is None:
-        return ToolResult(data=dict(NOT_VISIBLE))
-    if order.status != "pending":
-        return ToolResult(
-            data={
-                "error": "not_cancellable",
-                "status": order.status,
-                "message": "Only pending orders can be cancelled; offer a return instead.",
-            }
-        )
+    order, answer = _order_in_status(
+        context=context,
+        order_number=order_number,
+        status="pending",
+        error="not_cancellable",
+        message="Only pending orders can be cancelled; offer a return instead.",
+    )
+    if answer is not None:
+        return answer
     details = {"order_number": order.number, "reason": reason}
-    if not confirmed or not _confirmed_in_conversation(
-        context=context, tool="cancel_order", details=details
-    ):
-        return _proposal(action="cancel_order", details=details, order=order.summary())
+    proposal = _unconfirmed(
+        context=context, tool="cancel_order", details=details, confirmed=confirmed, order=order
+    )
+    if proposal is not None:
+        return proposal
     updated = order_source().order_cancel(bot_id=context.bot_id, number=order.number, reason=reason)
     return ToolResult(data={"cancelled": True, "order": updated.summary()})
 
@@ -82,17 +97,15 @@ def start_return(
     *, context: ToolContext, order_number: str, item_ids: list[str], confirmed: bool
 ) -> ToolResult:
     """Start a return of delivered items once the customer confirmed which ones here."""
-    order = visible_order(context=context, order_number=order_number)
-    if order is None:
-        return ToolResult(data=dict(NOT_VISIBLE))
-    if order.status != "delivered":
-        return ToolResult(
-            data={
-                "error": "not_returnable",
-                "status": order.status,
-                "message": "Only delivered orders can be returned.",
-            }
-        )
+    order, answer = _order_in_status(
+        context=context,
+        order_number=order_number,
+        status="delivered",
+        error="not_returnable",
+        message="Only delivered orders can be returned.",
+    )
+    if answer is not None:
+        return answer
     known = {item["item_id"] for item in order.items}
     unknown = sorted(set(item_ids) - known)
     if unknown:
@@ -104,10 +117,11 @@ def start_return(
             }
         )
     details = {"order_number": order.number, "item_ids": sorted(set(item_ids))}
-    if not confirmed or not _confirmed_in_conversation(
-        context=context, tool="start_return", details=details
-    ):
-        return _proposal(action="start_return", details=details, order=order.summary())
+    proposal = _unconfirmed(
+        context=context, tool="start_return", details=details, confirmed=confirmed, order=order
+    )
+    if proposal is not None:
+        return proposal
     updated = order_source().order_return(
         bot_id=context.bot_id, number=order.number, item_ids=details["item_ids"]
     )

@@ -5,7 +5,7 @@ differences are written, in one transaction per batch. An order's lines, fulfilm
 payments are replaced as a whole when they differ, since the file holds the whole order.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,95 +115,96 @@ def _assign(row: Any, values: dict[str, Any]) -> list[str]:
     return changed
 
 
+def _rows_upsert(
+    model: Any,
+    *,
+    stored: dict[Any, Any],
+    wanted: Iterable[tuple[Any, dict[str, Any], dict[str, Any]]],
+    counts: Any,
+) -> dict[Any, Any]:
+    """Create the rows `stored` lacks, update the ones whose values differ, count the rest.
+
+    `wanted` gives (key, values, identity) per row: the values to keep current, and what a
+    new row needs besides them. Returns every row by key, the new ones included.
+    """
+    new, changed_rows, changed_fields = [], [], set()
+    for key, values, identity in wanted:
+        row = stored.get(key)
+        if row is None:
+            new.append((key, model(**identity, **values)))
+            continue
+        changed = _assign(row, values)
+        if changed:
+            changed_rows.append(row)
+            changed_fields.update(changed)
+        else:
+            counts.unchanged += 1
+    model.objects.bulk_create([row for _, row in new])
+    if changed_rows:
+        model.objects.bulk_update(changed_rows, sorted(changed_fields))
+    counts.created += len(new)
+    counts.updated += len(changed_rows)
+    return {**stored, **dict(new)}
+
+
 def _customers_upsert(*, bot: Bot, records: Sequence[CustomerRecord], report: ImportReport) -> None:
-    counts = report.counts("customers")
     stored = {
         customer.external_id: customer
         for customer in StoreCustomer.objects.filter(
             bot=bot, external_id__in=[record.external_id for record in records]
         )
     }
-    new, changed_rows, changed_fields = [], [], set()
-    for record in records:
-        values = {
-            "email": record.email,
-            "first_name": record.first_name,
-            "last_name": record.last_name,
-        }
-        if record.address is not None:
-            values["address"] = record.address
-        if record.payment_methods is not None:
-            values["payment_methods"] = record.payment_methods
-        customer = stored.get(record.external_id)
-        if customer is None:
-            new.append(StoreCustomer(bot=bot, external_id=record.external_id, **values))
-            continue
-        changed = _assign(customer, values)
-        if changed:
-            changed_rows.append(customer)
-            changed_fields.update(changed)
-        else:
-            counts.unchanged += 1
-    StoreCustomer.objects.bulk_create(new)
-    if changed_rows:
-        StoreCustomer.objects.bulk_update(changed_rows, sorted(changed_fields))
-    counts.created += len(new)
-    counts.updated += len(changed_rows)
+
+    def wanted():
+        for record in records:
+            values = {
+                "email": record.email,
+                "first_name": record.first_name,
+                "last_name": record.last_name,
+            }
+            if record.address is not None:
+                values["address"] = record.address
+            if record.payment_methods is not None:
+                values["payment_methods"] = record.payment_methods
+            yield record.external_id, values, {"bot": bot, "external_id": record.external_id}
+
+    _rows_upsert(StoreCustomer, stored=stored, wanted=wanted(), counts=report.counts("customers"))
 
 
 def _products_upsert(*, bot: Bot, records: Sequence[ProductRecord], report: ImportReport) -> None:
-    products, variants = report.counts("products"), report.counts("variants")
     stored = {
         product.external_id: product
         for product in Product.objects.filter(
             bot=bot, external_id__in=[record.external_id for record in records]
         )
     }
-    new = [
-        Product(bot=bot, external_id=record.external_id, name=record.name)
-        for record in records
-        if record.external_id not in stored
-    ]
-    Product.objects.bulk_create(new)
-    products.created += len(new)
-    renamed = []
-    for record in records:
-        product = stored.get(record.external_id)
-        if product is None:
-            continue
-        if _assign(product, {"name": record.name}):
-            renamed.append(product)
-        else:
-            products.unchanged += 1
-    if renamed:
-        Product.objects.bulk_update(renamed, ["name"])
-    products.updated += len(renamed)
-
-    by_id = {**stored, **{product.external_id: product for product in new}}
+    by_id = _rows_upsert(
+        Product,
+        stored=stored,
+        wanted=(
+            (r.external_id, {"name": r.name}, {"bot": bot, "external_id": r.external_id})
+            for r in records
+        ),
+        counts=report.counts("products"),
+    )
     stored_variants = {
         (variant.product_id, variant.item_id): variant
         for variant in ProductVariant.objects.filter(product__in=list(by_id.values()))
     }
-    new_variants, changed_variants, changed_fields = [], [], set()
-    for record in records:
-        product = by_id[record.external_id]
-        for item in record.variants:
-            values = {"options": item.options, "price": item.price, "available": item.available}
-            variant = stored_variants.get((product.pk, item.item_id))
-            if variant is None:
-                new_variants.append(ProductVariant(product=product, item_id=item.item_id, **values))
-                continue
-            changed = _assign(variant, values)
-            if changed:
-                changed_variants.append(variant)
-                changed_fields.update(changed)
-            else:
-                variants.unchanged += 1
-    ProductVariant.objects.bulk_create(new_variants)
-    if changed_variants:
-        ProductVariant.objects.bulk_update(changed_variants, sorted(changed_fields))
-    variants.created += len(new_variants)
-    variants.updated += len(changed_variants)
+    _rows_upsert(
+        ProductVariant,
+        stored=stored_variants,
+        wanted=(
+            (
+                (by_id[record.external_id].pk, item.item_id),
+                {"options": item.options, "price": item.price, "available": item.available},
+                {"product": by_id[record.external_id], "item_id": item.item_id},
+            )
+            for record in records
+            for item in record.variants
+        ),
+        counts=report.counts("variants"),
+    )
 
 
 def _lines_of(record: OrderRecord, order: Order) -> list[OrderLine]:

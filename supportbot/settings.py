@@ -40,7 +40,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "conversations.api.middleware.ApiEdgeMiddleware",
+    "conversations.transports.api.middleware.ApiEdgeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -149,7 +149,8 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "supportbot.layers.FastInMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Threads for the ORM calls async code makes on PostgreSQL (conversations.engine.store.in_thread).
+# Threads for the ORM calls async code makes on PostgreSQL
+# (conversations.engine.persistence.in_thread).
 DB_THREADS = env_int("DB_THREADS", 16, minimum=1)
 
 # --- Celery: a broker on Redis, or every task run in-process on the embedded default.
@@ -162,7 +163,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "background"
 CELERY_TASK_ROUTES = {
     "conversations.tools.*": {"queue": "tools"},
-    "conversations.webhooks.*": {"queue": "background"},
+    "conversations.domain.webhooks.*": {"queue": "background"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"

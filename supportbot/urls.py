@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from conversations.api import api
+from conversations.transports.api import api
 
 admin.site.site_header = "Supportbot"
 admin.site.site_title = "Supportbot"
@@ -9,6 +9,6 @@ admin.site.site_title = "Supportbot"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
-    path("agents/", include("conversations.agents.urls")),
-    path("", include("conversations.urls")),
+    path("agents/", include("conversations.transports.agent_urls")),
+    path("", include("conversations.transports.urls")),
 ]

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from conversations.agents.access import agents_group_ensure
-from conversations.messages import message_append
+from conversations.domain.messages import message_append
 from conversations.models import MessageRole
 from tests import factories
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from conversations.conversation import conversation_start
+from conversations.domain.conversation import conversation_start
 from conversations.models import (
     Bot,
     Conversation,

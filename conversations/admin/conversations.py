@@ -17,14 +17,8 @@ from django.utils.html import format_html
 from conversations.admin.search import CappedCountPaginator, conversations_search
 from conversations.agents.access import agent_may_reply
 from conversations.agents.transcripts import transcript_messages, transcripts_csv, transcripts_json
-from conversations.models import (
-    Attachment,
-    Conversation,
-    ConversationStatus,
-    Message,
-    ModelName,
-)
-from conversations.status import StatusError, conversation_close
+from conversations.domain.status import StatusError, conversation_close
+from conversations.models import Attachment, Conversation, ConversationStatus, Message, ModelName
 
 
 class HandedOffFilter(admin.SimpleListFilter):

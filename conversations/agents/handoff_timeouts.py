@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from conversations.agents.hours import agents_at_work
 from conversations.agents.queue import UNANSWERED_EVENT
-from conversations.events import MessageCreated
-from conversations.messages import message_append, message_serialize
+from conversations.domain.events import MessageCreated
+from conversations.domain.messages import message_append, message_serialize
+from conversations.domain.realtime import agent_queue_changed_on_commit, event_publish_on_commit
 from conversations.models import Conversation, ConversationStatus, Message, MessageRole
-from conversations.realtime import agent_queue_changed_on_commit, event_publish_on_commit
 
 TEXTS = {
     "timeout": (

@@ -6,8 +6,8 @@ from celery import shared_task
 from django.conf import settings
 
 from conversations.agents.handoff_timeouts import handoffs_unanswered_notify_due
-from conversations.insights import insights_due, insights_write
-from conversations.privacy import retention_apply
+from conversations.domain.insights import insights_due, insights_write
+from conversations.domain.privacy import retention_apply
 
 
 @shared_task(name="conversations.agents.handoffs_unanswered", time_limit=60, ignore_result=True)

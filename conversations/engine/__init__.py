@@ -1,6 +1,6 @@
 """The reply engine: turns a conversation into a streamed assistant reply (contract).
 
-`reply_stream` knows nothing of sockets or HTTP. It yields events from conversations.events:
+`reply_stream` knows nothing of sockets or HTTP. It yields events from conversations.domain.events:
 AssistantStarted, then AssistantDelta / ToolStarted / ToolFinished, then AssistantDone (or
 Error). It persists everything itself: the assistant message (state streaming, then complete,
 interrupted or failed), tool runs, usage, cost and the conversation's totals. It checks that the

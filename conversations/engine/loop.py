@@ -18,9 +18,19 @@ from typing import Any
 from django.conf import settings
 
 from conversations import tools as tool_registry
-from conversations.budget import bot_budget_exceeded
+from conversations.domain.budget import bot_budget_exceeded
+from conversations.domain.events import (
+    AssistantDelta,
+    AssistantDone,
+    AssistantStarted,
+    Error,
+    Event,
+    ToolFinished,
+    ToolStarted,
+)
+from conversations.domain.status import handoff_request
 from conversations.engine import cache as reply_cache
-from conversations.engine import store
+from conversations.engine import persistence
 from conversations.engine.backends import (
     Backend,
     Finish,
@@ -49,21 +59,7 @@ from conversations.engine.faults import (
 )
 from conversations.engine.pricing import cost_usd
 from conversations.engine.safety import InputRejected, LeakGuard, message_check
-from conversations.events import (
-    AssistantDelta,
-    AssistantDone,
-    AssistantStarted,
-    Error,
-    Event,
-    ToolFinished,
-    ToolStarted,
-)
-from conversations.models import (
-    Message,
-    MessageState,
-    ToolRunStatus,
-)
-from conversations.status import handoff_request
+from conversations.models import Message, MessageState, ToolRunStatus
 from conversations.tools import ToolCall, ToolOutcome
 
 logger = logging.getLogger(__name__)
@@ -129,7 +125,7 @@ class _Reply:
         return int((time.monotonic() - self.started) * 1000)
 
     async def _row_open(self) -> _Row | None:
-        message = await store.in_thread(store.assistant_row_create)(
+        message = await persistence.in_thread(persistence.assistant_row_create)(
             conversation_id=self.conversation_id,
             engine=self.engine,
             model=self.model,
@@ -172,7 +168,7 @@ class _Reply:
             fields["data"] = data
         if finish_reason != "tool_calls":
             fields["sources"] = self.sources
-        return await store.in_thread(store.row_finish)(
+        return await persistence.in_thread(persistence.row_finish)(
             conversation_id=self.conversation_id,
             message_id=row.id,
             allow_waiting=self.allow_waiting,
@@ -248,14 +244,14 @@ class _Reply:
                         completion_tokens=usage.completion_tokens,
                         cached_tokens=usage.cached_tokens,
                     )
-                    await store.in_thread(store.conversation_usage_add)(
+                    await persistence.in_thread(persistence.conversation_usage_add)(
                         conversation_id=self.conversation_id, usage=usage, cost=cost
                     )
             except Exception:
                 logger.warning("Summarising older turns failed; keeping their gist", exc_info=True)
             summary = summary or summary_extractive(previous=history.summary, messages=dropped)
             through = history.turns[count - 1].last_seq
-            await store.in_thread(summary_store)(
+            await persistence.in_thread(summary_store)(
                 conversation_id=self.conversation_id, text=summary, through_seq=through
             )
             history.summary, history.summary_through_seq = summary, through
@@ -344,7 +340,7 @@ class _Reply:
             return
         row.checkpoint_at, row.deltas_since_checkpoint = now, 0
         row.pending = asyncio.ensure_future(
-            store.in_thread(store.checkpoint)(
+            persistence.in_thread(persistence.checkpoint)(
                 conversation_id=self.conversation_id,
                 message_id=row.id,
                 text=row.text,
@@ -397,7 +393,7 @@ class _Reply:
             yield outcome
 
     async def _tool_finished(self, row: _Row, outcome: ToolOutcome) -> ToolFinished:
-        await store.in_thread(store.tool_message_store)(
+        await persistence.in_thread(persistence.tool_message_store)(
             conversation_id=self.conversation_id, outcome=outcome
         )
         self.tools_used.append(outcome.name)
@@ -502,7 +498,7 @@ class _Reply:
                     else:
                         yield item
             except Stop as stop:
-                await store.in_thread(Message.objects.filter(pk=row.id).update)(
+                await persistence.in_thread(Message.objects.filter(pk=row.id).update)(
                     state=MessageState.INTERRUPTED, finish_reason=stop.reason
                 )
                 for event in self._finish(row, MessageState.INTERRUPTED, stop.reason):
@@ -553,7 +549,7 @@ class _Reply:
                 tools_used=self.tools_used, outcomes_ok=self.outcomes_ok, finish_reason=reason
             )
         ):
-            await store.in_thread(reply_cache.reply_cache_set)(
+            await persistence.in_thread(reply_cache.reply_cache_set)(
                 key=self.cache_key, text=row.text, sources=self.sources
             )
         for event in self._finish(row, state, reason):
@@ -564,7 +560,7 @@ async def _cached_reply(
     *, conversation_id: Any, history: History, engine: str, hit: dict[str, Any]
 ) -> AsyncIterator[Event]:
     started = time.monotonic()
-    message = await store.in_thread(store.assistant_row_create)(
+    message = await persistence.in_thread(persistence.assistant_row_create)(
         conversation_id=conversation_id, engine="cache", model=history.model, allow_waiting=False
     )
     if message is None:
@@ -574,7 +570,7 @@ async def _cached_reply(
     for start in range(0, len(text), CACHE_PIECE_CHARS):
         yield AssistantDelta(seq=message.seq, text=text[start : start + CACHE_PIECE_CHARS])
     ms = int((time.monotonic() - started) * 1000)
-    state, reason = await store.in_thread(store.row_finish)(
+    state, reason = await persistence.in_thread(persistence.row_finish)(
         conversation_id=conversation_id,
         message_id=message.pk,
         allow_waiting=False,
@@ -622,7 +618,7 @@ def _prepare(*, conversation_id: Any, engine: str, ask_moderation: bool) -> _Pre
     moderation on, the cache and the row wait until the moderation call has answered
     (_prepare_rest).
     """
-    history = store.reply_setup(conversation_id)
+    history = persistence.reply_setup(conversation_id)
     if history is None:
         return _Prepared()
     last = history.last_customer
@@ -649,7 +645,7 @@ def _prepare_rest(prepared: _Prepared, *, conversation_id: Any, engine: str) -> 
         prepared.over_budget = True
         return
     prepared.tools = tool_registry.tool_definitions(bot=history.bot)
-    prepared.row = store.assistant_row_create(
+    prepared.row = persistence.assistant_row_create(
         conversation_id=conversation_id, engine=engine, model=model, allow_waiting=False
     )
 
@@ -664,7 +660,7 @@ async def reply_stream(
     """The events of the bot's reply to a conversation (see conversations/engine/__init__.py)."""
     engine = settings.SUPPORTBOT_ENGINE
     ask_moderation = engine == "openai" and settings.SUPPORTBOT_MODERATION
-    prepared = await store.in_thread(_prepare)(
+    prepared = await persistence.in_thread(_prepare)(
         conversation_id=conversation_id, engine=engine, ask_moderation=ask_moderation
     )
     history = prepared.history
@@ -687,7 +683,7 @@ async def reply_stream(
         if flagged:
             yield Error(code="moderated", message=customer_message("moderated"), seq=last.seq)
             return
-        await store.in_thread(_prepare_rest)(
+        await persistence.in_thread(_prepare_rest)(
             prepared, conversation_id=conversation_id, engine=engine
         )
     if prepared.hit is not None:
@@ -698,7 +694,7 @@ async def reply_stream(
         return
     if prepared.over_budget:
         # Past the bot's daily token budget a person answers instead of the model.
-        await store.in_thread(handoff_request)(
+        await persistence.in_thread(handoff_request)(
             conversation_id=conversation_id,
             summary="The bot's daily token budget is used up.",
             requested_by="bot",

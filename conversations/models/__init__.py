@@ -20,7 +20,7 @@ from conversations.models.chat import (
 )
 from conversations.models.engine import ContextSummary
 from conversations.models.knowledge import FaqEntry
-from conversations.models.store import (
+from conversations.models.shop import (
     Fulfillment,
     Order,
     OrderLine,

@@ -91,7 +91,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class DatabaseOrderSource:
-    """The store's tables (conversations.models.store), one bot's data at a time."""
+    """The store's tables (conversations.models.shop), one bot's data at a time."""
 
     def _queryset(self, bot_id: int):
         return Order.objects.filter(bot_id=bot_id).select_related("customer")

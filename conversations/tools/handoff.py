@@ -1,6 +1,6 @@
 """The handoff tool: a person takes over, and the bot stops answering."""
 
-from conversations.status import StatusError, handoff_request
+from conversations.domain.status import StatusError, handoff_request
 from conversations.tools.registry import Tool, ToolContext, ToolResult, object_schema, tool_register
 
 

@@ -70,7 +70,7 @@ HOSTILE_REPLY = """**Bold** and a [safe link](https://example.com/track?o=1).
 [click me](javascript:window.pwned=1) ![tracker](https://example.com/pixel.png)"""
 
 ADD_REPLY = """
-from conversations.messages import message_append
+from conversations.domain.messages import message_append
 from conversations.models import Conversation
 conversation = Conversation.objects.order_by("-created_at").first()
 message_append(conversation_id=conversation.pk, role="assistant", text={text!r})
@@ -128,7 +128,7 @@ def test_the_widget_fits_a_phone_and_closes_with_escape(server, browser):
 
 CLOSE_CONVERSATION = """
 from conversations.models import Conversation
-from conversations.status import conversation_close
+from conversations.domain.status import conversation_close
 conversation = Conversation.objects.order_by("-created_at").first()
 conversation_close(conversation_id=conversation.pk, closed_by="agent")
 """

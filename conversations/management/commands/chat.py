@@ -6,10 +6,10 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
-from conversations.conversation import Identity, conversation_start, customer_identify
+from conversations.domain.conversation import Identity, conversation_start, customer_identify
+from conversations.domain.messages import message_append
+from conversations.edge.identity import identity_signature
 from conversations.engine import InputRejected, message_check, reply_stream
-from conversations.identity import identity_signature
-from conversations.messages import message_append
 from conversations.models import Bot, Conversation, ConversationStatus, MessageRole
 
 QUIT = {"exit", "quit", ":q"}

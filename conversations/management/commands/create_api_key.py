@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from conversations.apikeys import ApiKeyError, api_key_create
+from conversations.edge.apikeys import ApiKeyError, api_key_create
 from conversations.models import Bot
 
 

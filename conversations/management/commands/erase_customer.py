@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from conversations.privacy import customer_erase
+from conversations.domain.privacy import customer_erase
 
 
 class Command(BaseCommand):

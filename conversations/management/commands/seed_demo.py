@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from conversations.demo.history import conversations_seed
-from conversations.demo.store import demo_store_seed
+from conversations.demo.loader import demo_store_seed
 from conversations.importing import ImportFileError, progress_default
 
 

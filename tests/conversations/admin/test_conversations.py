@@ -7,8 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from conversations.domain.status import handoff_request
 from conversations.models import Conversation, ConversationStatus, Message, MessageRole
-from conversations.status import handoff_request
 from tests import factories
 from tests.agents_fixtures import chat_create
 
@@ -98,7 +98,7 @@ def test_transcript_page_reads_like_the_chat(client, agent_user, bot):
         duration_ms=12,
     )
     Message.objects.filter(pk=assistant.pk).update(state="interrupted")
-    from conversations.messages import message_append
+    from conversations.domain.messages import message_append
 
     message_append(
         conversation_id=conversation.pk, role=MessageRole.AGENT, text="I'm Alice", author=agent_user

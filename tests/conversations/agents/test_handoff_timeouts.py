@@ -8,8 +8,8 @@ from conversations.agents.handoff_timeouts import (
 )
 from conversations.agents.queue import agent_queue
 from conversations.agents.tasks import handoffs_unanswered
+from conversations.domain.status import conversation_claim, handoff_request
 from conversations.models import Conversation, MessageRole
-from conversations.status import conversation_claim, handoff_request
 
 
 def _waiting_since(conversation, seconds):

@@ -4,8 +4,8 @@ from decimal import Decimal
 from django.utils import timezone
 
 from conversations.agents.metrics import dashboard_figures
+from conversations.domain.status import handoff_request
 from conversations.models import Conversation, Message
-from conversations.status import handoff_request
 from tests.agents_fixtures import chat_create
 
 

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from conversations.agents.tasks import insights_sweep, retention_apply_task
+from conversations.domain.status import conversation_close
 from conversations.models import Conversation
-from conversations.status import conversation_close
 from tests.agents_fixtures import chat_create
 from tests.celery_worker import celery_worker_running
 from tests.conftest import requires_postgres, requires_redis

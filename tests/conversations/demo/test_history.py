@@ -5,14 +5,8 @@ from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 
 from conversations.demo.history import conversations_seed, token_cost
-from conversations.demo.store import demo_store_seed
-from conversations.models import (
-    Conversation,
-    ConversationStatus,
-    Message,
-    MessageRole,
-    ToolRun,
-)
+from conversations.demo.loader import demo_store_seed
+from conversations.models import Conversation, ConversationStatus, Message, MessageRole, ToolRun
 
 
 def test_token_cost_uses_gpt_4o_mini_prices():

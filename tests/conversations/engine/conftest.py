@@ -13,9 +13,9 @@ import pytest
 from channels.db import database_sync_to_async
 
 from conversations import tools as tool_registry
-from conversations.messages import message_append
+from conversations.domain.messages import message_append
+from conversations.domain.status import handoff_request
 from conversations.models import Conversation, MessageRole, ToolRunStatus
-from conversations.status import handoff_request
 from conversations.tools import ToolOutcome
 
 ORDER = {

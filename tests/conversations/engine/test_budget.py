@@ -3,7 +3,7 @@
 import pytest
 from asgiref.sync import sync_to_async
 
-from conversations.messages import message_append
+from conversations.domain.messages import message_append
 from conversations.models import ConversationStatus, MessageRole
 from tests.conversations.engine.conftest import types
 from tests.openai_server import Reply

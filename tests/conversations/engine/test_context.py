@@ -6,8 +6,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
+from conversations.domain.messages import message_append
 from conversations.engine.context import history_load, system_prompt_compose
-from conversations.messages import message_append
 from conversations.models import ContextSummary, MessageRole
 from tests.openai_server import Reply
 

@@ -8,8 +8,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
+from conversations.domain.messages import message_append
 from conversations.engine import reply_stream
-from conversations.messages import message_append
 from conversations.models import (
     ContextSummary,
     Conversation,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conversations.messages import message_append
+from conversations.domain.messages import message_append
 from conversations.models import MessageRole, Order, ToolRun, ToolRunStatus
 from conversations.tools.actions import cancel_order, start_return
 from conversations.tools.orders import identify_customer

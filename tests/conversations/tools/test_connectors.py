@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import pytest
 from django.test import override_settings
 
-from conversations.messages import message_append
+from conversations.domain.messages import message_append
 from conversations.models import MessageRole, ToolRunStatus
 from conversations.tools.connectors import HttpOrderSource, OrderSourceError
 from conversations.tools.orders import get_order, identify_customer, list_recent_orders

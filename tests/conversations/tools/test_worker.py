@@ -11,7 +11,7 @@ from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
-from conversations.messages import message_append
+from conversations.domain.messages import message_append
 from conversations.models import MessageRole, ToolRun, ToolRunStatus
 from conversations.tools import ToolCall, tool_calls_execute
 from tests import factories

@@ -1,0 +1,1 @@
+"""The domain: conversations, messages, ownership, the one intake and reply runner."""

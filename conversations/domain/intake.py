@@ -1,0 +1,365 @@
+"""Customer messages in, bot replies out: the domain piece between the transports and the engine.
+
+A customer message is stored (idempotent on its client id) and published before anyone is told
+it was accepted. If the bot owns the conversation, its reply then runs as an asyncio task in
+this process, independent of the socket or request that asked for it: a client that drops does
+not stop it. The reply's events go to the conversation's group through
+conversations.domain.realtime, with deltas coalesced so that one frame carries a few tokens.
+Every transport (websocket, SSE, the chat command) calls these functions; none of them talks
+to the engine directly.
+"""
+
+import asyncio
+import contextvars
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.db import connections, transaction
+
+from conversations import engine
+from conversations.domain.events import (
+    AssistantDelta,
+    AssistantDone,
+    AssistantStarted,
+    Error,
+    Event,
+    MessageCreated,
+)
+from conversations.domain.messages import message_append, message_serialize
+from conversations.domain.realtime import event_publish
+from conversations.engine.persistence import database_executor
+from conversations.models import Attachment, Conversation, ConversationStatus, Message, MessageRole
+
+logger = logging.getLogger(__name__)
+
+# At most one delta frame per this many seconds: a few tokens a frame at typical model speeds,
+# well under what a reader notices.
+DELTA_FLUSH_SECONDS = 0.04
+MAX_ATTACHMENTS = 4
+
+
+class MessageRefused(Exception):
+    """The customer message cannot be stored; `code` for programs, `message` for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Reply:
+    """A reply running in this process, and what it has published so far."""
+
+    conversation_id: str
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task | None = None
+    seq: int | None = None
+    text: str = ""
+    again: bool = False
+    subscribers: set[asyncio.Queue] = field(default_factory=set)
+    # Subscribers who asked for an answer while a turn ran: they get the turn after it.
+    next_subscribers: set[asyncio.Queue] = field(default_factory=set)
+
+
+_replies: dict[str, Reply] = {}
+
+
+def database_call(func: Callable) -> Callable:
+    """database_sync_to_async, on the thread pool rather than the one thread-sensitive thread.
+
+    These calls are short, self-contained transactions: run side by side, a burst of customer
+    messages does not queue behind one another (and behind the engine). SQLite takes one
+    writer at a time anyway, so there they keep to the one thread.
+    """
+    if connections["default"].vendor == "sqlite":
+        return database_sync_to_async(func, thread_sensitive=True)
+    return database_sync_to_async(func, thread_sensitive=False, executor=database_executor())
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """The outcome of posting a customer message."""
+
+    message: Message
+    created: bool
+    status: str
+    reply_started: bool
+
+
+def _attachments_check(*, conversation_id: Any, ids: list[str], message_pk: int | None) -> list:
+    attachments = list(
+        Attachment.objects.select_for_update().filter(conversation_id=conversation_id, pk__in=ids)
+    )
+    if len(attachments) != len(set(ids)) or any(
+        a.message_id not in (None, message_pk) for a in attachments
+    ):
+        raise MessageRefused("invalid_attachment", "An attached image was not found.")
+    return attachments
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    message: Message
+    created: bool
+    status: str
+    is_last: bool
+    payload: dict[str, Any] | None
+
+
+def _customer_message_store(
+    *, conversation_id: Any, text: str, client_id: str, attachment_ids: list[str]
+) -> _Stored:
+    with transaction.atomic():
+        conversation = Conversation.objects.only("id", "status", "last_seq").get(pk=conversation_id)
+        if client_id:
+            existing = Message.objects.filter(
+                conversation_id=conversation_id, client_id=client_id
+            ).first()
+            if existing is not None:
+                is_last = existing.seq == conversation.last_seq
+                return _Stored(existing, False, conversation.status, is_last, None)
+        if conversation.status == ConversationStatus.CLOSED:
+            raise MessageRefused("closed", "This conversation is closed.")
+        attachments = (
+            _attachments_check(conversation_id=conversation_id, ids=attachment_ids, message_pk=None)
+            if attachment_ids
+            else []
+        )
+        message, created = message_append(
+            conversation_id=conversation_id,
+            role=MessageRole.CUSTOMER,
+            text=text,
+            client_id=client_id or None,
+        )
+        if attachments:
+            Attachment.objects.filter(pk__in=[a.pk for a in attachments]).update(message=message)
+        payload = message_serialize(message)
+    return _Stored(message, created, conversation.status, True, payload)
+
+
+async def customer_message_post(
+    *, conversation_id: Any, text: str, client_id: str = "", attachment_ids: list[str] = ()
+) -> Posted:
+    """Store a customer's message, tell every watcher, and start the bot's reply if it answers.
+
+    A resend with a known client id returns the stored message and stores nothing; it starts
+    the reply only if the first attempt never got one (the process died in between).
+    """
+    try:
+        attachment_ids = [str(uuid.UUID(str(a))) for a in attachment_ids]
+    except ValueError:
+        raise MessageRefused("invalid_attachment", "An attached image was not found.") from None
+    if len(attachment_ids) > MAX_ATTACHMENTS:
+        raise MessageRefused("invalid_attachment", f"At most {MAX_ATTACHMENTS} images a message.")
+    if not text.strip() and not attachment_ids:
+        raise MessageRefused("empty", "The message is empty.")
+    stored = await database_call(_customer_message_store)(
+        conversation_id=conversation_id,
+        text=text,
+        client_id=client_id,
+        attachment_ids=attachment_ids,
+    )
+    if stored.payload is not None:
+        await event_publish(
+            conversation_id=conversation_id, event=MessageCreated(message=stored.payload)
+        )
+    answer = stored.status == ConversationStatus.BOT and (
+        stored.created
+        or (reply_running(conversation_id=conversation_id) is None and stored.is_last)
+    )
+    started = reply_start(conversation_id=conversation_id) if answer else False
+    return Posted(
+        message=stored.message, created=stored.created, status=stored.status, reply_started=started
+    )
+
+
+def reply_running(*, conversation_id: Any) -> Reply | None:
+    """The reply running in this process for the conversation, if any."""
+    return _replies.get(str(conversation_id))
+
+
+def reply_start(*, conversation_id: Any) -> bool:
+    """Start the bot's reply in this process; while one runs, answer again once it is done.
+
+    Returns whether a new reply task was started now. Must be called from the event loop.
+    """
+    key = str(conversation_id)
+    running = _replies.get(key)
+    if running is not None:
+        running.again = True
+        return False
+    reply = Reply(conversation_id=key)
+    _replies[key] = reply
+    # A fresh context: the reply outlives the socket or request that started it, so it must not
+    # inherit that caller's thread-sensitive executor, which shuts down when the caller ends.
+    reply.task = asyncio.get_running_loop().create_task(
+        _reply_run(reply), name=f"reply {key}", context=contextvars.Context()
+    )
+    return True
+
+
+def reply_stop(*, conversation_id: Any) -> bool:
+    """Stop the reply running in this process; the engine keeps the partial text."""
+    reply = _replies.get(str(conversation_id))
+    if reply is None:
+        return False
+    reply.again = False
+    reply.cancel.set()
+    return True
+
+
+def reply_events(*, conversation_id: Any, start: bool = True) -> AsyncIterator[Event]:
+    """One subscriber's view of the conversation's next reply: its events until done or error.
+
+    For transports that serve one client per request (SSE, the chat command); the events are
+    the same coalesced ones the group sees. It starts the reply (with `start`) and subscribes
+    at once, not at the first iteration: the reply runs even if nobody iterates, and no event
+    is missed. If a reply is already running, `start` subscribes to the turn after it, the
+    one sure to answer what was just stored.
+    """
+    after = start and not reply_start(conversation_id=conversation_id)
+    reply = _replies.get(str(conversation_id))
+    queue: asyncio.Queue = asyncio.Queue()
+    if reply is None:
+        queue.put_nowait(None)
+    else:
+        (reply.next_subscribers if after else reply.subscribers).add(queue)
+    return _subscriber_events(reply, queue)
+
+
+async def _subscriber_events(reply: Reply | None, queue: asyncio.Queue) -> AsyncIterator[Event]:
+    try:
+        while True:
+            event = await queue.get()
+            if event is None:
+                return
+            yield event
+            if isinstance(event, AssistantDone | Error):
+                return
+    finally:
+        if reply is not None:
+            reply.subscribers.discard(queue)
+            reply.next_subscribers.discard(queue)
+
+
+async def _publish(reply: Reply, event: Event) -> None:
+    for queue in reply.subscribers:
+        queue.put_nowait(event)
+    await event_publish(conversation_id=reply.conversation_id, event=event)
+
+
+class _Coalescer:
+    """Deltas in, at most one delta frame per DELTA_FLUSH_SECONDS out, everything in order.
+
+    Runs inside the engine's loop, with no task switch per token: a delta is appended, and
+    either flushed at once (the first after a quiet spell is never held back) or left for a
+    timer at the next slot. Anything else flushes what is pending and goes out after it.
+    Frames go to `frames`, which one publisher task per reply drains in order.
+    """
+
+    def __init__(self, frames: asyncio.Queue) -> None:
+        self.frames = frames
+        self.loop = asyncio.get_running_loop()
+        self.pending: list[str] = []
+        self.seq: int | None = None
+        self.next_slot = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, AssistantDelta):
+            self.seq = event.seq
+            self.pending.append(event.text)
+            if self.loop.time() >= self.next_slot:
+                self.flush()
+            elif self.timer is None:
+                self.timer = self.loop.call_at(self.next_slot, self.flush)
+            return
+        self.flush()
+        self.frames.put_nowait(event)
+
+    def flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.pending:
+            text = "".join(self.pending)
+            self.pending.clear()
+            self.next_slot = self.loop.time() + DELTA_FLUSH_SECONDS
+            self.frames.put_nowait(AssistantDelta(seq=self.seq, text=text))
+
+
+async def _produce(reply: Reply, frames: asyncio.Queue) -> None:
+    """Run one turn of the engine, its events coalesced into `frames`; None at the end."""
+    coalescer = _Coalescer(frames)
+    try:
+        async for event in engine.reply_stream(
+            conversation_id=reply.conversation_id, cancel=reply.cancel
+        ):
+            coalescer.add(event)
+    except Exception:
+        logger.exception("Reply to conversation %s failed", reply.conversation_id)
+        coalescer.add(
+            Error(
+                code="reply_failed",
+                message="Sorry, something went wrong while answering. Please try again.",
+                seq=reply.seq if reply.seq is not None else coalescer.seq,
+            )
+        )
+    finally:
+        coalescer.flush()
+        frames.put_nowait(None)
+
+
+async def _relay(reply: Reply, frames: asyncio.Queue) -> None:
+    """Publish the turn's frames in order; deltas get their offset in the reply's text here."""
+    while True:
+        event = await frames.get()
+        if event is None:
+            return
+        if isinstance(event, AssistantDelta):
+            if reply.seq is None:
+                reply.seq = event.seq
+            offset = len(reply.text)
+            reply.text += event.text
+            event = AssistantDelta(seq=event.seq, text=event.text, offset=offset)
+        elif isinstance(event, AssistantStarted):
+            reply.seq, reply.text = event.seq, ""
+        await _publish(reply, event)
+
+
+async def _reply_run(reply: Reply) -> None:
+    try:
+        while True:
+            frames: asyncio.Queue = asyncio.Queue()
+            producer = asyncio.create_task(_produce(reply, frames))
+            try:
+                await _relay(reply, frames)
+            finally:
+                if not producer.done():
+                    producer.cancel()
+            # reply_stop clears `again`: set now, a message arrived after any stop, so it is
+            # answered in one more turn, with a fresh cancel for that turn.
+            if not reply.again:
+                return
+            reply.again, reply.seq, reply.text = False, None, ""
+            reply.cancel = asyncio.Event()
+            reply.subscribers |= reply.next_subscribers
+            reply.next_subscribers.clear()
+    except Exception:
+        logger.exception("Relaying the reply to conversation %s failed", reply.conversation_id)
+    finally:
+        _replies.pop(reply.conversation_id, None)
+        for queue in reply.subscribers | reply.next_subscribers:
+            queue.put_nowait(None)
+
+
+async def replies_wait() -> None:
+    """Wait for every reply running in this process (tests, graceful shutdown)."""
+    tasks = [reply.task for reply in list(_replies.values()) if reply.task is not None]
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,1 @@
+"""Transports: thin entrances that parse, check, call the domain and serialize."""

@@ -1,0 +1,447 @@
+"""Conversations over the API: start, post messages (JSON or SSE), read, list, close, rate."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.http import HttpRequest, StreamingHttpResponse
+from ninja import File, Query, Router, Status
+from ninja.files import UploadedFile
+from pydantic import Field, field_validator
+
+from conversations.domain.attachments import AttachmentError, attachment_create
+from conversations.domain.conversation import Identity, conversation_start, customer_identify
+from conversations.domain.events import (
+    AssistantDone,
+    AssistantStarted,
+    Event,
+    MessageAccepted,
+    MessageCreated,
+)
+from conversations.domain.intake import reply_events
+from conversations.domain.messages import message_append, message_serialize
+from conversations.domain.realtime import event_publish_on_commit
+from conversations.domain.status import conversation_close, conversation_rate, handoff_request
+from conversations.edge.identity import identity_signature_valid
+from conversations.models import (
+    ApiKey,
+    Attachment,
+    Conversation,
+    ConversationStatus,
+    Message,
+    MessageRole,
+    MessageState,
+)
+from conversations.transports.api.auth import scope_require
+from conversations.transports.api.errors import ApiError, ErrorOut
+from conversations.transports.api.schemas import (
+    AttachmentOut,
+    ConversationCreatedOut,
+    ConversationCreateIn,
+    ConversationOut,
+    ConversationPage,
+    HandoffIn,
+    In,
+    MessageIn,
+    MessagePage,
+    RatingIn,
+    ReplyOut,
+)
+from conversations.transports.api.streaming import sse_stream
+
+router = Router(tags=["conversations"])
+
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+TRANSCRIPT_ROLES = [MessageRole.CUSTOMER, MessageRole.ASSISTANT, MessageRole.AGENT, "event"]
+
+
+def conversation_out(conversation: Conversation) -> dict[str, Any]:
+    customer = conversation.customer
+    return {
+        "id": conversation.pk,
+        "status": conversation.status,
+        "owner": conversation.owner,
+        "title": conversation.title,
+        "customer": {
+            "email": customer.email,
+            "external_id": customer.external_id,
+            "name": customer.name,
+            "verified": customer.is_verified,
+        },
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
+        "last_message_at": conversation.last_message_at,
+        "handoff_requested_at": conversation.handoff_requested_at,
+        "closed_at": conversation.closed_at,
+        "csat_rating": conversation.csat_rating,
+        "csat_comment": conversation.csat_comment,
+    }
+
+
+async def _conversation(key: ApiKey, conversation_id: uuid.UUID) -> Conversation:
+    """The conversation if it belongs to the key's bot; another bot's looks like a missing one."""
+    conversation = (
+        await Conversation.objects.select_related("customer")
+        .filter(pk=conversation_id, bot_id=key.bot_id)
+        .afirst()
+    )
+    if conversation is None:
+        raise ApiError("not_found", "No such conversation.", status=404)
+    return conversation
+
+
+def _visitor_id(body: ConversationCreateIn, identity: Identity, verified: bool) -> str:
+    if body.visitor_id:
+        return body.visitor_id
+    if verified and identity.external_id:
+        return f"ext:{identity.external_id}"[:64]
+    if verified:
+        return f"email:{identity.email.lower()}"[:64]
+    return f"api:{uuid.uuid4().hex}"
+
+
+def _start(key: ApiKey, body: ConversationCreateIn) -> tuple[Conversation, str]:
+    c = body.customer
+    identity = (
+        Identity(email=c.email, external_id=c.external_id, name=c.name, signature=c.signature)
+        if c
+        else Identity()
+    )
+    verified = identity_signature_valid(
+        secret=key.bot.identity_secret, value=identity.signed_value, signature=identity.signature
+    )
+    customer = customer_identify(
+        bot=key.bot, visitor_id=_visitor_id(body, identity, verified), identity=identity
+    )
+    conversation, token = conversation_start(bot=key.bot, customer=customer)
+    conversation.customer = customer
+    return conversation, token
+
+
+@router.post(
+    "/conversations",
+    response={201: ConversationCreatedOut, **ERRORS},
+    summary="Start a conversation",
+    description="Needs the `chat` scope. Pass `customer` with a `signature` to start it for "
+    "a verified customer (see docs/api.md, Signed identities).",
+)
+async def conversation_create(request: HttpRequest, body: ConversationCreateIn):
+    key = scope_require(request, "chat")
+    conversation, token = await sync_to_async(_start)(key, body)
+    return Status(201, {**conversation_out(conversation), "resume_token": token})
+
+
+class ConversationFilters(In):
+    status: ConversationStatus | None = None
+    customer_email: str | None = Field(None, max_length=254)
+    external_id: str | None = Field(None, max_length=128)
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    limit: int = Field(20, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+    @field_validator("created_after", "created_before")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """In UTC (naive means UTC): PostgreSQL refuses odd offsets such as -20:12."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("date out of range") from None
+
+
+@router.get(
+    "/conversations",
+    response={200: ConversationPage, **ERRORS},
+    summary="List conversations",
+    description="Needs the `read` scope. Newest first.",
+)
+async def conversation_list(request: HttpRequest, filters: Query[ConversationFilters]):
+    key = scope_require(request, "read")
+    qs = Conversation.objects.filter(bot_id=key.bot_id).select_related("customer")
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.customer_email:
+        qs = qs.filter(customer__email__iexact=filters.customer_email)
+    if filters.external_id:
+        qs = qs.filter(customer__external_id=filters.external_id)
+    if filters.created_after:
+        qs = qs.filter(created_at__gte=filters.created_after)
+    if filters.created_before:
+        qs = qs.filter(created_at__lt=filters.created_before)
+    total = await qs.acount()
+    page = [
+        c async for c in qs.order_by("-created_at")[filters.offset : filters.offset + filters.limit]
+    ]
+    end = filters.offset + len(page)
+    return {
+        "items": [conversation_out(c) for c in page],
+        "total": total,
+        "next_offset": end if end < total else None,
+    }
+
+
+@router.get(
+    "/conversations/{uuid:conversation_id}",
+    response={200: ConversationOut, **ERRORS},
+    summary="Read a conversation",
+    description="Needs the `read` or `chat` scope.",
+)
+async def conversation_get(request: HttpRequest, conversation_id: uuid.UUID):
+    key = scope_require(request, "read", "chat")
+    return conversation_out(await _conversation(key, conversation_id))
+
+
+@router.get(
+    "/conversations/{uuid:conversation_id}/messages",
+    response={200: MessagePage, **ERRORS},
+    summary="Read a conversation's messages",
+    description="Needs the `read` or `chat` scope. Oldest first; page with `after_seq`.",
+)
+async def message_list(
+    request: HttpRequest,
+    conversation_id: uuid.UUID,
+    after_seq: int = Query(0, ge=0, le=2_000_000_000),
+    limit: int = Query(50, ge=1, le=200),
+):
+    key = scope_require(request, "read", "chat")
+    conversation = await _conversation(key, conversation_id)
+    qs = (
+        Message.objects.filter(
+            conversation=conversation, seq__gt=after_seq, role__in=TRANSCRIPT_ROLES
+        )
+        # The bot's tool-call turns carry no text for people; its answer follows them.
+        .exclude(role=MessageRole.ASSISTANT, text="", state=MessageState.COMPLETE)
+        .select_related("author")
+        .prefetch_related("attachments")
+        .order_by("seq")
+    )
+    page = [m async for m in qs[: limit + 1]]
+    more = len(page) > limit
+    page = page[:limit]
+    return {
+        "items": [message_serialize(m) for m in page],
+        "next_after_seq": page[-1].seq if more else None,
+    }
+
+
+def _customer_message_store(
+    conversation: Conversation, body: MessageIn
+) -> tuple[Message, dict[str, Any], bool, str]:
+    """Store the customer's message and bind its images; (message, serialized, created, status)."""
+    ids = [str(i) for i in dict.fromkeys(body.attachment_ids)]
+    with transaction.atomic():
+        attachments = list(
+            Attachment.objects.select_for_update().filter(
+                conversation_id=conversation.pk, pk__in=ids
+            )
+        )
+        message, created = message_append(
+            conversation_id=conversation.pk,
+            role=MessageRole.CUSTOMER,
+            text=body.text.strip(),
+            client_id=body.client_id,
+        )
+        if created:
+            if len(attachments) != len(ids) or any(a.message_id for a in attachments):
+                raise ApiError(
+                    "unknown_attachment",
+                    "An attachment id is unknown here or already sent.",
+                    status=422,
+                )
+            Attachment.objects.filter(pk__in=ids).update(message=message)
+            stored = Message.objects.prefetch_related("attachments").get(pk=message.pk)
+            event_publish_on_commit(
+                conversation_id=conversation.pk,
+                event=MessageCreated(message=message_serialize(stored)),
+            )
+        status = Conversation.objects.only("status").get(pk=conversation.pk).status
+    message = Message.objects.prefetch_related("attachments").get(pk=message.pk)
+    return message, message_serialize(message), created, status
+
+
+def _message_after(conversation_id: Any, seq: int) -> dict[str, Any] | None:
+    message = (
+        Message.objects.filter(
+            conversation_id=conversation_id, seq__gt=seq, role=MessageRole.ASSISTANT
+        )
+        .exclude(text="", state=MessageState.COMPLETE)
+        .prefetch_related("attachments")
+        .order_by("seq")
+        .first()
+    )
+    return message_serialize(message) if message else None
+
+
+def _message_by_id(message_id: int) -> dict[str, Any] | None:
+    message = Message.objects.prefetch_related("attachments").filter(pk=message_id).first()
+    return message_serialize(message) if message else None
+
+
+def _status(conversation_id: Any) -> str:
+    return Conversation.objects.only("status").get(pk=conversation_id).status
+
+
+@router.post(
+    "/conversations/{uuid:conversation_id}/messages",
+    response={200: ReplyOut, 409: ErrorOut, **ERRORS},
+    summary="Post a customer message and get the reply",
+    description="Needs the `chat` scope. The reply comes as JSON once complete, or, with "
+    "`Accept: text/event-stream` or `stream: true`, as Server-Sent Events: `message.accepted`, "
+    "`assistant.started`, `assistant.delta`..., `tool.started`/`tool.finished`, "
+    "`assistant.done` or `error`; the same events as the websocket. A reply runs to the end "
+    "even if the client disconnects.",
+    openapi_extra={
+        "responses": {
+            200: {
+                "content": {
+                    "text/event-stream": {
+                        "schema": {"type": "string"},
+                        "example": 'event: assistant.delta\ndata: {"type": "assistant.delta", '
+                        '"seq": 2, "text": "Hello"}\n\n',
+                    }
+                }
+            }
+        }
+    },
+)
+async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: MessageIn):
+    key = scope_require(request, "chat")
+    conversation = await _conversation(key, conversation_id)
+    if conversation.status == ConversationStatus.CLOSED:
+        raise ApiError("conversation_closed", "This conversation is closed.", status=409)
+    if not body.text.strip() and not body.attachment_ids:
+        raise ApiError("empty_message", "Send some text or an image.", status=422)
+    message, message_out, created, status = await sync_to_async(_customer_message_store)(
+        conversation, body
+    )
+    # The reply starts now, in conversations.domain.intake, and runs to the end whoever listens; if
+    # one is already running, these are the events of the one after it, which answers this.
+    events = None
+    if created and status == ConversationStatus.BOT:
+        events = reply_events(conversation_id=conversation.pk)
+
+    wants_stream = body.stream or "text/event-stream" in request.headers.get("Accept", "")
+    if wants_stream:
+        accepted = MessageAccepted(
+            seq=message.seq,
+            message_id=message.pk,
+            client_id=message.client_id,
+            duplicate=not created,
+        )
+        response = StreamingHttpResponse(
+            sse_stream(first=[accepted], events=events), content_type="text/event-stream"
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+
+    reply: dict[str, Any] | None = None
+    if events is not None:
+        reply_id = await _reply_message_id(events)
+        if reply_id is not None:
+            reply = await sync_to_async(_message_by_id)(reply_id)
+    elif not created:
+        reply = await sync_to_async(_message_after)(conversation.pk, message.seq)
+    return {
+        "message": message_out,
+        "duplicate": not created,
+        "reply": reply,
+        "status": await sync_to_async(_status)(conversation.pk),
+    }
+
+
+async def _reply_message_id(events: AsyncIterator[Event]) -> int | None:
+    """Wait for the reply to end; the id of its last message (the one with the answer)."""
+    reply_id = None
+    async for event in events:
+        if isinstance(event, AssistantStarted | AssistantDone):
+            reply_id = event.message_id
+    return reply_id
+
+
+@router.post(
+    "/conversations/{uuid:conversation_id}/attachments",
+    response={201: AttachmentOut, 409: ErrorOut, 413: ErrorOut, **ERRORS},
+    summary="Upload an image to attach to a message",
+    description="Needs the `chat` scope. multipart/form-data with one `file`: PNG, JPEG, GIF "
+    "or WebP within the size limit. Send the returned id in a message's `attachment_ids`.",
+)
+async def attachment_upload(
+    request: HttpRequest, conversation_id: uuid.UUID, file: File[UploadedFile]
+):
+    key = scope_require(request, "chat")
+    conversation = await _conversation(key, conversation_id)
+    if conversation.status == ConversationStatus.CLOSED:
+        raise ApiError("conversation_closed", "This conversation is closed.", status=409)
+    data = await sync_to_async(file.read)()
+    try:
+        attachment = await sync_to_async(attachment_create)(
+            conversation_id=conversation.pk, data=data
+        )
+    except AttachmentError as exc:
+        status = 413 if exc.code == "image_too_large" else 422
+        raise ApiError(exc.code, exc.message, status=status) from None
+    return Status(
+        201,
+        {
+            "id": attachment.pk,
+            "content_type": attachment.content_type,
+            "width": attachment.width,
+            "height": attachment.height,
+        },
+    )
+
+
+async def _after_status_change(key: ApiKey, conversation_id: uuid.UUID) -> dict[str, Any]:
+    return conversation_out(await _conversation(key, conversation_id))
+
+
+@router.post(
+    "/conversations/{uuid:conversation_id}/handoff",
+    response={200: ConversationOut, 409: ErrorOut, **ERRORS},
+    summary="Ask for a human agent",
+    description="Needs the `chat` scope. The bot falls silent until an agent answers.",
+)
+async def conversation_handoff(request: HttpRequest, conversation_id: uuid.UUID, body: HandoffIn):
+    key = scope_require(request, "chat")
+    conversation = await _conversation(key, conversation_id)
+    await sync_to_async(handoff_request)(
+        conversation_id=conversation.pk, summary=body.summary, requested_by="api"
+    )
+    return await _after_status_change(key, conversation_id)
+
+
+@router.post(
+    "/conversations/{uuid:conversation_id}/close",
+    response={200: ConversationOut, **ERRORS},
+    summary="Close a conversation",
+    description="Needs the `chat` scope. Closing twice is harmless.",
+)
+async def conversation_close_view(request: HttpRequest, conversation_id: uuid.UUID):
+    key = scope_require(request, "chat")
+    conversation = await _conversation(key, conversation_id)
+    await sync_to_async(conversation_close)(conversation_id=conversation.pk, closed_by="api")
+    return await _after_status_change(key, conversation_id)
+
+
+@router.post(
+    "/conversations/{uuid:conversation_id}/rating",
+    response={200: ConversationOut, **ERRORS},
+    summary="Rate a conversation (CSAT 1-5)",
+    description="Needs the `chat` scope. Rating again replaces the earlier rating.",
+)
+async def conversation_rate_view(request: HttpRequest, conversation_id: uuid.UUID, body: RatingIn):
+    key = scope_require(request, "chat")
+    conversation = await _conversation(key, conversation_id)
+    await sync_to_async(conversation_rate)(
+        conversation_id=conversation.pk, rating=body.rating, comment=body.comment
+    )
+    return await _after_status_change(key, conversation_id)

@@ -1,0 +1,337 @@
+"""The customer's websocket: /ws/chat/<conversation id>/ (protocol in docs/protocol.md).
+
+Thin: it checks the origin, the resume token and each frame, calls the domain code
+(conversations.domain.intake, conversations.domain.status) and sends the
+conversation's events as JSON frames.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from conversations.domain import intake
+from conversations.domain.conversation import conversation_for_token
+from conversations.domain.events import (
+    Error,
+    Event,
+    MessageCreated,
+    SessionReady,
+    StatusChanged,
+    Typing,
+)
+from conversations.domain.intake import database_call
+from conversations.domain.messages import message_serialize, messages_after
+from conversations.domain.realtime import conversation_group
+from conversations.domain.status import StatusError, conversation_rate, handoff_request
+from conversations.engine.persistence import bot_may_write
+from conversations.models import Bot, Conversation
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_CHARS = 16 * 1024
+MAX_CLIENT_ID_CHARS = 64
+AUTH_TIMEOUT_SECONDS = 10.0
+REPLAY_BATCH = 500
+
+# Close codes (4000-4999 are the application's own).
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN_ORIGIN = 4403
+CLOSE_AUTH_TIMEOUT = 4408
+
+
+class TokenBucket:
+    """At most `burst` actions at once, refilled at `rate` a second."""
+
+    def __init__(self, *, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def origin_allowed(*, origin: str, host: str, allowed: list[str]) -> bool:
+    """The bot's allowed origins, "*" for any, and the server's own pages (the demo)."""
+    if not origin:
+        return False
+    if "*" in allowed or origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    return bool(host) and parts.netloc == host and parts.scheme in ("http", "https")
+
+
+def _bot_for_conversation(conversation_id: str) -> Bot | None:
+    conversation = (
+        Conversation.objects.select_related("bot")
+        .only("id", "bot__allowed_origins", "bot__is_active")
+        .filter(pk=conversation_id)
+        .first()
+    )
+    return conversation.bot if conversation is not None else None
+
+
+def _replay(conversation_id: Any, after_seq: int) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    while True:
+        batch = messages_after(
+            conversation_id=conversation_id, after_seq=after_seq, limit=REPLAY_BATCH
+        )
+        frames.extend(message_serialize(m) for m in batch)
+        if len(batch) < REPLAY_BATCH:
+            return frames
+        after_seq = batch[-1].seq
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    """One customer tab's socket on one conversation."""
+
+    conversation: Conversation | None = None
+    group: str = ""
+
+    @property
+    def control_group(self) -> str:
+        return f"{self.group}.replies"
+
+    auth_timer: asyncio.TimerHandle | None = None
+
+    async def connect(self) -> None:
+        self.conversation_id = str(self.scope["url_route"]["kwargs"]["conversation_id"])
+        self.frames = TokenBucket(rate=10, burst=30)
+        self.messages = TokenBucket(rate=1, burst=10)
+        self.last_typing = 0.0
+        self.auth_timer: asyncio.TimerHandle | None = None
+        self.rejected = False
+        await self.accept()
+        headers = dict(self.scope.get("headers", []))
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        host = headers.get(b"host", b"").decode("latin-1")
+        bot = await database_call(_bot_for_conversation)(self.conversation_id)
+        if bot is not None and not origin_allowed(
+            origin=origin, host=host, allowed=list(bot.allowed_origins or [])
+        ):
+            await self.send_event(
+                Error(code="origin_not_allowed", message="This site may not open this chat.")
+            )
+            self.rejected = True
+            await self.close(code=CLOSE_FORBIDDEN_ORIGIN)
+            return
+        self.auth_timer = asyncio.get_running_loop().call_later(
+            AUTH_TIMEOUT_SECONDS, lambda: asyncio.ensure_future(self._auth_expired())
+        )
+
+    async def disconnect(self, code: int) -> None:
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard(self.control_group, self.channel_name)
+
+    async def _auth_expired(self) -> None:
+        if self.conversation is None:
+            await self.send_error("auth_timeout", "No authentication frame arrived in time.")
+            await self.close(code=CLOSE_AUTH_TIMEOUT)
+
+    # --- Frames from the client.
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.rejected:
+            return None
+        if text_data is None:
+            return await self.send_error("unsupported", "Frames must be JSON text.")
+        if len(text_data) > MAX_FRAME_CHARS:
+            return await self.send_error("frame_too_large", "That frame is too large.")
+        if not self.frames.take():
+            return await self.send_error("rate_limited", "Too many frames; slow down.")
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            return await self.send_error("malformed", "Frames must be JSON objects.")
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            return await self.send_error("malformed", 'Frames are JSON objects with a "type".')
+        kind = frame["type"]
+        if kind == "ping":
+            return await self.send_json({"type": "pong"})
+        if self.conversation is None:
+            if kind != "auth":
+                return await self.send_error("not_authenticated", "Send an auth frame first.")
+            return await self.receive_auth(frame)
+        handler = self.handlers.get(kind)
+        if handler is None:
+            return await self.send_error("unknown_type", f"Unknown frame type {kind[:40]!r}.")
+        try:
+            await handler(self, frame)
+        except StatusError as error:
+            await self.send_error(error.code, error.message)
+        except intake.MessageRefused as error:
+            await self.send_error(error.code, error.message, client_id=frame.get("client_id"))
+
+    async def receive_auth(self, frame: dict[str, Any]) -> None:
+        token, last_seq = frame.get("token"), frame.get("last_seq", 0)
+        if not isinstance(token, str) or not isinstance(last_seq, int) or last_seq < 0:
+            return await self.send_error("malformed", "auth needs a token and a last_seq >= 0.")
+        conversation = await database_call(conversation_for_token)(
+            conversation_id=self.conversation_id, token=token[:200]
+        )
+        if conversation is None:
+            await self.send_error("unauthorized", "This conversation cannot be opened.")
+            return await self.close(code=CLOSE_UNAUTHORIZED)
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
+        self.conversation = conversation
+        self.group = conversation_group(conversation.pk)
+        # Join before reading the history: nothing published meanwhile is missed, and the
+        # client drops what it already has by sequence number (and deltas by offset).
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(self.control_group, self.channel_name)
+        messages = await database_call(_replay)(conversation.pk, last_seq)
+        await self.send_event(
+            SessionReady(
+                conversation_id=str(conversation.pk),
+                status=conversation.status,
+                last_seq=conversation.last_seq,
+                bot_name=conversation.bot.name,
+                greeting=conversation.bot.greeting,
+                csat_rating=conversation.csat_rating,
+            )
+        )
+        running = intake.reply_running(conversation_id=conversation.pk)
+        for message in messages:
+            if running is not None and message["seq"] == running.seq:
+                # The database holds the last checkpoint; this process knows what was sent.
+                message = {**message, "text": running.text, "state": "streaming"}
+            await self.send_event(MessageCreated(message=message))
+
+    async def receive_message(self, frame: dict[str, Any]) -> None:
+        text, client_id = frame.get("text", ""), frame.get("client_id")
+        attachments = frame.get("attachments", [])
+        if (
+            not isinstance(text, str)
+            or not isinstance(client_id, str)
+            or not 0 < len(client_id) <= MAX_CLIENT_ID_CHARS
+            or not isinstance(attachments, list)
+            or not all(isinstance(a, str) for a in attachments)
+        ):
+            return await self.send_error(
+                "malformed", "message needs a text, a client_id and a list of attachment ids."
+            )
+        if len(text) > settings.SUPPORTBOT_MAX_MESSAGE_CHARS:
+            return await self.send_error(
+                "too_long",
+                f"Messages are at most {settings.SUPPORTBOT_MAX_MESSAGE_CHARS} characters.",
+                client_id=client_id,
+            )
+        if not self.messages.take():
+            return await self.send_error(
+                "rate_limited", "You are sending messages too fast.", client_id=client_id
+            )
+        posted = await intake.customer_message_post(
+            conversation_id=self.conversation.pk,
+            text=text.strip(),
+            client_id=client_id,
+            attachment_ids=attachments,
+        )
+        await self.send_json(
+            {
+                "type": "message.accepted",
+                "seq": posted.message.seq,
+                "message_id": posted.message.pk,
+                "client_id": client_id,
+                "duplicate": not posted.created,
+            }
+        )
+
+    async def receive_stop(self, frame: dict[str, Any]) -> None:
+        if not intake.reply_stop(conversation_id=self.conversation.pk):
+            # The reply may be running in another server process: ask every customer socket's
+            # process (on a group of their own: agents' sockets know nothing of this).
+            await self.channel_layer.group_send(self.control_group, {"type": "chat.stop"})
+
+    async def receive_handoff(self, frame: dict[str, Any]) -> None:
+        await database_call(handoff_request)(
+            conversation_id=self.conversation.pk, requested_by="customer"
+        )
+        intake.reply_stop(conversation_id=self.conversation.pk)
+
+    async def receive_rate(self, frame: dict[str, Any]) -> None:
+        comment = frame.get("comment", "")
+        if not isinstance(comment, str):
+            return await self.send_error("malformed", "The comment must be text.")
+        await database_call(conversation_rate)(
+            conversation_id=self.conversation.pk, rating=frame.get("rating"), comment=comment
+        )
+
+    async def receive_typing(self, frame: dict[str, Any]) -> None:
+        now = time.monotonic()
+        active = frame.get("active", True) is not False
+        if active and now - self.last_typing < 2.0:
+            return
+        self.last_typing = now if active else 0.0
+        await self.channel_layer.group_send(
+            self.group,
+            {"type": "chat.event", "event": Typing(role="customer", active=active).to_dict()},
+        )
+
+    handlers = {
+        "message": receive_message,
+        "stop": receive_stop,
+        "handoff": receive_handoff,
+        "rate": receive_rate,
+        "typing": receive_typing,
+    }
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its close_old_connections() before every message.
+
+        That call runs on the one thread all thread-sensitive database work shares, so every
+        delta frame would queue behind the engine's writes. Nothing here touches the ORM
+        outside database_call, which closes stale connections itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    # --- Messages from the conversation's group.
+
+    async def chat_event(self, message: dict[str, Any]) -> None:
+        event = message["event"]
+        kind = event.get("type")
+        if kind == "typing" and event.get("role") == "customer":
+            return  # the customer's other tabs need not see their own typing
+        if kind == StatusChanged.type and not bot_may_write(
+            event.get("status", ""), allow_waiting=True
+        ):
+            # An agent took over (or someone closed it): a reply running here stops now rather
+            # than at its next checkpoint; its final write records it as superseded.
+            intake.reply_stop(conversation_id=self.conversation_id)
+        await self.send_json(event)
+
+    async def chat_stop(self, message: dict[str, Any]) -> None:
+        intake.reply_stop(conversation_id=self.conversation_id)
+
+    # --- Sending.
+
+    async def send_json(self, payload: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(payload, separators=(",", ":"), default=str))
+
+    async def send_event(self, event: Event) -> None:
+        await self.send_json(event.to_dict())
+
+    async def send_error(self, code: str, message: str, client_id: Any = None) -> None:
+        payload = Error(code=code, message=message).to_dict()
+        if isinstance(client_id, str):
+            payload["client_id"] = client_id[:MAX_CLIENT_ID_CHARS]
+        await self.send_json(payload)

@@ -1,0 +1,224 @@
+"""The widget's HTTP endpoints: start or resume a conversation, upload and fetch images.
+
+Called cross-origin from the store's pages, so every answer carries CORS headers for the bot's
+allowed origins (and the server's own pages, the demo). Authentication is the resume token the
+session endpoint hands out, sent in a header: no cookies, so no CSRF.
+"""
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
+
+from conversations.domain.attachments import AttachmentError, attachment_create
+from conversations.domain.conversation import (
+    Identity,
+    conversation_for_token,
+    conversation_start,
+    customer_identify,
+)
+from conversations.edge.ratelimit import client_ip, rate_limit_hit, rate_limited_response
+from conversations.models import Attachment, Bot, Conversation, ConversationStatus
+
+VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+MAX_ATTACHMENTS_PER_CONVERSATION = 100
+
+
+def _origin_allowed(request: HttpRequest, bot: Bot) -> bool:
+    origin = request.headers.get("Origin", "")
+    if not origin:
+        return True  # same-origin GETs and non-browser clients; the token still decides
+    allowed = list(bot.allowed_origins or [])
+    if "*" in allowed or origin in allowed:
+        return True
+    return urlsplit(origin).netloc == request.get_host()
+
+
+def _cors(response: HttpResponse, request: HttpRequest) -> HttpResponse:
+    origin = request.headers.get("Origin")
+    if origin:
+        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response["Access-Control-Allow-Headers"] = "Content-Type, X-Conversation, X-Resume-Token"
+        response["Access-Control-Max-Age"] = "600"
+    response["Vary"] = "Origin"
+    return response
+
+
+def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+    return _cors(JsonResponse({"code": code, "message": message}, status=status), request)
+
+
+def widget_endpoint(methods: list[str]) -> Callable:
+    """Find the bot by its public key, check the origin, answer preflights, add CORS headers."""
+
+    def decorate(view: Callable) -> Callable:
+        @csrf_exempt
+        def wrapped(request: HttpRequest, public_key: str, **kwargs: Any) -> HttpResponse:
+            bot = Bot.objects.filter(public_key=public_key, is_active=True).first()
+            if bot is None:
+                return _error(request, 404, "unknown_bot", "This chat is not available.")
+            if not _origin_allowed(request, bot):
+                # No CORS headers: the browser hides the answer from the page.
+                return JsonResponse(
+                    {"code": "origin_not_allowed", "message": "This site may not use this chat."},
+                    status=403,
+                )
+            if request.method == "OPTIONS":
+                return _cors(HttpResponse(status=204), request)
+            if request.method not in methods:
+                return _error(request, 405, "method_not_allowed", "Method not allowed.")
+            limited = rate_limit_hit(
+                scope="widget",
+                subject=client_ip(request),
+                limit=settings.SUPPORTBOT_RATE_PER_IP_PER_MINUTE,
+            )
+            if not limited.allowed:
+                return _cors(rate_limited_response(limited), request)
+            return _cors(view(request, bot, **kwargs), request)
+
+        return wrapped
+
+    return decorate
+
+
+def _conversation_from_headers(request: HttpRequest, bot: Bot) -> Conversation | None:
+    conversation_id = request.headers.get("X-Conversation", "")
+    token = request.headers.get("X-Resume-Token", "")
+    try:
+        conversation = conversation_for_token(conversation_id=conversation_id, token=token)
+    except (ValueError, TypeError, ValidationError):
+        return None
+    return conversation if conversation is not None and conversation.bot_id == bot.pk else None
+
+
+def _session_payload(
+    conversation: Conversation, token: str | None, visitor_id: str, resumed: bool
+) -> dict[str, Any]:
+    return {
+        "conversation_id": str(conversation.pk),
+        "token": token,
+        "visitor_id": visitor_id,
+        "resumed": resumed,
+        "status": conversation.status,
+        "websocket_path": f"/ws/chat/{conversation.pk}/",
+        "bot": {"name": conversation.bot.name, "greeting": conversation.bot.greeting},
+        "limits": {
+            "max_message_chars": settings.SUPPORTBOT_MAX_MESSAGE_CHARS,
+            "max_image_bytes": settings.SUPPORTBOT_MAX_IMAGE_BYTES,
+        },
+    }
+
+
+def _identity(raw: Any) -> Identity | None:
+    if not isinstance(raw, dict):
+        return None
+    fields = {
+        key: str(raw.get(key, ""))[:limit]
+        for key, limit in (("email", 254), ("external_id", 128), ("name", 200), ("signature", 128))
+    }
+    return Identity(**fields) if any(fields.values()) else None
+
+
+@widget_endpoint(["POST"])
+def session(request: HttpRequest, bot: Bot) -> HttpResponse:
+    """Resume the visitor's conversation, or start a new one: its id and resume token."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return _error(request, 400, "malformed", "The body must be a JSON object.")
+    visitor_id = body.get("visitor_id")
+    if not isinstance(visitor_id, str) or not VISITOR_ID.match(visitor_id):
+        return _error(request, 400, "malformed", "visitor_id: 16 to 64 letters, digits, - or _.")
+    identity = _identity(body.get("identity"))
+    conversation_id, token = body.get("conversation_id"), body.get("token")
+    if isinstance(conversation_id, str) and isinstance(token, str) and not body.get("new"):
+        try:
+            conversation = conversation_for_token(conversation_id=conversation_id, token=token)
+        except (ValueError, ValidationError):
+            conversation = None
+        if conversation is not None and conversation.bot_id == bot.pk:
+            if identity is not None:
+                customer_identify(
+                    bot=bot, visitor_id=conversation.customer.visitor_id, identity=identity
+                )
+            return JsonResponse(
+                _session_payload(conversation, token, conversation.customer.visitor_id, True)
+            )
+    customer = customer_identify(bot=bot, visitor_id=visitor_id, identity=identity)
+    conversation, token = conversation_start(bot=bot, customer=customer)
+    return JsonResponse(_session_payload(conversation, token, visitor_id, False), status=201)
+
+
+@widget_endpoint(["POST"])
+def attachment_upload(request: HttpRequest, bot: Bot) -> HttpResponse:
+    """Store an image the customer attaches; the message that sends it binds it later."""
+    limit = settings.SUPPORTBOT_MAX_IMAGE_BYTES
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit + 64 * 1024:
+        return _error(request, 413, "too_large", f"Images are at most {limit // 1024} KB.")
+    conversation = _conversation_from_headers(request, bot)
+    if conversation is None:
+        return _error(request, 401, "unauthorized", "This conversation cannot be opened.")
+    if conversation.status == ConversationStatus.CLOSED:
+        return _error(request, 409, "closed", "This conversation is closed.")
+    upload = request.FILES.get("file")
+    if upload is None:
+        return _error(request, 400, "malformed", 'Send the image as the "file" form field.')
+    if upload.size > limit:
+        return _error(request, 413, "too_large", f"Images are at most {limit // 1024} KB.")
+    if conversation.attachments.count() >= MAX_ATTACHMENTS_PER_CONVERSATION:
+        return _error(request, 429, "too_many", "This conversation has too many images.")
+    try:
+        attachment = attachment_create(conversation_id=conversation.pk, data=upload.read())
+    except AttachmentError as refused:
+        if refused.code == "image_too_large":
+            return _error(request, 413, "too_large", refused.message)
+        return _error(request, 415, "unsupported_image", "Attach a JPEG, PNG, WebP or GIF image.")
+    return JsonResponse(
+        {
+            "id": str(attachment.pk),
+            "content_type": attachment.content_type,
+            "size": attachment.size,
+            "width": attachment.width,
+            "height": attachment.height,
+        },
+        status=201,
+    )
+
+
+@widget_endpoint(["GET"])
+def attachment_content(request: HttpRequest, bot: Bot, attachment_id: Any) -> HttpResponse:
+    """An image of the conversation, for the customer who holds its resume token."""
+    conversation = _conversation_from_headers(request, bot)
+    attachment = (
+        Attachment.objects.filter(pk=attachment_id, conversation=conversation).first()
+        if conversation is not None
+        else None
+    )
+    if attachment is None:
+        return _error(request, 404, "not_found", "No such image.")
+    response = FileResponse(attachment.file.open("rb"), content_type=attachment.content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    response["Content-Security-Policy"] = "default-src 'none'"
+    return response
+
+
+@require_GET
+def demo_embed(request: HttpRequest) -> HttpResponse:
+    """How a store puts the widget on its pages: the script tag, identity signing, settings."""
+    bot = Bot.objects.filter(is_active=True).order_by("pk").first()
+    return render(request, "demo/embed.html", {"bot": bot})

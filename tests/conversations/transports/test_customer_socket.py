@@ -1,0 +1,397 @@
+"""The customer's websocket, through Channels' WebsocketCommunicator and the real domain code."""
+
+import asyncio
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from conversations import engine
+from conversations.domain import intake
+from conversations.domain.events import AssistantDelta, AssistantDone, AssistantStarted
+from conversations.domain.messages import message_append
+from conversations.models import Attachment, Conversation, Message, MessageRole, MessageState
+from conversations.transports.customer_socket import MAX_FRAME_CHARS
+from conversations.transports.routing import websocket_urlpatterns
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+application = URLRouter(websocket_urlpatterns)
+
+
+async def open_socket(conversation, *, origin="http://testserver", token=None, last_seq=0):
+    """A connected, authenticated socket and its ready frame."""
+    socket = WebsocketCommunicator(
+        application,
+        f"/ws/chat/{conversation.pk}/",
+        headers=[(b"origin", origin.encode()), (b"host", b"supportbot.example")],
+    )
+    connected, _ = await socket.connect()
+    assert connected
+    await socket.send_json_to(
+        {"type": "auth", "token": token or conversation.resume_token, "last_seq": last_seq}
+    )
+    ready = await socket.receive_json_from(timeout=5)
+    assert ready["type"] == "ready", ready
+    return socket, ready
+
+
+async def frames_until(socket, kind, *, timeout=5.0):
+    """Every frame up to and including the first of type `kind`."""
+    frames = []
+    while True:
+        frame = await socket.receive_json_from(timeout=timeout)
+        frames.append(frame)
+        if frame["type"] == kind:
+            return frames
+
+
+def of_type(frames, kind):
+    return [f for f in frames if f["type"] == kind]
+
+
+# A greeting: the offline engine answers it without tools (no Celery worker needed).
+def message_frame(text="Hello!", client_id="c-1", **extra):
+    return {"type": "message", "text": text, "client_id": client_id, **extra}
+
+
+class SlowEngine:
+    """A stand-in for the engine that streams at the test's pace, keeping the real contract."""
+
+    def __init__(self, words=20, delay=0.02):
+        self.words, self.delay = words, delay
+
+    async def reply_stream(self, *, conversation_id, cancel=None):
+        message, _ = await database_sync_to_async(message_append)(
+            conversation_id=conversation_id,
+            role=MessageRole.ASSISTANT,
+            state=MessageState.STREAMING,
+        )
+        yield AssistantStarted(seq=message.seq, message_id=message.pk, engine="test", model="t")
+        text, state, reason = "", MessageState.COMPLETE, "stop"
+        for n in range(self.words):
+            if cancel is not None and cancel.is_set():
+                state, reason = MessageState.INTERRUPTED, "stopped"
+                break
+            text += f"w{n} "
+            yield AssistantDelta(seq=message.seq, text=f"w{n} ")
+            await asyncio.sleep(self.delay)
+        await Message.objects.filter(pk=message.pk).aupdate(
+            text=text, state=state, finish_reason=reason
+        )
+        yield AssistantDone(
+            seq=message.seq, message_id=message.pk, text=text, state=state, finish_reason=reason
+        )
+
+
+@pytest.fixture
+def slow_engine(monkeypatch):
+    slow = SlowEngine()
+    monkeypatch.setattr(engine, "reply_stream", slow.reply_stream)
+    return slow
+
+
+async def test_message_is_stored_acknowledged_and_answered_as_a_stream(conversation):
+    socket, ready = await open_socket(conversation)
+    assert ready["status"] == "bot" and ready["last_seq"] == 0
+    await socket.send_json_to(message_frame())
+    accepted = await socket.receive_json_from(timeout=5)
+    assert accepted == {
+        "type": "message.accepted",
+        "seq": 1,
+        "message_id": accepted["message_id"],
+        "client_id": "c-1",
+        "duplicate": False,
+    }
+    stored = await Message.objects.aget(pk=accepted["message_id"])
+    assert (stored.role, stored.text, stored.client_id) == ("customer", "Hello!", "c-1")
+    frames = await frames_until(socket, "assistant.done", timeout=20)
+    kinds = [f["type"] for f in frames]
+    assert kinds[0] == "message" and "assistant.started" in kinds
+    deltas = of_type(frames, "assistant.delta")
+    done = frames[-1]
+    assert deltas and "".join(d["text"] for d in deltas).strip() == done["text"].strip()
+    assert all(d["seq"] == done["seq"] for d in deltas) and done["seq"] > 1
+    assert [d["offset"] for d in deltas] == sorted(d["offset"] for d in deltas)
+    reply = await Message.objects.aget(pk=done["message_id"])
+    assert reply.state == "complete" and reply.text == done["text"]
+    await socket.disconnect()
+
+
+async def test_a_resend_with_the_same_client_id_is_not_stored_twice(conversation):
+    socket, _ = await open_socket(conversation)
+    await socket.send_json_to(message_frame())
+    first = await socket.receive_json_from(timeout=5)
+    await frames_until(socket, "assistant.done", timeout=20)
+    before = (await Conversation.objects.aget(pk=conversation.pk)).last_seq
+    await socket.send_json_to(message_frame())
+    again = await socket.receive_json_from(timeout=5)
+    assert again["duplicate"] is True and again["seq"] == first["seq"]
+    assert await socket.receive_nothing(timeout=0.3)  # and no second reply
+    customer = Message.objects.filter(conversation=conversation, role="customer")
+    assert await customer.acount() == 1
+    assert (await Conversation.objects.aget(pk=conversation.pk)).last_seq == before
+    await socket.disconnect()
+
+
+async def test_a_resend_answers_a_message_whose_reply_never_started(conversation):
+    await database_sync_to_async(message_append)(
+        conversation_id=conversation.pk, role=MessageRole.CUSTOMER, text="hi", client_id="c-9"
+    )
+    socket, _ = await open_socket(conversation, last_seq=1)
+    await socket.send_json_to(message_frame(text="hi", client_id="c-9"))
+    assert (await socket.receive_json_from(timeout=5))["duplicate"] is True
+    done = (await frames_until(socket, "assistant.done"))[-1]
+    assert done["seq"] == 2
+    await socket.disconnect()
+
+
+async def test_a_site_not_allowed_is_turned_away(conversation):
+    socket = WebsocketCommunicator(
+        application,
+        f"/ws/chat/{conversation.pk}/",
+        headers=[(b"origin", b"https://evil.example"), (b"host", b"supportbot.example")],
+    )
+    await socket.connect()
+    error = await socket.receive_json_from(timeout=5)
+    assert error["code"] == "origin_not_allowed"
+    assert (await socket.receive_output(timeout=5)) == {"type": "websocket.close", "code": 4403}
+    await socket.disconnect()
+
+
+async def test_the_servers_own_pages_may_connect(conversation):
+    socket, _ = await open_socket(conversation, origin="https://supportbot.example")
+    await socket.disconnect()
+
+
+async def test_a_wrong_token_is_refused(conversation):
+    socket = WebsocketCommunicator(
+        application, f"/ws/chat/{conversation.pk}/", headers=[(b"origin", b"http://testserver")]
+    )
+    await socket.connect()
+    await socket.send_json_to({"type": "auth", "token": "guess", "last_seq": 0})
+    assert (await socket.receive_json_from(timeout=5))["code"] == "unauthorized"
+    assert (await socket.receive_output(timeout=5))["code"] == 4401
+    await socket.disconnect()
+
+
+async def test_bad_frames_get_errors_and_the_socket_stays_usable(conversation):
+    socket = WebsocketCommunicator(
+        application, f"/ws/chat/{conversation.pk}/", headers=[(b"origin", b"http://testserver")]
+    )
+    await socket.connect()
+    await socket.send_json_to(message_frame())
+    assert (await socket.receive_json_from())["code"] == "not_authenticated"
+    await socket.send_json_to({"type": "auth", "token": conversation.resume_token, "last_seq": 0})
+    assert (await socket.receive_json_from())["type"] == "ready"
+    bad_frames = {
+        "not json": "malformed",
+        "[1, 2]": "malformed",
+        '{"no": "type"}': "malformed",
+        '{"type": "dance"}': "unknown_type",
+        json.dumps({"type": "message", "text": "x"}): "malformed",
+        json.dumps({"type": "message", "text": 5, "client_id": "c"}): "malformed",
+        json.dumps({"type": "rate", "rating": 9}): "invalid_rating",
+        json.dumps({"type": "message", "text": "x" * (MAX_FRAME_CHARS + 1)}): "frame_too_large",
+    }
+    for raw, code in bad_frames.items():
+        await socket.send_to(text_data=raw)
+        error = await socket.receive_json_from()
+        assert (error["type"], error["code"]) == ("error", code), raw
+        assert error["message"]
+    await socket.send_to(bytes_data=b"\x00\x01")
+    assert (await socket.receive_json_from())["code"] == "unsupported"
+    await socket.send_json_to({"type": "ping"})
+    assert (await socket.receive_json_from())["type"] == "pong"
+    await socket.disconnect()
+
+
+async def test_a_too_long_message_is_refused(conversation, settings):
+    settings.SUPPORTBOT_MAX_MESSAGE_CHARS = 10
+    socket, _ = await open_socket(conversation)
+    await socket.send_json_to(message_frame(text="x" * 11))
+    error = await socket.receive_json_from()
+    assert (error["code"], error["client_id"]) == ("too_long", "c-1")
+    assert await Message.objects.filter(conversation=conversation).acount() == 0
+    await socket.disconnect()
+
+
+async def test_messages_are_rate_limited_per_socket(conversation, slow_engine):
+    socket, _ = await open_socket(conversation)
+    codes = []
+    for n in range(12):
+        await socket.send_json_to(message_frame(text=f"m{n}", client_id=f"c-{n}"))
+    while len(codes) < 12:
+        frame = await socket.receive_json_from()
+        if frame["type"] in ("message.accepted", "error"):
+            codes.append(frame.get("code", "ok"))
+    assert codes.count("ok") == 10 and codes.count("rate_limited") == 2
+    await socket.disconnect()
+    await intake.replies_wait()
+
+
+async def test_reconnecting_with_the_last_seq_receives_only_what_was_missed(conversation):
+    socket, _ = await open_socket(conversation)
+    await socket.send_json_to(message_frame())
+    done = (await frames_until(socket, "assistant.done", timeout=20))[-1]
+    await socket.disconnect()
+
+    socket, ready = await open_socket(conversation, last_seq=0)
+    assert ready["last_seq"] >= done["seq"]
+    replay = [await socket.receive_json_from() for _ in range(ready["last_seq"])]
+    assert [f["message"]["seq"] for f in replay] == list(range(1, ready["last_seq"] + 1))
+    assert replay[0]["message"]["client_id"] == "c-1"
+    reply = next(f["message"] for f in replay if f["message"]["seq"] == done["seq"])
+    assert (reply["role"], reply["text"]) == ("assistant", done["text"])
+    assert await socket.receive_nothing(timeout=0.2)
+    await socket.disconnect()
+
+    socket, _ = await open_socket(conversation, last_seq=1)
+    missed = [await socket.receive_json_from() for _ in range(ready["last_seq"] - 1)]
+    assert [f["message"]["seq"] for f in missed] == list(range(2, ready["last_seq"] + 1))
+    assert await socket.receive_nothing(timeout=0.2)
+    await socket.disconnect()
+
+
+async def test_the_reply_goes_on_when_the_client_drops(conversation, slow_engine):
+    socket, _ = await open_socket(conversation)
+    await socket.send_json_to(message_frame())
+    await frames_until(socket, "assistant.started")
+    await socket.disconnect()
+    await intake.replies_wait()
+    reply = await Message.objects.aget(conversation=conversation, role="assistant")
+    assert reply.state == "complete" and reply.text.split()[-1] == "w19"
+
+
+async def test_a_client_reconnecting_mid_reply_gets_all_of_it(conversation, slow_engine):
+    slow_engine.delay = 0.1
+    first, _ = await open_socket(conversation)
+    await first.send_json_to(message_frame())
+    await frames_until(first, "assistant.delta")
+    await first.disconnect()
+    await asyncio.sleep(0.1)
+
+    second, _ = await open_socket(conversation, last_seq=1)
+    snapshot = await second.receive_json_from()
+    assert snapshot["message"]["state"] == "streaming"
+    text = snapshot["message"]["text"]
+    assert text
+    frames = await frames_until(second, "assistant.done")
+    for delta in of_type(frames, "assistant.delta"):
+        # What the snapshot already held is skipped by offset, as the widget does.
+        if delta["offset"] + len(delta["text"]) > len(text):
+            assert delta["offset"] <= len(text)
+            text += delta["text"][len(text) - delta["offset"] :]
+    assert text == frames[-1]["text"] == " ".join(f"w{n}" for n in range(20)) + " "
+    await second.disconnect()
+
+
+async def test_every_tab_sees_the_stream(conversation, slow_engine):
+    tab_one, _ = await open_socket(conversation)
+    tab_two, _ = await open_socket(conversation)
+    await tab_one.send_json_to(message_frame())
+    one = await frames_until(tab_one, "assistant.done")
+    two = await frames_until(tab_two, "assistant.done")
+    assert of_type(two, "message")[0]["message"]["text"] == "Hello!"
+    assert "".join(d["text"] for d in of_type(two, "assistant.delta")) == one[-1]["text"]
+    await tab_one.disconnect()
+    await tab_two.disconnect()
+
+
+async def test_stop_cancels_the_reply_and_keeps_the_partial_text(conversation, slow_engine):
+    slow_engine.delay = 0.1
+    socket, _ = await open_socket(conversation)
+    await socket.send_json_to(message_frame())
+    await frames_until(socket, "assistant.delta")
+    await socket.send_json_to({"type": "stop"})
+    done = (await frames_until(socket, "assistant.done"))[-1]
+    assert done["state"] == "interrupted" and done["finish_reason"] == "stopped"
+    assert done["text"] and done["text"].split()[-1] != "w19"
+    reply = await Message.objects.aget(pk=done["message_id"])
+    assert (reply.state, reply.text) == ("interrupted", done["text"])
+    await socket.disconnect()
+
+
+async def test_after_asking_for_a_human_the_bot_stays_silent(conversation):
+    socket, _ = await open_socket(conversation)
+    await socket.send_json_to({"type": "handoff"})
+    frames = await frames_until(socket, "status.changed")
+    assert frames[-1]["status"] == "waiting"
+    assert of_type(frames, "message")[0]["message"]["event"] == "handoff_requested"
+    await socket.send_json_to(message_frame(text="hello? a human please"))
+    accepted = await socket.receive_json_from()
+    assert accepted["type"] == "message.accepted"
+    assert (await socket.receive_json_from())["type"] == "message"
+    assert await socket.receive_nothing(timeout=0.3)
+    assert not await Message.objects.filter(conversation=conversation, role="assistant").aexists()
+    await socket.disconnect()
+
+
+async def test_the_customer_rates_the_conversation(conversation):
+    socket, _ = await open_socket(conversation)
+    await socket.send_json_to({"type": "rate", "rating": 4, "comment": "fast"})
+    await frames_until(socket, "status.changed")
+    stored = await Conversation.objects.aget(pk=conversation.pk)
+    assert (stored.csat_rating, stored.csat_comment) == (4, "fast")
+    await socket.disconnect()
+
+
+async def test_attachments_are_bound_to_the_message(conversation):
+    attachment = await Attachment.objects.acreate(
+        conversation=conversation, file="x.png", content_type="image/png", size=10, sha256="0"
+    )
+    other = await database_sync_to_async(factories.conversation_create)(bot=conversation.bot)
+    foreign = await Attachment.objects.acreate(
+        conversation=other, file="y.png", content_type="image/png", size=10, sha256="0"
+    )
+    socket, _ = await open_socket(conversation)
+    await socket.send_json_to(
+        message_frame(text="", client_id="c-2", attachments=[str(foreign.pk)])
+    )
+    assert (await socket.receive_json_from())["code"] == "invalid_attachment"
+    await socket.send_json_to(message_frame(client_id="c-3", attachments=["not-a-uuid"]))
+    assert (await socket.receive_json_from())["code"] == "invalid_attachment"
+    await socket.send_json_to(message_frame(text="", attachments=[str(attachment.pk)]))
+    accepted = await socket.receive_json_from()
+    created = await socket.receive_json_from()
+    assert created["message"]["attachments"][0]["id"] == str(attachment.pk)
+    await attachment.arefresh_from_db()
+    assert attachment.message_id == accepted["message_id"]
+    await frames_until(socket, "assistant.done")
+    await socket.disconnect()
+
+
+async def test_an_empty_message_is_refused(conversation):
+    socket, _ = await open_socket(conversation)
+    await socket.send_json_to(message_frame(text="   "))
+    assert (await socket.receive_json_from())["code"] == "empty"
+    await socket.disconnect()
+
+
+async def test_a_closed_conversation_takes_no_messages(conversation):
+    await Conversation.objects.filter(pk=conversation.pk).aupdate(status="closed")
+    socket, ready = await open_socket(conversation)
+    assert ready["status"] == "closed"
+    await socket.send_json_to(message_frame())
+    assert (await socket.receive_json_from())["code"] == "closed"
+    await socket.disconnect()
+
+
+async def test_an_agent_taking_over_stops_the_reply_at_once(conversation, slow_engine, agent_user):
+    from conversations.domain.status import conversation_claim
+
+    slow_engine.delay = 0.1  # twenty words: two seconds if nothing stops it
+    socket, _ = await open_socket(conversation)
+    await socket.send_json_to(message_frame())
+    await frames_until(socket, "assistant.delta")
+    await database_sync_to_async(conversation_claim)(
+        conversation_id=conversation.pk, agent=agent_user
+    )
+    frames = await frames_until(socket, "assistant.done", timeout=1.0)
+    assert of_type(frames, "status.changed")[0]["status"] == "agent"
+    done = frames[-1]
+    assert done["state"] == "interrupted" and len(done["text"].split()) < 10
+    await socket.disconnect()

@@ -19,6 +19,7 @@ from django.conf import settings
 
 from conversations import tools as tool_registry
 from conversations.domain.budget import bot_budget_exceeded
+from conversations.domain.errors import DomainError
 from conversations.domain.events import (
     AssistantDelta,
     AssistantDone,
@@ -28,6 +29,7 @@ from conversations.domain.events import (
     ToolFinished,
     ToolStarted,
 )
+from conversations.domain.messages import message_text_check
 from conversations.domain.status import handoff_request
 from conversations.engine import cache as reply_cache
 from conversations.engine import persistence
@@ -58,7 +60,7 @@ from conversations.engine.faults import (
     stream_with_retries,
 )
 from conversations.engine.pricing import cost_usd
-from conversations.engine.safety import InputRejected, LeakGuard, message_check
+from conversations.engine.safety import LeakGuard
 from conversations.models import Message, MessageState, ToolRunStatus
 from conversations.tools import ToolCall, ToolOutcome
 
@@ -602,7 +604,7 @@ class _Prepared:
     """What a reply needs from the database before the model call (see _prepare)."""
 
     history: History | None = None
-    rejected: InputRejected | None = None
+    rejected: DomainError | None = None
     cache_key: str | None = None
     hit: dict[str, Any] | None = None
     over_budget: bool = False
@@ -624,8 +626,9 @@ def _prepare(*, conversation_id: Any, engine: str, ask_moderation: bool) -> _Pre
     last = history.last_customer
     if last is not None:
         try:
-            message_check(text=last.text, images=history.last_customer_images)
-        except InputRejected as rejected:
+            # The intake refuses these already; rows written any other way meet the same rule.
+            message_text_check(text=last.text, attachments=history.last_customer_images)
+        except DomainError as rejected:
             return _Prepared(history=history, rejected=rejected)
     prepared = _Prepared(history=history)
     if not ask_moderation:

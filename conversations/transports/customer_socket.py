@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from conversations.domain import intake
 from conversations.domain.conversation import conversation_for_token
@@ -227,19 +226,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return await self.send_error(
                 "malformed", "message needs a text, a client_id and a list of attachment ids."
             )
-        if len(text) > settings.SUPPORTBOT_MAX_MESSAGE_CHARS:
-            return await self.send_error(
-                "too_long",
-                f"Messages are at most {settings.SUPPORTBOT_MAX_MESSAGE_CHARS} characters.",
-                client_id=client_id,
-            )
         if not self.messages.take():
             return await self.send_error(
                 "rate_limited", "You are sending messages too fast.", client_id=client_id
             )
         posted = await intake.customer_message_post(
             conversation_id=self.conversation.pk,
-            text=text.strip(),
+            text=text,
             client_id=client_id,
             attachment_ids=attachments,
         )

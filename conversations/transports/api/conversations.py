@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import File, Query, Router, Status
 from ninja.files import UploadedFile
@@ -19,16 +18,13 @@ from conversations.domain.events import (
     AssistantStarted,
     Event,
     MessageAccepted,
-    MessageCreated,
 )
-from conversations.domain.intake import reply_events
-from conversations.domain.messages import message_append, message_serialize
-from conversations.domain.realtime import event_publish_on_commit
+from conversations.domain.intake import MessageRefused, customer_message_post
+from conversations.domain.messages import message_serialize
 from conversations.domain.status import conversation_close, conversation_rate, handoff_request
 from conversations.edge.identity import identity_signature_valid
 from conversations.models import (
     ApiKey,
-    Attachment,
     Conversation,
     ConversationStatus,
     Message,
@@ -36,7 +32,7 @@ from conversations.models import (
     MessageState,
 )
 from conversations.transports.api.auth import scope_require
-from conversations.transports.api.errors import ApiError, ErrorOut
+from conversations.transports.api.errors import ApiError, ErrorOut, message_refused_error
 from conversations.transports.api.schemas import (
     AttachmentOut,
     ConversationCreatedOut,
@@ -232,41 +228,6 @@ async def message_list(
     }
 
 
-def _customer_message_store(
-    conversation: Conversation, body: MessageIn
-) -> tuple[Message, dict[str, Any], bool, str]:
-    """Store the customer's message and bind its images; (message, serialized, created, status)."""
-    ids = [str(i) for i in dict.fromkeys(body.attachment_ids)]
-    with transaction.atomic():
-        attachments = list(
-            Attachment.objects.select_for_update().filter(
-                conversation_id=conversation.pk, pk__in=ids
-            )
-        )
-        message, created = message_append(
-            conversation_id=conversation.pk,
-            role=MessageRole.CUSTOMER,
-            text=body.text.strip(),
-            client_id=body.client_id,
-        )
-        if created:
-            if len(attachments) != len(ids) or any(a.message_id for a in attachments):
-                raise ApiError(
-                    "unknown_attachment",
-                    "An attachment id is unknown here or already sent.",
-                    status=422,
-                )
-            Attachment.objects.filter(pk__in=ids).update(message=message)
-            stored = Message.objects.prefetch_related("attachments").get(pk=message.pk)
-            event_publish_on_commit(
-                conversation_id=conversation.pk,
-                event=MessageCreated(message=message_serialize(stored)),
-            )
-        status = Conversation.objects.only("status").get(pk=conversation.pk).status
-    message = Message.objects.prefetch_related("attachments").get(pk=message.pk)
-    return message, message_serialize(message), created, status
-
-
 def _message_after(conversation_id: Any, seq: int) -> dict[str, Any] | None:
     message = (
         Message.objects.filter(
@@ -315,18 +276,19 @@ def _status(conversation_id: Any) -> str:
 async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: MessageIn):
     key = scope_require(request, "chat")
     conversation = await _conversation(key, conversation_id)
-    if conversation.status == ConversationStatus.CLOSED:
-        raise ApiError("conversation_closed", "This conversation is closed.", status=409)
-    if not body.text.strip() and not body.attachment_ids:
-        raise ApiError("empty_message", "Send some text or an image.", status=422)
-    message, message_out, created, status = await sync_to_async(_customer_message_store)(
-        conversation, body
-    )
-    # The reply starts now, in conversations.domain.intake, and runs to the end whoever listens; if
-    # one is already running, these are the events of the one after it, which answers this.
-    events = None
-    if created and status == ConversationStatus.BOT:
-        events = reply_events(conversation_id=conversation.pk)
+    try:
+        # The reply starts there and runs to the end whoever listens; if one is already
+        # running, `events` are those of the turn after it, which answers this message.
+        posted = await customer_message_post(
+            conversation_id=conversation.pk,
+            text=body.text,
+            client_id=body.client_id or "",
+            attachment_ids=[str(i) for i in body.attachment_ids],
+            subscribe=True,
+        )
+    except MessageRefused as refused:
+        raise message_refused_error(refused) from None
+    message, events = posted.message, posted.events
 
     wants_stream = body.stream or "text/event-stream" in request.headers.get("Accept", "")
     if wants_stream:
@@ -334,7 +296,7 @@ async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: M
             seq=message.seq,
             message_id=message.pk,
             client_id=message.client_id,
-            duplicate=not created,
+            duplicate=not posted.created,
         )
         response = StreamingHttpResponse(
             sse_stream(first=[accepted], events=events), content_type="text/event-stream"
@@ -348,11 +310,11 @@ async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: M
         reply_id = await _reply_message_id(events)
         if reply_id is not None:
             reply = await sync_to_async(_message_by_id)(reply_id)
-    elif not created:
+    elif not posted.created:
         reply = await sync_to_async(_message_after)(conversation.pk, message.seq)
     return {
-        "message": message_out,
-        "duplicate": not created,
+        "message": posted.payload,
+        "duplicate": not posted.created,
         "reply": reply,
         "status": await sync_to_async(_status)(conversation.pk),
     }

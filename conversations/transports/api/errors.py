@@ -42,6 +42,22 @@ def error_response(
     return api.create_response(request, {"error": body}, status=status)
 
 
+# The message endpoint's codes and statuses, as docs/api.md documents them, for the intake's
+# refusals (conversations.domain.intake.customer_message_post).
+MESSAGE_REFUSED_HTTP = {
+    "closed": (409, "conversation_closed"),
+    "empty": (422, "empty_message"),
+    "invalid_attachment": (422, "unknown_attachment"),
+    "too_long": (422, "too_long"),
+}
+
+
+def message_refused_error(refused: Any) -> ApiError:
+    """The API's error for a customer message the intake refused."""
+    status, code = MESSAGE_REFUSED_HTTP.get(refused.code, (422, refused.code))
+    return ApiError(code, refused.message, status=status)
+
+
 STATUS_ERROR_HTTP = {"closed": 409, "taken": 409, "invalid_rating": 422}
 
 

@@ -13,14 +13,14 @@ import asyncio
 import contextvars
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.db import database_sync_to_async
-from django.db import connections, transaction
+from django.db import transaction
 
 from conversations import engine
+from conversations.database import database_call
 from conversations.domain.errors import DomainError
 from conversations.domain.events import (
     AssistantDelta,
@@ -32,7 +32,6 @@ from conversations.domain.events import (
 )
 from conversations.domain.messages import message_append, message_serialize, message_text_check
 from conversations.domain.realtime import event_publish
-from conversations.engine.persistence import database_executor
 from conversations.models import Attachment, Conversation, ConversationStatus, Message, MessageRole
 
 logger = logging.getLogger(__name__)
@@ -63,18 +62,6 @@ class Reply:
 
 
 _replies: dict[str, Reply] = {}
-
-
-def database_call(func: Callable) -> Callable:
-    """database_sync_to_async, on the thread pool rather than the one thread-sensitive thread.
-
-    These calls are short, self-contained transactions: run side by side, a burst of customer
-    messages does not queue behind one another (and behind the engine). SQLite takes one
-    writer at a time anyway, so there they keep to the one thread.
-    """
-    if connections["default"].vendor == "sqlite":
-        return database_sync_to_async(func, thread_sensitive=True)
-    return database_sync_to_async(func, thread_sensitive=False, executor=database_executor())
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
+
+from conversations.database import database_call
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,7 @@ def rate_limit_hit(*, scope: str, subject: str, limit: int, per: float = 60.0) -
 
 
 async def arate_limit_hit(*, scope: str, subject: str, limit: int, per: float = 60.0) -> RateLimit:
-    return await sync_to_async(rate_limit_hit)(scope=scope, subject=subject, limit=limit, per=per)
+    return await database_call(rate_limit_hit)(scope=scope, subject=subject, limit=limit, per=per)
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -1,17 +1,13 @@
 """How a reply is stored: assistant rows opened and closed under the owner check, tool results.
 
-Sync functions, each called from the async loop through database_sync_to_async. The owner
-of the conversation is re-checked under a row lock before anything the bot writes is kept.
+Sync functions, each called from the async loop through conversations.database.database_call.
+The owner of the conversation is re-checked under a row lock before anything the bot writes is
+kept.
 """
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from channels.db import database_sync_to_async
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -28,40 +24,6 @@ from conversations.models import (
     MessageState,
 )
 from conversations.tools import ToolOutcome
-
-
-def in_thread(func: Callable[..., Any]) -> Callable[..., Any]:
-    """`func` awaitable from async code, run in a worker thread with a managed DB connection.
-
-    On PostgreSQL the threads run in parallel (one connection each): one thread for every
-    reply's queries would make a thousand replies wait on each other. SQLite allows one
-    writer at a time, so there every call goes to the single thread-sensitive worker.
-    """
-    sqlite = "sqlite" in settings.DATABASES["default"]["ENGINE"]
-    if sqlite:
-        return database_sync_to_async(func, thread_sensitive=True)
-    return database_sync_to_async(func, thread_sensitive=False, executor=database_executor())
-
-
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
-
-
-def database_executor() -> ThreadPoolExecutor:
-    """The threads database calls run on (PostgreSQL): DB_THREADS of them, one per process.
-
-    The event loop's default executor has min(32, CPUs + 4) threads: six on two cores. Every
-    call there mostly waits on the database, so a burst of replies queued behind a handful of
-    threads while the CPU sat idle.
-    """
-    global _executor
-    if _executor is None:
-        with _executor_lock:
-            if _executor is None:
-                _executor = ThreadPoolExecutor(
-                    max_workers=settings.DB_THREADS, thread_name_prefix="database"
-                )
-    return _executor
 
 
 def bot_may_write(status: str, *, allow_waiting: bool) -> bool:

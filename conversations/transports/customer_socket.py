@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from conversations.database import database_call
 from conversations.domain import intake
 from conversations.domain.conversation import conversation_for_token
 from conversations.domain.events import (
@@ -25,7 +26,6 @@ from conversations.domain.events import (
     StatusChanged,
     Typing,
 )
-from conversations.domain.intake import database_call
 from conversations.domain.messages import message_serialize, messages_after
 from conversations.domain.realtime import conversation_group
 from conversations.domain.status import StatusError, conversation_rate, handoff_request

@@ -5,12 +5,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import File, Query, Router, Status
 from ninja.files import UploadedFile
 from pydantic import Field, field_validator
 
+from conversations.database import database_call
 from conversations.domain.attachments import AttachmentError, attachment_create
 from conversations.domain.conversation import Identity, conversation_start, customer_identify
 from conversations.domain.events import (
@@ -126,7 +126,7 @@ def _start(key: ApiKey, body: ConversationCreateIn) -> tuple[Conversation, str]:
 )
 async def conversation_create(request: HttpRequest, body: ConversationCreateIn):
     key = scope_require(request, "chat")
-    conversation, token = await sync_to_async(_start)(key, body)
+    conversation, token = await database_call(_start)(key, body)
     return Status(201, {**conversation_out(conversation), "resume_token": token})
 
 
@@ -309,14 +309,14 @@ async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: M
     if events is not None:
         reply_id = await _reply_message_id(events)
         if reply_id is not None:
-            reply = await sync_to_async(_message_by_id)(reply_id)
+            reply = await database_call(_message_by_id)(reply_id)
     elif not posted.created:
-        reply = await sync_to_async(_message_after)(conversation.pk, message.seq)
+        reply = await database_call(_message_after)(conversation.pk, message.seq)
     return {
         "message": posted.payload,
         "duplicate": not posted.created,
         "reply": reply,
-        "status": await sync_to_async(_status)(conversation.pk),
+        "status": await database_call(_status)(conversation.pk),
     }
 
 
@@ -343,9 +343,9 @@ async def attachment_upload(
     conversation = await _conversation(key, conversation_id)
     if conversation.status == ConversationStatus.CLOSED:
         raise ApiError("conversation_closed", "This conversation is closed.", status=409)
-    data = await sync_to_async(file.read)()
+    data = await database_call(file.read)()
     try:
-        attachment = await sync_to_async(attachment_create)(
+        attachment = await database_call(attachment_create)(
             conversation_id=conversation.pk, data=data
         )
     except AttachmentError as exc:
@@ -375,7 +375,7 @@ async def _after_status_change(key: ApiKey, conversation_id: uuid.UUID) -> dict[
 async def conversation_handoff(request: HttpRequest, conversation_id: uuid.UUID, body: HandoffIn):
     key = scope_require(request, "chat")
     conversation = await _conversation(key, conversation_id)
-    await sync_to_async(handoff_request)(
+    await database_call(handoff_request)(
         conversation_id=conversation.pk, summary=body.summary, requested_by="api"
     )
     return await _after_status_change(key, conversation_id)
@@ -390,7 +390,7 @@ async def conversation_handoff(request: HttpRequest, conversation_id: uuid.UUID,
 async def conversation_close_view(request: HttpRequest, conversation_id: uuid.UUID):
     key = scope_require(request, "chat")
     conversation = await _conversation(key, conversation_id)
-    await sync_to_async(conversation_close)(conversation_id=conversation.pk, closed_by="api")
+    await database_call(conversation_close)(conversation_id=conversation.pk, closed_by="api")
     return await _after_status_change(key, conversation_id)
 
 
@@ -403,7 +403,7 @@ async def conversation_close_view(request: HttpRequest, conversation_id: uuid.UU
 async def conversation_rate_view(request: HttpRequest, conversation_id: uuid.UUID, body: RatingIn):
     key = scope_require(request, "chat")
     conversation = await _conversation(key, conversation_id)
-    await sync_to_async(conversation_rate)(
+    await database_call(conversation_rate)(
         conversation_id=conversation.pk, rating=body.rating, comment=body.comment
     )
     return await _after_status_change(key, conversation_id)

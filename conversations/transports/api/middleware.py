@@ -3,12 +3,13 @@
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_vary_headers
 
+from conversations.database import database_call
 from conversations.edge.origins import cors_origin_allowed, cors_origin_known
 from conversations.edge.ratelimit import arate_limit_hit, client_ip, rate_limited_response
 
@@ -87,7 +88,7 @@ class ApiEdgeMiddleware:
 
     async def _preflight(self, origin: str) -> HttpResponse:
         response = HttpResponse(status=204)
-        if origin and await sync_to_async(cors_origin_known)(origin=origin):
+        if origin and await database_call(cors_origin_known)(origin=origin):
             response["Access-Control-Allow-Origin"] = origin
             response["Access-Control-Allow-Methods"] = ALLOW_METHODS
             response["Access-Control-Allow-Headers"] = ALLOW_HEADERS

@@ -42,10 +42,6 @@ DELTA_FLUSH_SECONDS = 0.04
 MAX_ATTACHMENTS = 4
 
 
-class MessageRefused(DomainError):
-    """The customer message cannot be stored; `code` for programs, `message` for people."""
-
-
 @dataclass
 class Reply:
     """A reply running in this process, and what it has published so far."""
@@ -84,7 +80,7 @@ def _attachments_check(*, conversation_id: Any, ids: list[str], message_pk: int 
     if len(attachments) != len(set(ids)) or any(
         a.message_id not in (None, message_pk) for a in attachments
     ):
-        raise MessageRefused("invalid_attachment", "An attached image was not found.")
+        raise DomainError("invalid_attachment", "An attached image was not found.")
     return attachments
 
 
@@ -118,7 +114,7 @@ def _customer_message_store(
                 payload = message_serialize(existing)
                 return _Stored(existing, False, conversation.status, is_last, payload)
         if conversation.status == ConversationStatus.CLOSED:
-            raise MessageRefused("closed", "This conversation is closed.")
+            raise DomainError("closed", "This conversation is closed.")
         attachments = (
             _attachments_check(conversation_id=conversation_id, ids=attachment_ids, message_pk=None)
             if attachment_ids
@@ -146,23 +142,20 @@ async def customer_message_post(
 ) -> Posted:
     """Store a customer's message, tell every watcher, and start the bot's reply if it answers.
 
-    The one way a customer message enters, for every transport. Refusals raise MessageRefused
-    (a DomainError): too_long, empty, invalid_attachment, closed. A resend with a known client
-    id returns the stored message and stores nothing; it starts the reply only if the first
-    attempt never got one (the process died in between). With `subscribe`, `events` iterates
+    The one way a customer message enters, for every transport. Refusals raise DomainError:
+    too_long, empty, invalid_attachment, closed. A resend with a known client id returns the
+    stored message and stores nothing; it starts the reply only if the first attempt never got
+    one (the process died in between). With `subscribe`, `events` iterates
     the reply that answers this message (for transports that stream to one client).
     """
     text = text.strip()
     try:
         attachment_ids = list(dict.fromkeys(str(uuid.UUID(str(a))) for a in attachment_ids))
     except ValueError:
-        raise MessageRefused("invalid_attachment", "An attached image was not found.") from None
+        raise DomainError("invalid_attachment", "An attached image was not found.") from None
     if len(attachment_ids) > MAX_ATTACHMENTS:
-        raise MessageRefused("invalid_attachment", f"At most {MAX_ATTACHMENTS} images a message.")
-    try:
-        message_text_check(text=text, attachments=len(attachment_ids))
-    except DomainError as refused:
-        raise MessageRefused(refused.code, refused.message) from None
+        raise DomainError("invalid_attachment", f"At most {MAX_ATTACHMENTS} images a message.")
+    message_text_check(text=text, attachments=len(attachment_ids))
     stored = await database_call(_customer_message_store)(
         conversation_id=conversation_id,
         text=text,

@@ -10,20 +10,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from conversations.domain.errors import DomainError
 from conversations.domain.events import MessageCreated, StatusChanged
 from conversations.domain.messages import message_append, message_serialize
 from conversations.domain.realtime import agent_queue_changed_on_commit, event_publish_on_commit
 from conversations.domain.webhooks import conversation_payload, webhook_emit
 from conversations.models import Conversation, ConversationStatus, MessageRole, WebhookEvent
-
-
-class StatusError(Exception):
-    """The change is not allowed from the conversation's current status."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def _agent_name(agent: AbstractBaseUser | None) -> str:
@@ -66,7 +58,7 @@ def handoff_request(
     with transaction.atomic():
         conversation = _locked(conversation_id)
         if conversation.status == ConversationStatus.CLOSED:
-            raise StatusError("closed", "This conversation is closed.")
+            raise DomainError("closed", "This conversation is closed.")
         if conversation.status in (ConversationStatus.WAITING, ConversationStatus.AGENT):
             return conversation
         conversation.status = ConversationStatus.WAITING
@@ -91,7 +83,7 @@ def conversation_claim(*, conversation_id: Any, agent: AbstractBaseUser) -> Conv
     with transaction.atomic():
         conversation = _locked(conversation_id)
         if conversation.status == ConversationStatus.CLOSED:
-            raise StatusError("closed", "This conversation is closed.")
+            raise DomainError("closed", "This conversation is closed.")
         if (
             conversation.status == ConversationStatus.AGENT
             and conversation.assigned_agent_id
@@ -100,7 +92,7 @@ def conversation_claim(*, conversation_id: Any, agent: AbstractBaseUser) -> Conv
                 agent.pk,
             )
         ):
-            raise StatusError("taken", "Another agent has already taken this conversation.")
+            raise DomainError("taken", "Another agent has already taken this conversation.")
         conversation.status = ConversationStatus.AGENT
         conversation.assigned_agent = agent
         conversation.save(update_fields=["status", "assigned_agent", "updated_at"])
@@ -120,7 +112,7 @@ def conversation_release(
     with transaction.atomic():
         conversation = _locked(conversation_id)
         if conversation.status == ConversationStatus.CLOSED:
-            raise StatusError("closed", "This conversation is closed.")
+            raise DomainError("closed", "This conversation is closed.")
         conversation.status = ConversationStatus.BOT
         conversation.assigned_agent = None
         conversation.save(update_fields=["status", "assigned_agent", "updated_at"])
@@ -148,7 +140,7 @@ def conversation_close(
 def conversation_rate(*, conversation_id: Any, rating: int, comment: str = "") -> Conversation:
     """The customer's CSAT rating, 1 to 5; rating again replaces the earlier one."""
     if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
-        raise StatusError("invalid_rating", "A rating is a whole number from 1 to 5.")
+        raise DomainError("invalid_rating", "A rating is a whole number from 1 to 5.")
     with transaction.atomic():
         conversation = _locked(conversation_id)
         conversation.csat_rating = rating

@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
 
 from conversations.database import database_call
+from conversations.edge.responses import error_response
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +76,10 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def rate_limited_response(result: RateLimit) -> JsonResponse:
-    response = JsonResponse(
-        {
-            "error": {
-                "code": "rate_limited",
-                "message": f"Too many requests; retry in {result.retry_after} s.",
-            }
-        },
+    response = error_response(
         status=429,
+        code="rate_limited",
+        message=f"Too many requests; retry in {result.retry_after} s.",
     )
     response["Retry-After"] = str(result.retry_after)
     return response

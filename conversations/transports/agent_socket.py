@@ -14,11 +14,11 @@ from conversations.agents.access import agent_may_reply, agent_may_review, agent
 from conversations.agents.messaging import agent_reply
 from conversations.agents.queue import agent_queue
 from conversations.database import database_call
+from conversations.domain.errors import DomainError
 from conversations.domain.events import AgentQueue, Error, MessageCreated, StatusChanged
 from conversations.domain.messages import message_serialize, messages_after
 from conversations.domain.realtime import AGENT_QUEUE_GROUP, conversation_group
 from conversations.domain.status import (
-    StatusError,
     conversation_claim,
     conversation_close,
     conversation_release,
@@ -117,7 +117,7 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             await database_call(self._act)(kind, content)
-        except StatusError as error:
+        except DomainError as error:
             await self._error(error.code, error.message)
         except Conversation.DoesNotExist:
             await self._error("not_found", "This conversation no longer exists.")

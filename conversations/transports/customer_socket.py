@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from conversations.database import database_call
 from conversations.domain import intake
 from conversations.domain.conversation import conversation_for_token
+from conversations.domain.errors import DomainError
 from conversations.domain.events import (
     Error,
     Event,
@@ -28,7 +29,7 @@ from conversations.domain.events import (
 )
 from conversations.domain.messages import message_serialize, messages_after
 from conversations.domain.realtime import conversation_group
-from conversations.domain.status import StatusError, conversation_rate, handoff_request
+from conversations.domain.status import conversation_rate, handoff_request
 from conversations.engine.persistence import bot_may_write
 from conversations.models import Bot, Conversation
 
@@ -172,9 +173,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return await self.send_error("unknown_type", f"Unknown frame type {kind[:40]!r}.")
         try:
             await handler(self, frame)
-        except StatusError as error:
-            await self.send_error(error.code, error.message)
-        except intake.MessageRefused as error:
+        except DomainError as error:  # the websocket's envelope for every domain refusal
             await self.send_error(error.code, error.message, client_id=frame.get("client_id"))
 
     async def receive_auth(self, frame: dict[str, Any]) -> None:

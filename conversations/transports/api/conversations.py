@@ -11,15 +11,16 @@ from ninja.files import UploadedFile
 from pydantic import Field, field_validator
 
 from conversations.database import database_call
-from conversations.domain.attachments import AttachmentError, attachment_create
+from conversations.domain.attachments import attachment_create
 from conversations.domain.conversation import Identity, conversation_start, customer_identify
+from conversations.domain.errors import DomainError
 from conversations.domain.events import (
     AssistantDone,
     AssistantStarted,
     Event,
     MessageAccepted,
 )
-from conversations.domain.intake import MessageRefused, customer_message_post
+from conversations.domain.intake import customer_message_post
 from conversations.domain.messages import message_serialize
 from conversations.domain.status import conversation_close, conversation_rate, handoff_request
 from conversations.edge.identity import identity_signature_valid
@@ -286,7 +287,7 @@ async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: M
             attachment_ids=[str(i) for i in body.attachment_ids],
             subscribe=True,
         )
-    except MessageRefused as refused:
+    except DomainError as refused:
         raise message_refused_error(refused) from None
     message, events = posted.message, posted.events
 
@@ -344,13 +345,7 @@ async def attachment_upload(
     if conversation.status == ConversationStatus.CLOSED:
         raise ApiError("conversation_closed", "This conversation is closed.", status=409)
     data = await database_call(file.read)()
-    try:
-        attachment = await database_call(attachment_create)(
-            conversation_id=conversation.pk, data=data
-        )
-    except AttachmentError as exc:
-        status = 413 if exc.code == "image_too_large" else 422
-        raise ApiError(exc.code, exc.message, status=status) from None
+    attachment = await database_call(attachment_create)(conversation_id=conversation.pk, data=data)
     return Status(
         201,
         {

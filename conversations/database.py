@@ -8,8 +8,11 @@ which closes stale connections before and after, run on the executor that suits 
   and every tool round on the one shared thread.
 - SQLite: the one thread-sensitive thread. SQLite takes one writer at a time anyway, and that
   thread shares the caller's connection (a test's transaction included).
-- `may_hang=True` (a tool's own code, a broker publish): always the pool, SQLite too, so a
+- `may_hang=True` (a tool's own code, a health probe): always the pool, SQLite too, so a
   call that hangs never holds the thread every other ORM call waits on.
+
+`blocking_call(func)` is the same pool for blocking I/O that never touches the ORM (the cache,
+the Celery broker): no connection handling, so it runs where no database is configured.
 
 Async ORM methods (`aget`, `afirst`...) are fine for single reads in a request; anything that
 needs a transaction or several queries is a sync function called through here.
@@ -20,6 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connections
@@ -50,3 +54,8 @@ def database_call(func: Callable[..., Any], *, may_hang: bool = False) -> Callab
     if connections["default"].vendor == "sqlite" and not may_hang:
         return database_sync_to_async(func, thread_sensitive=True)
     return database_sync_to_async(func, thread_sensitive=False, executor=database_executor())
+
+
+def blocking_call(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func`, blocking I/O outside the ORM (cache, broker), awaitable on the pool."""
+    return sync_to_async(func, thread_sensitive=False, executor=database_executor())

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
 
-from conversations.database import database_call
+from conversations.database import blocking_call
 from conversations.edge.responses import error_response
 
 
@@ -61,7 +61,7 @@ def rate_limit_hit(*, scope: str, subject: str, limit: int, per: float = 60.0) -
 
 
 async def arate_limit_hit(*, scope: str, subject: str, limit: int, per: float = 60.0) -> RateLimit:
-    return await database_call(rate_limit_hit)(scope=scope, subject=subject, limit=limit, per=per)
+    return await blocking_call(rate_limit_hit)(scope=scope, subject=subject, limit=limit, per=per)
 
 
 def client_ip(request: HttpRequest) -> str:

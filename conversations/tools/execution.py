@@ -17,7 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 
-from conversations.database import database_call
+from conversations.database import blocking_call, database_call
 from conversations.models import ToolRun, ToolRunStatus
 from conversations.tools.calls import ToolOutcome
 from conversations.tools.registry import tool_get, tool_timeout
@@ -158,7 +158,7 @@ async def _run_on_worker(run: PreparedRun, timeout: float, mailbox: _Mailbox) ->
 
     done = mailbox.expect(run.run_id)
     # Publishing to the broker is network I/O: keep it off the event loop.
-    await database_call(tool_run.apply_async, may_hang=True)(
+    await blocking_call(tool_run.apply_async)(
         args=[run.run_id, mailbox.channel],
         queue="tools",
         expires=timeout + 1,

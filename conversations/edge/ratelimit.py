@@ -1,4 +1,5 @@
-"""Sliding-window rate limits on the Django cache (Redis in production), for API and widget.
+"""Rate limits: sliding windows on the Django cache (Redis in production) for the API and the
+widget, shared by every process; a token bucket for one websocket's own pace.
 
 The window is approximated the usual way: the count of the current fixed window plus the
 previous window's count weighted by how much of it still overlaps. Two cache keys per
@@ -62,6 +63,27 @@ def rate_limit_hit(*, scope: str, subject: str, limit: int, per: float = 60.0) -
 
 async def arate_limit_hit(*, scope: str, subject: str, limit: int, per: float = 60.0) -> RateLimit:
     return await blocking_call(rate_limit_hit)(scope=scope, subject=subject, limit=limit, per=per)
+
+
+class TokenBucket:
+    """At most `burst` actions at once, refilled at `rate` a second: one client's own pace.
+
+    In memory, for one long-lived connection (a websocket's frames and messages); limits that
+    all processes share are `rate_limit_hit`'s.
+    """
+
+    def __init__(self, *, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 def client_ip(request: HttpRequest) -> str:

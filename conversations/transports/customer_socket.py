@@ -10,7 +10,6 @@ import json
 import logging
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -30,6 +29,8 @@ from conversations.domain.events import (
 from conversations.domain.messages import message_serialize, messages_after
 from conversations.domain.realtime import conversation_group
 from conversations.domain.status import conversation_rate, handoff_request
+from conversations.edge.origins import bot_origin_allowed
+from conversations.edge.ratelimit import TokenBucket
 from conversations.engine.persistence import bot_may_write
 from conversations.models import Bot, Conversation
 
@@ -44,33 +45,6 @@ REPLAY_BATCH = 500
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_AUTH_TIMEOUT = 4408
-
-
-class TokenBucket:
-    """At most `burst` actions at once, refilled at `rate` a second."""
-
-    def __init__(self, *, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.stamp = float(burst), time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
-def origin_allowed(*, origin: str, host: str, allowed: list[str]) -> bool:
-    """The bot's allowed origins, "*" for any, and the server's own pages (the demo)."""
-    if not origin:
-        return False
-    if "*" in allowed or origin in allowed:
-        return True
-    parts = urlsplit(origin)
-    return bool(host) and parts.netloc == host and parts.scheme in ("http", "https")
 
 
 def _bot_for_conversation(conversation_id: str) -> Bot | None:
@@ -119,9 +93,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         origin = headers.get(b"origin", b"").decode("latin-1")
         host = headers.get(b"host", b"").decode("latin-1")
         bot = await database_call(_bot_for_conversation)(self.conversation_id)
-        if bot is not None and not origin_allowed(
-            origin=origin, host=host, allowed=list(bot.allowed_origins or [])
-        ):
+        if bot is not None and not bot_origin_allowed(bot=bot, origin=origin, host=host):
             await self.send_event(
                 Error(code="origin_not_allowed", message="This site may not open this chat.")
             )

@@ -9,12 +9,12 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
@@ -26,33 +26,30 @@ from conversations.domain.conversation import (
     customer_identify,
 )
 from conversations.domain.errors import DomainError
+from conversations.edge.origins import bot_origin_allowed, cors_headers_set
 from conversations.edge.ratelimit import client_ip, rate_limit_hit, rate_limited_response
 from conversations.edge.responses import error_response
 from conversations.models import Attachment, Bot, Conversation, ConversationStatus
 
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_ATTACHMENTS_PER_CONVERSATION = 100
+ALLOW_METHODS = "GET, POST, OPTIONS"
+ALLOW_HEADERS = "Content-Type, X-Conversation, X-Resume-Token"
 
 
 def _origin_allowed(request: HttpRequest, bot: Bot) -> bool:
     origin = request.headers.get("Origin", "")
     if not origin:
         return True  # same-origin GETs and non-browser clients; the token still decides
-    allowed = list(bot.allowed_origins or [])
-    if "*" in allowed or origin in allowed:
-        return True
-    return urlsplit(origin).netloc == request.get_host()
+    return bot_origin_allowed(bot=bot, origin=origin, host=request.get_host())
 
 
 def _cors(response: HttpResponse, request: HttpRequest) -> HttpResponse:
     origin = request.headers.get("Origin")
-    if origin:
-        response["Access-Control-Allow-Origin"] = origin
-        response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response["Access-Control-Allow-Headers"] = "Content-Type, X-Conversation, X-Resume-Token"
-        response["Access-Control-Max-Age"] = "600"
-    response["Vary"] = "Origin"
-    return response
+    if not origin:
+        patch_vary_headers(response, ["Origin"])
+        return response
+    return cors_headers_set(response, origin=origin, methods=ALLOW_METHODS, headers=ALLOW_HEADERS)
 
 
 def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:

@@ -5,11 +5,11 @@ from typing import Any
 from django.db import transaction
 
 from conversations.agents.access import agent_name
-from conversations.domain.errors import DomainError
 from conversations.domain.events import AgentMessage, MessageCreated
 from conversations.domain.messages import message_append, message_serialize, message_text_check
 from conversations.domain.realtime import event_publish_on_commit
-from conversations.models import Conversation, ConversationStatus, Message, MessageRole
+from conversations.domain.status import agent_write_check
+from conversations.models import Conversation, Message, MessageRole
 
 
 def agent_reply(
@@ -28,13 +28,7 @@ def agent_reply(
             .only("id", "status", "assigned_agent_id")
             .get(pk=conversation_id)
         )
-        if conversation.status == ConversationStatus.CLOSED:
-            raise DomainError("closed", "This conversation is closed.")
-        if (
-            conversation.status != ConversationStatus.AGENT
-            or conversation.assigned_agent_id != agent.pk
-        ):
-            raise DomainError("not_owner", "Take the conversation over before replying.")
+        agent_write_check(conversation=conversation, agent=agent)
         message, created = message_append(
             conversation_id=conversation_id,
             role=MessageRole.AGENT,

@@ -32,6 +32,7 @@ from conversations.domain.events import (
 )
 from conversations.domain.messages import message_append, message_serialize, message_text_check
 from conversations.domain.realtime import event_publish
+from conversations.domain.status import bot_may_write
 from conversations.models import Attachment, Conversation, ConversationStatus, Message, MessageRole
 
 logger = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ async def customer_message_post(
         await event_publish(
             conversation_id=conversation_id, event=MessageCreated(message=stored.payload)
         )
-    answer = stored.status == ConversationStatus.BOT and (
+    answer = bot_may_write(stored.status, allow_waiting=False) and (
         stored.created
         or (reply_running(conversation_id=conversation_id) is None and stored.is_last)
     )

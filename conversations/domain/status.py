@@ -17,6 +17,42 @@ from conversations.domain.realtime import agent_queue_changed_on_commit, event_p
 from conversations.domain.webhooks import conversation_payload, webhook_emit
 from conversations.models import Conversation, ConversationStatus, MessageRole, WebhookEvent
 
+# --- Who may write to a conversation: the ownership rules, in one place.
+
+
+def bot_may_write(status: str, *, allow_waiting: bool) -> bool:
+    """The bot writes while it owns the conversation; after its own handoff it may finish."""
+    return status == ConversationStatus.BOT or (
+        allow_waiting and status == ConversationStatus.WAITING
+    )
+
+
+def bot_writable_statuses(*, allow_waiting: bool) -> list[str]:
+    """bot_may_write as a list, for a query that writes only while the bot may."""
+    return [ConversationStatus.BOT] + ([ConversationStatus.WAITING] if allow_waiting else [])
+
+
+def agent_write_check(*, conversation: Conversation, agent: AbstractBaseUser) -> None:
+    """Only the agent who took the conversation over writes in it; raises DomainError."""
+    if conversation.status == ConversationStatus.CLOSED:
+        raise DomainError("closed", "This conversation is closed.")
+    if (
+        conversation.status != ConversationStatus.AGENT
+        or conversation.assigned_agent_id != agent.pk
+    ):
+        raise DomainError("not_owner", "Take the conversation over before replying.")
+
+
+def agent_claim_check(*, conversation: Conversation, agent: AbstractBaseUser) -> None:
+    """An agent may take over unless it is closed or another agent holds it."""
+    if conversation.status == ConversationStatus.CLOSED:
+        raise DomainError("closed", "This conversation is closed.")
+    if conversation.status == ConversationStatus.AGENT and conversation.assigned_agent_id not in (
+        None,
+        agent.pk,
+    ):
+        raise DomainError("taken", "Another agent has already taken this conversation.")
+
 
 def _agent_name(agent: AbstractBaseUser | None) -> str:
     if agent is None:
@@ -82,17 +118,7 @@ def conversation_claim(*, conversation_id: Any, agent: AbstractBaseUser) -> Conv
     """An agent takes the conversation over; from now on the bot stays silent."""
     with transaction.atomic():
         conversation = _locked(conversation_id)
-        if conversation.status == ConversationStatus.CLOSED:
-            raise DomainError("closed", "This conversation is closed.")
-        if (
-            conversation.status == ConversationStatus.AGENT
-            and conversation.assigned_agent_id
-            not in (
-                None,
-                agent.pk,
-            )
-        ):
-            raise DomainError("taken", "Another agent has already taken this conversation.")
+        agent_claim_check(conversation=conversation, agent=agent)
         conversation.status = ConversationStatus.AGENT
         conversation.assigned_agent = agent
         conversation.save(update_fields=["status", "assigned_agent", "updated_at"])

@@ -13,12 +13,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from conversations.domain.messages import message_append
+from conversations.domain.status import bot_may_write, bot_writable_statuses
 from conversations.domain.webhooks import webhook_message_created
 from conversations.engine.backends import Usage
 from conversations.engine.context import History, history_load
 from conversations.models import (
     Conversation,
-    ConversationStatus,
     Message,
     MessageRole,
     MessageState,
@@ -26,18 +26,11 @@ from conversations.models import (
 from conversations.tools import ToolOutcome
 
 
-def bot_may_write(status: str, *, allow_waiting: bool) -> bool:
-    """The bot writes while it owns the conversation; after its own handoff it may finish."""
-    return status == ConversationStatus.BOT or (
-        allow_waiting and status == ConversationStatus.WAITING
-    )
-
-
 def reply_setup(conversation_id: Any) -> History | None:
     conversation = (
         Conversation.objects.select_related("bot", "customer").filter(pk=conversation_id).first()
     )
-    if conversation is None or conversation.status != ConversationStatus.BOT:
+    if conversation is None or not bot_may_write(conversation.status, allow_waiting=False):
         return None
     return history_load(conversation_id=conversation_id, conversation=conversation)
 
@@ -69,7 +62,7 @@ def checkpoint(*, conversation_id: Any, message_id: int, text: str, allow_waitin
 
     One statement: the update only matches while the conversation's status lets the bot write.
     """
-    statuses = [ConversationStatus.BOT] + ([ConversationStatus.WAITING] if allow_waiting else [])
+    statuses = bot_writable_statuses(allow_waiting=allow_waiting)
     updated = Message.objects.filter(pk=message_id, conversation__status__in=statuses).update(
         text=text, updated_at=timezone.now()
     )

@@ -28,10 +28,9 @@ from conversations.domain.events import (
 )
 from conversations.domain.messages import message_serialize, messages_after
 from conversations.domain.realtime import conversation_group
-from conversations.domain.status import conversation_rate, handoff_request
+from conversations.domain.status import bot_may_write, conversation_rate, handoff_request
 from conversations.edge.origins import bot_origin_allowed
 from conversations.edge.ratelimit import TokenBucket
-from conversations.engine.persistence import bot_may_write
 from conversations.models import Bot, Conversation
 
 logger = logging.getLogger(__name__)

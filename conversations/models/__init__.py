@@ -29,7 +29,12 @@ from conversations.models.shop import (
     ProductVariant,
     StoreCustomer,
 )
-from conversations.models.tools import OrderAccessGrant, OrderProofAttempt
+from conversations.models.tools import (
+    OrderAccessGrant,
+    OrderAction,
+    OrderActionStatus,
+    OrderProofAttempt,
+)
 
 __all__ = [
     "ApiKey",
@@ -48,6 +53,8 @@ __all__ = [
     "ModelName",
     "Order",
     "OrderAccessGrant",
+    "OrderAction",
+    "OrderActionStatus",
     "OrderLine",
     "OrderProofAttempt",
     "Payment",

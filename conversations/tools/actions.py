@@ -9,33 +9,81 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Max
+from django.utils import timezone
 
-from conversations.models import Message, MessageRole, ToolRun, ToolRunStatus
-from conversations.tools.connectors import order_source
+from conversations.models import Message, MessageRole, OrderAction, OrderActionStatus
+from conversations.tools.connectors import OrderActionRefused, OrderSourceError, order_source
 from conversations.tools.orders import NOT_VISIBLE, ORDER_NUMBER, visible_order
 from conversations.tools.registry import Tool, ToolContext, ToolResult, object_schema, tool_register
 
 CANCEL_REASONS = ["no longer needed", "ordered by mistake"]
 
 
-def _confirmed_in_conversation(*, context: ToolContext, tool: str, details: dict[str, Any]) -> bool:
-    """The same details were put to the customer earlier, and the customer answered since."""
+def _proposal_claim(*, context: ToolContext, tool: str, details: dict[str, Any]) -> Any:
+    """The proposal of these details the customer answered since, claimed for this call alone.
+
+    The claim is a conditional UPDATE (proposed -> confirmed): of parallel or replayed calls
+    only one wins, so one proposal is carried out at most once.
+    """
     last_customer_seq = Message.objects.filter(
         conversation_id=context.conversation_id, role=MessageRole.CUSTOMER
     ).aggregate(seq=Max("seq"))["seq"]
     if last_customer_seq is None:
-        return False
-    proposals = ToolRun.objects.filter(
+        return None
+    answered = Message.objects.filter(
         conversation_id=context.conversation_id,
-        tool=tool,
-        status=ToolRunStatus.SUCCEEDED,
-        message__seq__lt=last_customer_seq,
-    ).only("result")
-    for run in proposals:
-        data = (run.result or {}).get("data") or {}
-        if data.get("confirmation_required") and data.get("details") == details:
-            return True
-    return False
+        role=MessageRole.CUSTOMER,
+        seq=last_customer_seq,
+    ).values_list("created_at", flat=True)[0]
+    candidates = OrderAction.objects.filter(
+        conversation_id=context.conversation_id,
+        action=tool,
+        status=OrderActionStatus.PROPOSED,
+        created_at__lt=answered,
+    ).order_by("-created_at")
+    for action in candidates:
+        if action.details != details:
+            continue
+        claimed = OrderAction.objects.filter(
+            pk=action.pk, status=OrderActionStatus.PROPOSED
+        ).update(status=OrderActionStatus.CONFIRMED, decided_at=timezone.now())
+        if claimed:
+            return action
+    return None
+
+
+def order_action_carry_out(*, context: ToolContext, action: OrderAction) -> dict[str, Any]:
+    """Carry out a claimed action once; the order's status is checked again under its lock."""
+    source = order_source()
+    key = str(action.pk)
+    details = action.details
+    try:
+        if action.action == "cancel_order":
+            updated = source.order_cancel(
+                bot_id=context.bot_id, number=action.order_number, reason=details["reason"], key=key
+            )
+            result = {"cancelled": True, "order": updated.summary()}
+        else:
+            updated = source.order_return(
+                bot_id=context.bot_id,
+                number=action.order_number,
+                item_ids=details["item_ids"],
+                key=key,
+            )
+            result = {"return_started": True, "order": updated.summary()}
+        status = OrderActionStatus.DONE
+    except OrderActionRefused as refused:
+        result = {
+            "error": "order_changed",
+            "status": refused.status,
+            "message": f"Nothing was done: the order is {refused.status} now.",
+        }
+        status = OrderActionStatus.REFUSED
+    except OrderSourceError:
+        OrderAction.objects.filter(pk=action.pk).update(status=OrderActionStatus.FAILED)
+        raise
+    OrderAction.objects.filter(pk=action.pk).update(status=status, result=result)
+    return result
 
 
 def _order_in_status(
@@ -52,10 +100,18 @@ def _order_in_status(
 
 def _unconfirmed(
     *, context: ToolContext, tool: str, details: dict[str, Any], confirmed: bool, order: Any
-) -> ToolResult | None:
-    """The details to put to the customer, unless they already confirmed them here."""
-    if confirmed and _confirmed_in_conversation(context=context, tool=tool, details=details):
-        return None
+) -> ToolResult | OrderAction:
+    """The claimed action if the customer confirmed these details; else a new proposal."""
+    if confirmed:
+        action = _proposal_claim(context=context, tool=tool, details=details)
+        if action is not None:
+            return action
+    OrderAction.objects.create(
+        conversation_id=context.conversation_id,
+        action=tool,
+        order_number=order.number,
+        details=details,
+    )
     return ToolResult(
         data={
             "confirmation_required": True,
@@ -87,10 +143,9 @@ def cancel_order(
     proposal = _unconfirmed(
         context=context, tool="cancel_order", details=details, confirmed=confirmed, order=order
     )
-    if proposal is not None:
+    if isinstance(proposal, ToolResult):
         return proposal
-    updated = order_source().order_cancel(bot_id=context.bot_id, number=order.number, reason=reason)
-    return ToolResult(data={"cancelled": True, "order": updated.summary()})
+    return ToolResult(data=order_action_carry_out(context=context, action=proposal))
 
 
 def start_return(
@@ -120,12 +175,9 @@ def start_return(
     proposal = _unconfirmed(
         context=context, tool="start_return", details=details, confirmed=confirmed, order=order
     )
-    if proposal is not None:
+    if isinstance(proposal, ToolResult):
         return proposal
-    updated = order_source().order_return(
-        bot_id=context.bot_id, number=order.number, item_ids=details["item_ids"]
-    )
-    return ToolResult(data={"return_started": True, "order": updated.summary()})
+    return ToolResult(data=order_action_carry_out(context=context, action=proposal))
 
 
 def _actions_enabled(bot: Any) -> bool:

@@ -70,3 +70,33 @@ async def test_a_disabled_tool_is_refused_when_the_model_calls_it_anyway():
     assert await refunds(order) == ("pending", [])
     run = await ToolRun.objects.aget(call_id="call_2", conversation_id=conversation.pk)
     assert run.status == "invalid"
+
+
+async def test_parallel_confirmed_cancellations_cancel_and_refund_at_most_once():
+    conversation, order = await a_proven_order()
+    cancel = {"order_number": order.number, "reason": "no longer needed"}
+    await run_round(conversation, [call(1, "cancel_order", **cancel, confirmed=False)])
+    await customer_says(conversation, "yes")
+    await run_round(
+        conversation, [call(n, "cancel_order", **cancel, confirmed=True) for n in range(2, 6)]
+    )
+    _, refunded = await refunds(order)
+    assert len(refunded) <= 1
+    # A replay of the same round, and another later, change nothing more.
+    await run_round(
+        conversation, [call(n, "cancel_order", **cancel, confirmed=True) for n in range(6, 9)]
+    )
+    assert len((await refunds(order))[1]) <= 1
+
+
+async def test_parallel_confirmed_returns_start_at_most_one_return():
+    conversation, order = await a_proven_order(status="delivered")
+    item = await sync_to_async(lambda: order.lines.first().item_id)()
+    ret = {"order_number": order.number, "item_ids": [item]}
+    await run_round(conversation, [call(1, "start_return", **ret, confirmed=False)])
+    await customer_says(conversation, "yes")
+    outcomes = await run_round(
+        conversation, [call(n, "start_return", **ret, confirmed=True) for n in range(2, 6)]
+    )
+    started = [o for o in outcomes if o.data.get("return_started")]
+    assert len(started) <= 1

@@ -204,6 +204,8 @@ SUPPORTBOT_FAQ_MIN_COVERAGE = env_float("SUPPORTBOT_FAQ_MIN_COVERAGE", 0.2, mini
 SUPPORTBOT_EXTRA_TOOLS = env_list("SUPPORTBOT_EXTRA_TOOLS")
 # Let the bot cancel pending orders and start returns (after the customer confirms).
 SUPPORTBOT_ORDER_ACTIONS = env_bool("SUPPORTBOT_ORDER_ACTIONS", True)
+# How long a confirm card for an order action stays answerable, in seconds.
+SUPPORTBOT_ORDER_ACTION_TTL = env_int("SUPPORTBOT_ORDER_ACTION_TTL", 1800, minimum=60)
 # Order data: the store's tables by default, or the store's own HTTP API when this is set.
 ORDER_SOURCE_URL = env_str("ORDER_SOURCE_URL")
 # A whole header line, e.g. "Authorization: Bearer s3cret".

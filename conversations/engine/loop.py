@@ -20,6 +20,7 @@ from django.conf import settings
 from conversations import tools as tool_registry
 from conversations.domain.budget import bot_budget_exceeded
 from conversations.domain.events import (
+    ActionProposed,
     AssistantDelta,
     AssistantDone,
     AssistantStarted,
@@ -380,6 +381,9 @@ class _Reply:
                 continue
             pending.pop(outcome.call_id)
             yield await self._tool_finished(row, outcome)
+            proposal = _proposal_event(row, outcome)
+            if proposal is not None:
+                yield proposal
             yield outcome
         for call in pending.values():  # every call needs a result, or the API refuses
             outcome = ToolOutcome(
@@ -554,6 +558,22 @@ class _Reply:
             )
         for event in self._finish(row, state, reason):
             yield event
+
+
+def _proposal_event(row: _Row, outcome: ToolOutcome) -> ActionProposed | None:
+    """The confirm card for an order action the tool recorded (see tools/actions.py)."""
+    data = outcome.data
+    if outcome.status != ToolRunStatus.SUCCEEDED or not data.get("confirmation_required"):
+        return None
+    details = data.get("details") or {}
+    return ActionProposed(
+        seq=row.seq,
+        action_id=str(data.get("action_id", "")),
+        action=str(data.get("action", "")),
+        order_number=str(details.get("order_number", "")),
+        details=details,
+        order=data.get("order"),
+    )
 
 
 async def _cached_reply(

@@ -100,3 +100,12 @@ async def test_parallel_confirmed_returns_start_at_most_one_return():
     )
     started = [o for o in outcomes if o.data.get("return_started")]
     assert len(started) <= 1
+
+
+async def test_the_model_cannot_confirm_what_the_customer_refused():
+    conversation, order = await a_proven_order()
+    cancel = {"order_number": order.number, "reason": "no longer needed"}
+    await run_round(conversation, [call(1, "cancel_order", **cancel, confirmed=False)])
+    await customer_says(conversation, "NO, do not cancel")
+    await run_round(conversation, [call(2, "cancel_order", **cancel, confirmed=True)])
+    assert await refunds(order) == ("pending", [])

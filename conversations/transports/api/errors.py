@@ -42,7 +42,13 @@ def error_response(
     return api.create_response(request, {"error": body}, status=status)
 
 
-STATUS_ERROR_HTTP = {"closed": 409, "taken": 409, "invalid_rating": 422}
+STATUS_ERROR_HTTP = {
+    "closed": 409,
+    "taken": 409,
+    "invalid_rating": 422,
+    "action_not_found": 404,
+    "invalid_decision": 422,
+}
 
 
 def error_handlers_install(api: NinjaAPI) -> None:

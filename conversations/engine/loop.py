@@ -108,7 +108,7 @@ class _Reply:
     model: str
     tools: list[dict[str, Any]]
     cancel: asyncio.Event | None
-    cache_key: str | None
+    cache_key: reply_cache.CacheSlot | None
     started: float = field(default_factory=time.monotonic)
     allow_waiting: bool = False
     prompt_tokens: int = 0
@@ -553,8 +553,12 @@ class _Reply:
                 tools_used=self.tools_used, outcomes_ok=self.outcomes_ok, finish_reason=reason
             )
         ):
-            await persistence.in_thread(reply_cache.reply_cache_set)(
-                key=self.cache_key, text=row.text, sources=self.sources
+            await persistence.in_thread(reply_cache.reply_cache_store)(
+                slot=self.cache_key,
+                bot_id=self.history.bot.pk,
+                customer=self.history.customer,
+                text=row.text,
+                sources=self.sources,
             )
         for event in self._finish(row, state, reason):
             yield event
@@ -623,7 +627,7 @@ class _Prepared:
 
     history: History | None = None
     rejected: InputRejected | None = None
-    cache_key: str | None = None
+    cache_key: reply_cache.CacheSlot | None = None
     hit: dict[str, Any] | None = None
     over_budget: bool = False
     tools: list[dict[str, Any]] = field(default_factory=list)

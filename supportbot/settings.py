@@ -197,6 +197,16 @@ SUPPORTBOT_TOOL_RESULT_MAX_BYTES = env_int(
 # Failed order proofs (number + email/zip) allowed per conversation within the window.
 SUPPORTBOT_ORDER_PROOF_MAX_FAILURES = env_int("SUPPORTBOT_ORDER_PROOF_MAX_FAILURES", 5, minimum=1)
 SUPPORTBOT_ORDER_PROOF_WINDOW = env_int("SUPPORTBOT_ORDER_PROOF_WINDOW", 900, minimum=1)
+# The same across conversations: per order, per visitor, per address (widget conversations).
+SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_ORDER = env_int(
+    "SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_ORDER", 10, minimum=1
+)
+SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_VISITOR = env_int(
+    "SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_VISITOR", 10, minimum=1
+)
+SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_IP = env_int(
+    "SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_IP", 30, minimum=1
+)
 # FAQ search: below either floor the best entry is "no good match" (see README, FAQ search).
 SUPPORTBOT_FAQ_MIN_SCORE = env_float("SUPPORTBOT_FAQ_MIN_SCORE", 4.0, minimum=0.0)
 SUPPORTBOT_FAQ_MIN_COVERAGE = env_float("SUPPORTBOT_FAQ_MIN_COVERAGE", 0.2, minimum=0.0)

@@ -34,6 +34,7 @@ from conversations.models.tools import (
     OrderAction,
     OrderActionStatus,
     OrderProofAttempt,
+    OrderProofLimit,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "OrderActionStatus",
     "OrderLine",
     "OrderProofAttempt",
+    "OrderProofLimit",
     "Payment",
     "Product",
     "ProductVariant",

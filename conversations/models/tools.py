@@ -91,3 +91,16 @@ class OrderAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.order_number} ({self.status})"
+
+
+class OrderProofLimit(models.Model):
+    """Failed order proofs counted for one scope (a conversation, an order, a visitor, an
+    address) in a fixed window; taken by a conditional UPDATE, so parallel calls never
+    overshoot the limit."""
+
+    scope = models.CharField(max_length=120, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    window_start = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.scope}: {self.failures}"

@@ -31,8 +31,16 @@ from conversations.domain.events import (
 )
 from conversations.domain.messages import message_append, message_serialize
 from conversations.domain.realtime import event_publish
+from conversations.domain.recovery import LOST, LostReply, lost_replies_end, unanswered_after
 from conversations.engine.persistence import database_executor
-from conversations.models import Attachment, Conversation, ConversationStatus, Message, MessageRole
+from conversations.models import (
+    Attachment,
+    Conversation,
+    ConversationStatus,
+    Message,
+    MessageRole,
+    MessageState,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +115,9 @@ class _Stored:
     message: Message
     created: bool
     status: str
-    is_last: bool
+    unanswered: bool
     payload: dict[str, Any] | None
+    lost: list[LostReply] = field(default_factory=list)
 
 
 def _customer_message_store(
@@ -121,8 +130,13 @@ def _customer_message_store(
                 conversation_id=conversation_id, client_id=client_id
             ).first()
             if existing is not None:
-                is_last = existing.seq == conversation.last_seq
-                return _Stored(existing, False, conversation.status, is_last, None)
+                # A resend: its reply may have died with a process; end that reply now rather
+                # than at the next sweep, so that the resend answers it.
+                lost = lost_replies_end(conversation_id=conversation_id)
+                unanswered = existing.seq == conversation.last_seq or unanswered_after(
+                    conversation_id=conversation_id, seq=existing.seq
+                )
+                return _Stored(existing, False, conversation.status, unanswered, None, lost)
         if conversation.status == ConversationStatus.CLOSED:
             raise MessageRefused("closed", "This conversation is closed.")
         attachments = (
@@ -168,14 +182,54 @@ async def customer_message_post(
         await event_publish(
             conversation_id=conversation_id, event=MessageCreated(message=stored.payload)
         )
+    for lost in stored.lost:
+        await _lost_reply_announce(lost)
     answer = stored.status == ConversationStatus.BOT and (
         stored.created
-        or (reply_running(conversation_id=conversation_id) is None and stored.is_last)
+        or (reply_running(conversation_id=conversation_id) is None and stored.unanswered)
     )
     started = reply_start(conversation_id=conversation_id) if answer else False
     return Posted(
         message=stored.message, created=stored.created, status=stored.status, reply_started=started
     )
+
+
+async def _lost_reply_announce(lost: LostReply) -> None:
+    """Tell the conversation's clients that a reply lost with its process has ended."""
+    await event_publish(
+        conversation_id=lost.conversation_id,
+        event=AssistantDone(
+            seq=lost.seq,
+            message_id=lost.message_id,
+            text=lost.text,
+            state=MessageState.INTERRUPTED,
+            finish_reason=LOST,
+        ),
+    )
+
+
+async def lost_replies_recover(*, conversation_id: Any = None) -> list[LostReply]:
+    """End replies whose process died, tell their clients, and answer their messages again."""
+    ended = await database_call(lost_replies_end)(conversation_id=conversation_id)
+    for lost in ended:
+        logger.warning(
+            "The reply #%s of conversation %s lost its process; ended%s",
+            lost.seq,
+            lost.conversation_id,
+            ", answering again" if lost.retry else "",
+        )
+        try:
+            await _lost_reply_announce(lost)
+        except Exception:
+            logger.exception("Telling conversation %s of a lost reply failed", lost.conversation_id)
+        if lost.retry:
+            reply_start(conversation_id=lost.conversation_id)
+    return ended
+
+
+def replies_in_process() -> bool:
+    """Whether this process is writing any reply (its leases need renewing)."""
+    return bool(_replies)
 
 
 def reply_running(*, conversation_id: Any) -> Reply | None:

@@ -229,6 +229,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # client drops what it already has by sequence number (and deltas by offset).
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.channel_layer.group_add(self.control_group, self.channel_name)
+        # A reply whose process died ends now, not at the next sweep: no Stop button for it.
+        await intake.lost_replies_recover(conversation_id=conversation.pk)
         messages = await database_call(_replay)(conversation.pk, last_seq)
         await self.send_event(
             SessionReady(

@@ -5,12 +5,19 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from conversations.agents.access import agent_name
+from conversations.agents.access import agent_avatar_url, agent_name
 from conversations.domain.events import AgentMessage, MessageCreated
 from conversations.domain.messages import message_append, message_serialize
 from conversations.domain.realtime import event_publish_on_commit
 from conversations.domain.status import StatusError
 from conversations.models import Conversation, ConversationStatus, Message, MessageRole
+
+
+def agent_owns(*, conversation_id: Any, agent: Any) -> bool:
+    """Whether this agent answers the conversation now."""
+    return Conversation.objects.filter(
+        pk=conversation_id, status=ConversationStatus.AGENT, assigned_agent_id=agent.pk
+    ).exists()
 
 
 def agent_reply(
@@ -52,7 +59,11 @@ def agent_reply(
             event_publish_on_commit(
                 conversation_id=conversation_id,
                 event=AgentMessage(
-                    seq=message.seq, message_id=message.pk, text=text, agent_name=agent_name(agent)
+                    seq=message.seq,
+                    message_id=message.pk,
+                    text=text,
+                    agent_name=agent_name(agent),
+                    agent_avatar=agent_avatar_url(agent),
                 ),
             )
             event_publish_on_commit(

@@ -1,5 +1,6 @@
 """Supportbot's data model: bots, customers, conversations, messages, tool runs, store data."""
 
+from conversations.models.agents import AgentProfile, SavedReply
 from conversations.models.api import (
     ApiKey,
     ApiScope,
@@ -32,6 +33,7 @@ from conversations.models.shop import (
 from conversations.models.tools import OrderAccessGrant, OrderProofAttempt
 
 __all__ = [
+    "AgentProfile",
     "ApiKey",
     "ApiScope",
     "Attachment",
@@ -54,6 +56,7 @@ __all__ = [
     "Product",
     "ProductVariant",
     "RetentionAction",
+    "SavedReply",
     "StoreCustomer",
     "ToolRun",
     "ToolRunStatus",

@@ -172,12 +172,12 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         now = time.monotonic()
         if active and now - self.last_typing < TYPING_EVERY_SECONDS:
             return
-        self.last_typing = now if active else 0.0
         owns = await database_sync_to_async(agent_owns)(
             conversation_id=self.conversation_id, agent=self.user
         )
         if not owns:
             return
+        self.last_typing = now if active else 0.0
         name = await database_sync_to_async(agent_name)(self.user)
         await event_publish(
             conversation_id=self.conversation_id,

@@ -86,8 +86,8 @@
       cell(row, c.bot);
       cell(row, (c.agent ? `with ${c.agent}` : "waiting") + (c.customer_told ? " · asked for email" : ""));
       const link = document.createElement("a");
-      link.href = linkTemplate.replace("00000000-0000-0000-0000-000000000000", c.id);
-      if (!c.agent) link.href += "?take=1"; // the conversation page claims it on opening
+      // "?take=1": the conversation page claims it on opening.
+      link.setAttribute("href", linkTemplate.replace("00000000-0000-0000-0000-000000000000", c.id) + (c.agent ? "" : "?take=1"));
       link.textContent = c.agent ? "Open" : "Open & take over";
       cell(row, "").appendChild(link);
     }

@@ -30,6 +30,17 @@ SavedReply.objects.create(
 """
 
 
+BACKGROUND_QUEUE = """
+window.notifications = [];
+window.Notification = class {
+  constructor(title, options) { window.notifications.push([title, options.body]); }
+  static get permission() { return "granted"; }
+  static requestPermission() { return Promise.resolve("granted"); }
+};
+document.hasFocus = () => false;
+"""
+
+
 def _png() -> bytes:
     from PIL import Image
 
@@ -44,6 +55,8 @@ def test_the_console_shows_the_customer_and_helps_the_agent_answer(server, brows
 
     agent_context = browser.new_context(viewport={"width": 1400, "height": 900})
     queue = agent_context.new_page()
+    # The queue page sits in the background: unfocused, notifications allowed (recorded here).
+    queue.add_init_script(BACKGROUND_QUEUE)
     queue.goto(server.url + "/admin/login/?next=/agents/")
     queue.get_by_label("Username").fill("dana")
     queue.get_by_label("Password").fill("console-pass-1")
@@ -75,6 +88,10 @@ def test_the_console_shows_the_customer_and_helps_the_agent_answer(server, brows
     # Open & take over: the console claims it and says what happened so far.
     waiting = queue.locator("#queue tbody tr", has_text="#D1001")
     expect(waiting).to_have_count(1)
+    queue.wait_for_function("() => window.notifications.length === 1")
+    title, body = queue.evaluate("window.notifications[0]")
+    assert title == "A customer wants a human" and "#D1001" in body
+    assert queue.locator("#queue").get_attribute("data-alerts") == "1"  # and one tone
     agent = agent_context.new_page()
     agent.goto(
         server.url + waiting.get_by_role("link", name="Open & take over").get_attribute("href")

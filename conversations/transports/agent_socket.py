@@ -8,6 +8,7 @@
 """
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -36,6 +37,8 @@ from conversations.domain.status import (
     conversation_release,
 )
 from conversations.models import Conversation
+
+logger = logging.getLogger(__name__)
 
 FORBIDDEN = 4403
 NOT_FOUND = 4404
@@ -192,8 +195,16 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         name = await database_sync_to_async(agent_name)(self.user)
 
         async def run() -> None:
-            async for event in draft_stream(conversation_id=self.conversation_id, agent_name=name):
-                await self.send_json(event.to_dict())
+            try:
+                async for event in draft_stream(
+                    conversation_id=self.conversation_id, agent_name=name
+                ):
+                    await self.send_json(event.to_dict())
+            except Conversation.DoesNotExist:
+                await self._error("not_found", "This conversation no longer exists.")
+            except Exception:
+                logger.exception("The draft for %s failed", self.conversation_id)
+                await self._error("draft_failed", "The draft could not be written; try again.")
 
         self.draft = asyncio.ensure_future(run())
 

@@ -58,10 +58,13 @@
   }
   function markdownLoad(done) {
     if (window.SupportbotMarkdown) return done();
+    var called = false;
+    function once() { if (!called) { called = true; done(); } }
     var tag = document.createElement("script");
     tag.src = new URL("markdown.js", script.src).href;
     tag.async = true;
-    tag.onload = tag.onerror = function () { done(); };
+    tag.onload = tag.onerror = once;
+    setTimeout(once, 4000); // a stalled request must not keep the chat away
     (document.head || document.documentElement).append(tag);
   }
 

@@ -42,7 +42,7 @@ from conversations.tools.registry import (
     tool_get,
     tool_timeout,
 )
-from conversations.tools.runs import tool_context_for
+from conversations.tools.runs import result_capped, tool_context_for
 
 logger = logging.getLogger(__name__)
 
@@ -74,36 +74,48 @@ def _draft_prepare(conversation_id: Any) -> _Draft:
     return _Draft(history=history, tools=tools, over_budget=over)
 
 
+def _tool_arguments(call: ToolCall) -> dict[str, Any]:
+    """The call's arguments if it is a draft's tool and they fit its schema."""
+    tool = tool_get(call.name)
+    if tool is None or call.name not in COPILOT_TOOLS:
+        raise InvalidArguments(f"no tool named {call.name!r} for drafts")
+    try:
+        arguments = json.loads(call.arguments or "{}")
+    except ValueError as exc:
+        raise InvalidArguments("arguments: not JSON") from exc
+    return arguments_validate(tool=tool, arguments=arguments)
+
+
 def _tool_run(conversation_id: Any, call: ToolCall) -> ToolOutcome:
     """One read-only call, run here and now (a draft has no message row to hang a run on)."""
     from django.db import connection
 
     tool = tool_get(call.name)
+    sources: list[dict[str, Any]] = []
     try:
-        if tool is None or call.name not in COPILOT_TOOLS:
-            raise InvalidArguments(f"no tool named {call.name!r} for drafts")
-        arguments = arguments_validate(tool=tool, arguments=json.loads(call.arguments or "{}"))
+        arguments = _tool_arguments(call)
         result = tool.function(
             context=tool_context_for(conversation_id=conversation_id), **arguments
         )
         data, sources, status = result.data, result.sources, ToolRunStatus.SUCCEEDED
-    except (InvalidArguments, ValueError) as exc:
-        data, sources, status = {"error": "invalid_arguments", "message": str(exc)}, [], "invalid"
+    except InvalidArguments as exc:
+        data = {"error": "invalid_arguments", "message": str(exc)}
+        status = ToolRunStatus.INVALID
     except OrderSourceError:
-        data, sources = {"error": "order_system_unavailable"}, []
-        status = ToolRunStatus.FAILED
+        data, status = {"error": "order_system_unavailable"}, ToolRunStatus.FAILED
     except Exception:
         logger.exception("copilot tool %s failed", call.name)
-        data, sources, status = {"error": "tool_failed"}, [], ToolRunStatus.FAILED
+        data, status = {"error": "tool_failed"}, ToolRunStatus.FAILED
     finally:
         connection.close()
+    capped = result_capped(data=data, sources=sources)
     return ToolOutcome(
         call_id=call.id,
         name=call.name,
         status=status,
-        content=json.dumps(data, ensure_ascii=False, default=str),
+        content=json.dumps(capped["data"], ensure_ascii=False),
         label=tool.done_label if tool else call.name,
-        data=data,
+        data=capped["data"],
         sources=sources,
     )
 

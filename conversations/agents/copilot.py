@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from conversations import tools as tool_registry
+from conversations.database import database_call
 from conversations.domain.budget import bot_budget_exceeded
 from conversations.domain.events import DraftDelta, DraftDone, DraftTool, Error, Event
 from conversations.engine import persistence
@@ -123,7 +123,7 @@ def _tool_run(conversation_id: Any, call: ToolCall) -> ToolOutcome:
 async def _tool_outcome(conversation_id: Any, call: ToolCall) -> ToolOutcome:
     tool = tool_get(call.name)
     timeout = tool_timeout(tool) if tool else settings.SUPPORTBOT_TOOL_TIMEOUT
-    run = database_sync_to_async(_tool_run, thread_sensitive=False)
+    run = database_call(_tool_run, may_hang=True)
     try:
         return await asyncio.wait_for(run(conversation_id, call), timeout)
     except TimeoutError:
@@ -133,7 +133,7 @@ async def _tool_outcome(conversation_id: Any, call: ToolCall) -> ToolOutcome:
 
 async def draft_stream(*, conversation_id: Any, agent_name: str) -> AsyncIterator[Event]:
     """The draft's events: DraftTool while looking up, DraftDelta as it is written, DraftDone."""
-    prepared = await persistence.in_thread(_draft_prepare)(conversation_id)
+    prepared = await database_call(_draft_prepare)(conversation_id)
     if prepared.over_budget:
         yield Error(code="budget_exhausted", message="The bot's daily token budget is used up.")
         return
@@ -211,7 +211,7 @@ async def draft_stream(*, conversation_id: Any, agent_name: str) -> AsyncIterato
             if engine == "openai"
             else Decimal(0)
         )
-        await persistence.in_thread(persistence.conversation_usage_add)(
+        await database_call(persistence.conversation_usage_add)(
             conversation_id=conversation_id, usage=usage, cost=cost
         )
     yield DraftDone(text=text, prompt_tokens=prompt, completion_tokens=completion)

@@ -13,7 +13,7 @@ from django.db.models import Q
 from conversations.domain.insights import insights_so_far
 from conversations.models import Conversation, Customer, ToolRun
 from conversations.tools.access import order_numbers_granted, order_owned_by_identity
-from conversations.tools.connectors import OrderRecord, OrderSourceError, order_source
+from conversations.tools.connectors import ConnectorOrder, OrderSourceError, order_source
 from conversations.tools.registry import tool_get
 from conversations.tools.runs import tool_context_for
 
@@ -31,7 +31,7 @@ class IdentityField:
 
 @dataclass(frozen=True, slots=True)
 class PanelOrder:
-    record: OrderRecord
+    record: ConnectorOrder
     why: str  # "signed-in customer" or "proven in this conversation"
 
     @property

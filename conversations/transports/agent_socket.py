@@ -12,13 +12,14 @@ import logging
 import time
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from conversations.agents.access import agent_may_reply, agent_may_review, agent_name
 from conversations.agents.copilot import draft_stream
 from conversations.agents.messaging import agent_owns, agent_reply
 from conversations.agents.queue import agent_queue
+from conversations.database import database_call
+from conversations.domain.errors import DomainError
 from conversations.domain.events import (
     AgentQueue,
     Error,
@@ -31,7 +32,6 @@ from conversations.domain.insights import insights_so_far
 from conversations.domain.messages import message_serialize, messages_after
 from conversations.domain.realtime import AGENT_QUEUE_GROUP, conversation_group, event_publish
 from conversations.domain.status import (
-    StatusError,
     conversation_claim,
     conversation_close,
     conversation_release,
@@ -47,14 +47,14 @@ TYPING_EVERY_SECONDS = 2.0
 HISTORY_PAGE = 500
 
 
-@database_sync_to_async
+@database_call
 def _queue_snapshot() -> dict[str, Any]:
     return AgentQueue(conversations=agent_queue()).to_dict()
 
 
 class AgentQueueConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
-        if not await database_sync_to_async(agent_may_review)(self.scope.get("user")):
+        if not await database_call(agent_may_review)(self.scope.get("user")):
             await self.close(code=FORBIDDEN)
             return
         await self.channel_layer.group_add(AGENT_QUEUE_GROUP, self.channel_name)
@@ -72,7 +72,7 @@ class AgentQueueConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(await _queue_snapshot())
 
 
-@database_sync_to_async
+@database_call
 def _history_page(conversation_id: Any, after_seq: int) -> list[dict[str, Any]]:
     return [
         MessageCreated(message=message_serialize(m)).to_dict()
@@ -82,13 +82,13 @@ def _history_page(conversation_id: Any, after_seq: int) -> list[dict[str, Any]]:
     ]
 
 
-@database_sync_to_async
+@database_call
 def _takeover_summary(conversation_id: Any) -> dict[str, Any]:
     found = insights_so_far(conversation_id=conversation_id)
     return TakeoverSummary(summary=found.summary, topic=found.topic).to_dict()
 
 
-@database_sync_to_async
+@database_call
 def _status(conversation_id: Any) -> dict[str, Any] | None:
     conversation = (
         Conversation.objects.select_related("assigned_agent").filter(pk=conversation_id).first()
@@ -104,7 +104,7 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.conversation_id = str(self.scope["url_route"]["kwargs"]["conversation_id"])
         self.user = self.scope.get("user")
-        if not await database_sync_to_async(agent_may_review)(self.user):
+        if not await database_call(agent_may_review)(self.user):
             await self.close(code=FORBIDDEN)
             return
         status = await _status(self.conversation_id)
@@ -150,7 +150,7 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         if kind not in {"claim", "release", "close", "reply", "typing", "draft"}:
             await self._error("bad_frame", "Unknown frame type.")
             return
-        if not await database_sync_to_async(agent_may_reply)(self.user):
+        if not await database_call(agent_may_reply)(self.user):
             await self._error("forbidden", "You may read this conversation but not answer it.")
             return
         if kind == "typing":
@@ -160,8 +160,8 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
             await self._draft()
             return
         try:
-            await database_sync_to_async(self._act)(kind, content)
-        except StatusError as error:
+            await database_call(self._act)(kind, content)
+        except DomainError as error:
             await self._error(error.code, error.message)
             return
         except Conversation.DoesNotExist:
@@ -175,13 +175,13 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         now = time.monotonic()
         if active and now - self.last_typing < TYPING_EVERY_SECONDS:
             return
-        owns = await database_sync_to_async(agent_owns)(
+        owns = await database_call(agent_owns)(
             conversation_id=self.conversation_id, agent=self.user
         )
         if not owns:
             return
         self.last_typing = now if active else 0.0
-        name = await database_sync_to_async(agent_name)(self.user)
+        name = await database_call(agent_name)(self.user)
         await event_publish(
             conversation_id=self.conversation_id,
             event=Typing(role="agent", active=active, agent_name=name),
@@ -192,7 +192,7 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         if self.draft is not None and not self.draft.done():
             await self._error("draft_running", "A draft is already being written.")
             return
-        name = await database_sync_to_async(agent_name)(self.user)
+        name = await database_call(agent_name)(self.user)
 
         async def run() -> None:
             try:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0007_api_keys_and_webhooks'),
+        ('conversations', '0010_merge_20261201_0753'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,9 +1,7 @@
-"""Checks around the model: the input limit, and a guard against echoing the system prompt."""
+"""A guard against a reply echoing the system prompt (the input rule is domain.messages')."""
 
 import re
 import unicodedata
-
-from django.conf import settings
 
 SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 # Letters and digits of a sentence: shorter ones ("Keep answers short.") are too common to mean
@@ -12,26 +10,6 @@ LEAK_MIN_CHARS = 32
 # A tail this long or longer that begins a sentence of the prompt is held back; a shorter one
 # ("you", "nev") says nothing and streams at once.
 HOLD_MIN_CHARS = 4
-
-
-class InputRejected(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def message_check(*, text: str, images: int = 0) -> None:
-    """Refuse a customer message the engine will not send on; raises InputRejected."""
-    limit = settings.SUPPORTBOT_MAX_MESSAGE_CHARS
-    if len(text) > limit:
-        raise InputRejected(
-            "message_too_long",
-            f"Your message is too long ({len(text):,} characters). Please keep it under "
-            f"{limit:,} characters, or split it into a few messages.",
-        )
-    if not text.strip() and not images:
-        raise InputRejected("message_empty", "Please type a message.")
 
 
 def _letters(text: str) -> tuple[str, list[int]]:

@@ -15,10 +15,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from conversations.domain.errors import DomainError
 from conversations.domain.events import ActionDecided
 from conversations.domain.messages import message_append
 from conversations.domain.realtime import event_publish_on_commit
-from conversations.domain.status import StatusError
 from conversations.models import MessageRole, OrderAction, OrderActionStatus
 from conversations.tools.connectors import OrderActionRefused, OrderSourceError, order_source
 from conversations.tools.orders import NOT_VISIBLE, ORDER_NUMBER, visible_order
@@ -90,14 +90,14 @@ def order_action_decide(*, conversation_id: Any, action_id: Any, decision: str) 
 
     Only customer transports call this, for the conversation they are authenticated for; the
     model has no way to reach it. A second answer to the same card changes nothing and
-    returns the action as it stands. Raises StatusError for an unknown card or decision.
+    returns the action as it stands. Raises DomainError for an unknown card or decision.
     """
     if decision not in DECISIONS:
-        raise StatusError("invalid_decision", 'The decision must be "confirm" or "decline".')
+        raise DomainError("invalid_decision", 'The decision must be "confirm" or "decline".')
     try:
         action = OrderAction.objects.get(pk=action_id, conversation_id=conversation_id)
     except (OrderAction.DoesNotExist, ValueError, ValidationError):
-        raise StatusError("action_not_found", "That confirmation is not known here.") from None
+        raise DomainError("action_not_found", "That confirmation is not known here.") from None
     if action.status != OrderActionStatus.PROPOSED:
         return action
     now = timezone.now()

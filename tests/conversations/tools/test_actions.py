@@ -3,7 +3,7 @@
 import pytest
 from django.test import override_settings
 
-from conversations.domain.status import StatusError
+from conversations.domain.errors import DomainError
 from conversations.models import Message, MessageRole, Order, OrderAction
 from conversations.tools.actions import cancel_order, order_action_decide, start_return
 from conversations.tools.orders import identify_customer
@@ -55,9 +55,9 @@ def test_a_declined_or_foreign_card_changes_nothing(bot, conversation):
         context=context, order_number=order.number, reason="ordered by mistake"
     ).data["action_id"]
     other = factories.conversation_create(bot=bot)
-    with pytest.raises(StatusError):
+    with pytest.raises(DomainError):
         order_action_decide(conversation_id=other.pk, action_id=action_id, decision="confirm")
-    with pytest.raises(StatusError):
+    with pytest.raises(DomainError):
         order_action_decide(conversation_id=conversation.pk, action_id=action_id, decision="yes")
     declined = order_action_decide(
         conversation_id=conversation.pk, action_id=action_id, decision="decline"

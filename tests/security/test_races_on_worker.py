@@ -76,9 +76,10 @@ async def test_parallel_guesses_on_the_worker_stop_at_the_limit(worker):
             for n in range(8)
         ],
     )
-    assert (
-        sorted(o.data["reason"] for o in outcomes) == ["no_match"] * 5 + ["too_many_attempts"] * 3
-    )
+    reasons = sorted(o.data["reason"] for o in outcomes)
+    assert reasons == ["no_match"] * 5 + ["too_many_attempts"] * 3
+    workers = {r.worker async for r in ToolRun.objects.filter(conversation_id=conversation.pk)}
+    assert len(workers) == 1 and workers.pop().startswith("security-test@")
 
 
 @override_settings(CELERY_TASK_ALWAYS_EAGER=False)

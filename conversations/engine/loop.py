@@ -62,7 +62,7 @@ from conversations.engine.faults import (
     stream_with_retries,
 )
 from conversations.engine.pricing import cost_usd
-from conversations.engine.safety import LeakGuard
+from conversations.engine.safety import LeakGuard, LeakWatch
 from conversations.models import Message, MessageState, ToolRunStatus
 from conversations.tools import ToolCall, ToolOutcome
 
@@ -100,6 +100,9 @@ class _Row:
     # The checkpoint being written: the stream never waits for it (see _maybe_checkpoint).
     pending: "asyncio.Task[bool] | None" = None
     announced: bool = False
+    # How much of `text` the client has been sent; the rest is held back by the leak guard.
+    sent: int = 0
+    watch: LeakWatch | None = None
 
 
 @dataclass(slots=True)
@@ -290,35 +293,52 @@ class _Reply:
             backoff=settings.OPENAI_RETRY_BACKOFF,
             first_token_timeout=settings.OPENAI_TIMEOUT,
         )
-        async for event in until_cancelled(events, self.cancel):
-            if isinstance(event, TextDelta | RefusalDelta):
-                if not event.text:
-                    continue
-                if isinstance(event, RefusalDelta):
-                    row.refusal = True
-                if row.ttft_ms is None:
-                    row.ttft_ms = self._ms()
-                    self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else row.ttft_ms
-                row.text += event.text
-                self._leak_check(row, event.text)
-                for started in self._started(row):
-                    yield started
-                yield AssistantDelta(seq=row.seq, text=event.text)
-                await self._maybe_checkpoint(row)
-            elif isinstance(event, Usage):
-                row.usage = event
-            elif isinstance(event, Finish):
-                row.finish_reason = event.reason
-                row.calls = event.tool_calls if allow_tools else []
+        try:
+            async for event in until_cancelled(events, self.cancel):
+                if isinstance(event, TextDelta | RefusalDelta):
+                    if not event.text:
+                        continue
+                    if isinstance(event, RefusalDelta):
+                        row.refusal = True
+                    if row.ttft_ms is None:
+                        row.ttft_ms = self._ms()
+                        self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else row.ttft_ms
+                    row.text += event.text
+                    sendable = self._leak_check(row)
+                    for started in self._started(row):
+                        yield started
+                    if sendable:
+                        yield AssistantDelta(seq=row.seq, text=sendable)
+                    await self._maybe_checkpoint(row)
+                elif isinstance(event, Usage):
+                    row.usage = event
+                elif isinstance(event, Finish):
+                    row.finish_reason = event.reason
+                    row.calls = event.tool_calls if allow_tools else []
+        except BaseException:
+            # Stopped mid-way: what was held back might begin a quote of the prompt.
+            row.text = row.text[: row.sent]
+            raise
+        if row.sent < len(row.text):  # the reply is complete and quotes nothing: send the rest
+            rest, row.sent = row.text[row.sent :], len(row.text)
+            yield AssistantDelta(seq=row.seq, text=rest)
 
-    def _leak_check(self, row: _Row, delta: str) -> None:
+    def _leak_check(self, row: _Row) -> str:
+        """The text that may be sent now; raises ModelFault when the reply quotes the prompt."""
         guard = self.guard
-        if guard is None or not guard.sentences or not any(c in delta for c in ".!?\n"):
-            return
-        if guard.leaked_at(row.text[-2000:]) is not None:
-            cut = guard.leaked_at(row.text) or 0
-            row.text = row.text[:cut].rstrip()
+        if guard is None or not guard.sentences:
+            sendable, row.sent = row.text[row.sent :], len(row.text)
+            return sendable
+        if row.watch is None:
+            row.watch = guard.watch()
+        leak, safe = row.watch.feed(row.text)
+        if leak is not None:
+            row.text = row.text[:leak].rstrip()
+            row.sent = min(row.sent, len(row.text))
             raise ModelFault("prompt_leak", "the reply quoted the system prompt")
+        sendable = row.text[row.sent : safe] if safe > row.sent else ""
+        row.sent = max(row.sent, safe)
+        return sendable
 
     async def _maybe_checkpoint(self, row: _Row) -> None:
         """Save the partial text now and then, without holding the stream up.
@@ -347,7 +367,7 @@ class _Reply:
             database_call(persistence.checkpoint)(
                 conversation_id=self.conversation_id,
                 message_id=row.id,
-                text=row.text,
+                text=row.text[: row.sent],
                 allow_waiting=self.allow_waiting,
             )
         )

@@ -104,12 +104,12 @@
     ".agent{border-color:#86efac;background:#f0fdf4}",
     ".who{display:block;font-size:11px;font-weight:600;color:#15803d;margin-bottom:2px}",
     ".note{align-self:center;font-size:12px;color:#64748b;text-align:center}",
-    ".card{align-self:stretch;border:1px solid #cbd5e1;border-radius:12px;padding:10px;background:#f8fafc;font-size:14px}",
-    ".card .actions{display:flex;gap:8px;margin-top:8px}",
-    ".card button{border:1px solid #cbd5e1;border-radius:8px;padding:6px 12px;background:#fff}",
-    ".card button.confirm{background:var(--sb-accent,#2563eb);color:#fff;border-color:transparent}",
-    ".card button:disabled{opacity:.5;cursor:default}",
-    ".card .outcome{display:block;margin-top:6px;font-size:12px;color:#334155}",
+    ".action-card{align-self:stretch;border:1px solid #cbd5e1;border-radius:12px;padding:10px;background:#f8fafc;font-size:14px}",
+    ".action-card .actions{display:flex;gap:8px;margin-top:8px}",
+    ".action-card button{border:1px solid #cbd5e1;border-radius:8px;padding:6px 12px;background:#fff}",
+    ".action-card button.confirm{background:var(--sb-accent,#2563eb);color:#fff;border-color:transparent}",
+    ".action-card button:disabled{opacity:.5;cursor:default}",
+    ".action-card .outcome{display:block;margin-top:6px;font-size:12px;color:#334155}",
     ".stopped{display:block;font-size:11px;color:#64748b;margin-top:4px}",
     ".msg img{max-width:100%;max-height:180px;border-radius:8px;display:block;margin-top:4px}",
     ".typing{align-self:flex-start;padding:10px 14px}.typing span{display:inline-block;width:7px;height:7px;margin:0 2px;border-radius:50%;background:#94a3b8;animation:blink 1.2s infinite}",
@@ -267,7 +267,7 @@
     var confirm = el("button", { type: "button", class: "confirm", text: f.action === "cancel_order" ? "Cancel the order" : "Start the return" });
     var decline = el("button", { type: "button", class: "decline", text: "Keep it as is" });
     var buttons = el("div", { class: "actions" }, [confirm, decline]);
-    var node = el("div", { class: "card", role: "group", "data-action-id": f.action_id }, [el("span", { text: cardQuestion(f) }), buttons]);
+    var node = el("div", { class: "action-card", role: "group", "data-action-id": f.action_id }, [el("span", { text: cardQuestion(f) }), buttons]);
     cards[f.action_id] = { node: node, buttons: buttons };
     function decide(decision) {
       confirm.disabled = decline.disabled = true;

@@ -13,6 +13,9 @@ from conversations.models import Message, MessageRole, MessageState
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+QUERIES_POST = 12
+QUERIES_RESEND = 5
+
 
 def burst_engine(words: int, pause: float):
     """Streams `words` tokens as fast as it can, then pauses, then one more."""
@@ -111,3 +114,46 @@ async def test_a_message_sent_after_stop_is_still_answered(conversation, monkeyp
         ).order_by("seq")
     ]
     assert len(texts) == 2 and texts[-1].endswith("end")
+
+
+# --- Pinned query counts (Zulip-style): a regression on the hot path fails here.
+
+
+def _history_with_images_and_agents(conversation, agent_user, n=3):
+    """A few turns with an agent's message and attached images: where an N+1 would show."""
+    from django.core.files.base import ContentFile
+
+    from conversations.models import Attachment
+
+    for i in range(n):
+        message, _ = message_append(
+            conversation_id=conversation.pk, role=MessageRole.CUSTOMER, text=f"q{i}"
+        )
+        attachment = Attachment(
+            conversation=conversation, message=message, content_type="image/png", size=3
+        )
+        attachment.file.save("x.png", ContentFile(b"png"), save=False)
+        attachment.save()
+        message_append(
+            conversation_id=conversation.pk, role=MessageRole.AGENT, text=f"a{i}", author=agent_user
+        )
+
+
+def test_customer_message_post_takes_a_pinned_number_of_queries(
+    conversation, agent_user, monkeypatch, django_assert_num_queries, settings, tmp_path
+):
+    from asgiref.sync import async_to_sync, sync_to_async
+
+    settings.MEDIA_ROOT = tmp_path
+    _history_with_images_and_agents(conversation, agent_user)
+    # The queries on this thread's connection, whichever executor the database uses; and no
+    # reply (the engine's own queries are pinned in tests/conversations/engine/test_loop.py).
+    monkeypatch.setattr(intake, "database_call", lambda func: sync_to_async(func))
+    monkeypatch.setattr(intake, "reply_start", lambda *, conversation_id: False)
+    post = async_to_sync(intake.customer_message_post)
+    with django_assert_num_queries(QUERIES_POST):
+        posted = post(conversation_id=conversation.pk, text="hello", client_id="c-1")
+    assert posted.created
+    with django_assert_num_queries(QUERIES_RESEND):
+        again = post(conversation_id=conversation.pk, text="hello", client_id="c-1")
+    assert not again.created

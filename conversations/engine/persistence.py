@@ -12,9 +12,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from conversations.domain.messages import message_append
+from conversations.domain.messages import message_append, webhook_message_created
 from conversations.domain.status import bot_may_write, bot_writable_statuses
-from conversations.domain.webhooks import webhook_message_created
 from conversations.engine.backends import Usage
 from conversations.engine.context import History, history_load
 from conversations.models import (

@@ -7,7 +7,6 @@ last message), preceded by an Error when a fault is what ended it.
 """
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -63,7 +62,7 @@ from conversations.engine.faults import (
 from conversations.engine.pricing import cost_usd
 from conversations.engine.safety import LeakGuard
 from conversations.models import Message, MessageState, ToolRunStatus
-from conversations.tools import ToolCall, ToolOutcome
+from conversations.tools import ToolCall, ToolOutcome, call_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +71,6 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 2.0
 CHECKPOINT_DELTAS = 120
 CACHE_PIECE_CHARS = 24
-
-
-def _arguments(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text or "{}")
-    except ValueError:
-        return {"_invalid_json": text}
-    return value if isinstance(value, dict) else {"_value": value}
 
 
 @dataclass(slots=True)
@@ -366,7 +357,7 @@ class _Reply:
     async def _tools_run(self, row: _Row) -> AsyncIterator[Event | ToolOutcome]:
         calls = row.calls
         for call in calls:
-            arguments = _arguments(call.arguments)
+            arguments = call_arguments(call.arguments)
             yield ToolStarted(
                 seq=row.seq,
                 call_id=call.id,

@@ -5,17 +5,23 @@ exact details for the customer to confirm; a second call with confirmed true act
 same details were proposed earlier in this conversation and the customer wrote since.
 """
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.db.models import Max
+from pydantic import Field
 
 from conversations.models import Message, MessageRole, ToolRun, ToolRunStatus
 from conversations.tools.connectors import order_source
-from conversations.tools.orders import NOT_VISIBLE, ORDER_NUMBER, visible_order
-from conversations.tools.registry import Tool, ToolContext, ToolResult, object_schema, tool_register
-
-CANCEL_REASONS = ["no longer needed", "ordered by mistake"]
+from conversations.tools.orders import NOT_VISIBLE, OrderNumber, visible_order
+from conversations.tools.registry import (
+    Length,
+    Tool,
+    ToolArguments,
+    ToolContext,
+    ToolResult,
+    tool_register,
+)
 
 
 def _confirmed_in_conversation(*, context: ToolContext, tool: str, details: dict[str, Any]) -> bool:
@@ -132,10 +138,23 @@ def _actions_enabled(bot: Any) -> bool:
     return settings.SUPPORTBOT_ORDER_ACTIONS
 
 
-CONFIRMED = {
-    "type": "boolean",
-    "description": "True only after the customer explicitly confirmed these exact details.",
-}
+Confirmed = Annotated[
+    bool,
+    Field(description="True only after the customer explicitly confirmed these exact details."),
+]
+
+
+class CancelArguments(ToolArguments):
+    order_number: OrderNumber
+    reason: Literal["no longer needed", "ordered by mistake"]
+    confirmed: Confirmed
+
+
+class ReturnArguments(ToolArguments):
+    order_number: OrderNumber
+    item_ids: Annotated[list[Annotated[str, Length(1, 64)]], Length(1, 20)]
+    confirmed: Confirmed
+
 
 tool_register(
     Tool(
@@ -144,13 +163,7 @@ tool_register(
             "Cancel a pending order. First call with confirmed=false: it returns the details "
             "to confirm. After the customer explicitly agrees, call again with confirmed=true."
         ),
-        parameters=object_schema(
-            {
-                "order_number": ORDER_NUMBER,
-                "reason": {"type": "string", "enum": CANCEL_REASONS},
-                "confirmed": CONFIRMED,
-            }
-        ),
+        arguments=CancelArguments,
         function=cancel_order,
         label="Cancelling your order…",
         done_label="Checked the cancellation",
@@ -164,18 +177,7 @@ tool_register(
             "Start a return for items of a delivered order (item ids from get_order). First "
             "call with confirmed=false; after the customer explicitly agrees, confirmed=true."
         ),
-        parameters=object_schema(
-            {
-                "order_number": ORDER_NUMBER,
-                "item_ids": {
-                    "type": "array",
-                    "items": {"type": "string", "minLength": 1, "maxLength": 64},
-                    "minItems": 1,
-                    "maxItems": 20,
-                },
-                "confirmed": CONFIRMED,
-            }
-        ),
+        arguments=ReturnArguments,
         function=start_return,
         label="Starting your return…",
         done_label="Checked the return",

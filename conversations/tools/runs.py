@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations.models import Conversation, ToolRun, ToolRunStatus
+from conversations.tools.calls import call_arguments
 from conversations.tools.connectors import OrderSourceError
 from conversations.tools.registry import (
     InvalidArguments,
@@ -67,7 +68,7 @@ def result_capped(*, data: dict[str, Any], sources: list[dict[str, Any]]) -> dic
 def tool_run_prepare(
     *, conversation_id: Any, message_id: int, call_id: str, name: str, arguments_json: str
 ) -> PreparedRun:
-    """The run's row: queued when the arguments fit the schema, invalid otherwise.
+    """The run's row: queued when the arguments fit the tool's model, invalid otherwise.
 
     Idempotent on (message, call id): a round the engine retries reuses its rows.
     """
@@ -75,23 +76,15 @@ def tool_run_prepare(
     if existing is not None:
         return PreparedRun(existing.pk, call_id, existing.tool, existing.status)
     tool = tool_get(name)
-    status = ToolRunStatus.QUEUED
-    error = ""
-    try:
-        arguments = json.loads(arguments_json or "{}")
-    except ValueError:
-        arguments = {"_raw": (arguments_json or "")[:2000]}
-        status, error = ToolRunStatus.INVALID, "arguments: not valid JSON"
-    if status == ToolRunStatus.QUEUED:
-        if tool is None:
-            status, error = ToolRunStatus.INVALID, f"no tool named {name!r}"
-        else:
-            try:
-                arguments_validate(tool=tool, arguments=arguments)
-            except InvalidArguments as exc:
-                status, error = ToolRunStatus.INVALID, str(exc)
-    if not isinstance(arguments, dict):
-        arguments = {"_value": arguments}
+    status, error = ToolRunStatus.QUEUED, ""
+    arguments = call_arguments(arguments_json)
+    if tool is None:
+        status, error = ToolRunStatus.INVALID, f"no tool named {name!r}"
+    else:
+        try:
+            arguments = arguments_validate(tool=tool, arguments_json=arguments_json)
+        except InvalidArguments as exc:
+            status, error = ToolRunStatus.INVALID, str(exc)
     now = timezone.now()
     invalid = status == ToolRunStatus.INVALID
     try:

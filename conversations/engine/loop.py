@@ -254,7 +254,7 @@ class _Reply:
 
     # -- one model call ---------------------------------------------------------------------
 
-    async def _call(self, row: _Row, round_index: int, outcomes: list[ToolOutcome]):
+    async def _call(self, row: _Row, round_index: int):
         """Stream one model call into `row`, yielding deltas; sets row.calls/finish_reason."""
         allow_tools = bool(self.tools) and round_index < settings.SUPPORTBOT_MAX_TOOL_ROUNDS
         history = self.history
@@ -266,13 +266,6 @@ class _Reply:
             tool_choice="none" if self.tools and not allow_tools else None,
             max_tokens=history.max_output_tokens,
             temperature=history.bot.temperature,
-            round=round_index,
-            outcomes=outcomes,
-            customer_verified=history.customer.is_verified,
-            customer_email=history.customer.email,
-            store_name=history.bot.name,
-            images=history.last_customer_images,
-            prompt_tokens=context_tokens(history, tools=self.tools),
         )
         events = stream_with_retries(
             lambda: self.backend.stream(request),
@@ -420,10 +413,10 @@ class _Reply:
         )
         self.guard = LeakGuard(self.history.system_prompt) if self.engine == "openai" else None
         row = self._row(message)
-        round_index, outcomes, context_retried = 0, [], False
+        round_index, context_retried = 0, False
         while True:
             try:
-                async for event in self._call(row, round_index, outcomes):
+                async for event in self._call(row, round_index):
                     yield event
             except Stop as stop:
                 async for event in self._end(
@@ -481,11 +474,9 @@ class _Reply:
                     ],
                 }
             )
-            outcomes = []
             try:
                 async for item in self._tools_run(row):
                     if isinstance(item, ToolOutcome):
-                        outcomes.append(item)
                         self.history.extra.append(
                             {"role": "tool", "tool_call_id": item.call_id, "content": item.content}
                         )

@@ -10,6 +10,7 @@ from conversations.domain import intake
 from conversations.domain.events import AssistantDelta, AssistantDone, AssistantStarted
 from conversations.domain.messages import message_append
 from conversations.models import Message, MessageRole, MessageState
+from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -119,33 +120,13 @@ async def test_a_message_sent_after_stop_is_still_answered(conversation, monkeyp
 # --- Pinned query counts (Zulip-style): a regression on the hot path fails here.
 
 
-def _history_with_images_and_agents(conversation, agent_user, n=3):
-    """A few turns with an agent's message and attached images: where an N+1 would show."""
-    from django.core.files.base import ContentFile
-
-    from conversations.models import Attachment
-
-    for i in range(n):
-        message, _ = message_append(
-            conversation_id=conversation.pk, role=MessageRole.CUSTOMER, text=f"q{i}"
-        )
-        attachment = Attachment(
-            conversation=conversation, message=message, content_type="image/png", size=3
-        )
-        attachment.file.save("x.png", ContentFile(b"png"), save=False)
-        attachment.save()
-        message_append(
-            conversation_id=conversation.pk, role=MessageRole.AGENT, text=f"a{i}", author=agent_user
-        )
-
-
 def test_customer_message_post_takes_a_pinned_number_of_queries(
     conversation, agent_user, monkeypatch, django_assert_num_queries, settings, tmp_path
 ):
     from asgiref.sync import async_to_sync, sync_to_async
 
     settings.MEDIA_ROOT = tmp_path
-    _history_with_images_and_agents(conversation, agent_user)
+    factories.turns_with_images_create(conversation=conversation, agent=agent_user, turns=3)
     # The queries on this thread's connection, whichever executor the database uses; and no
     # reply (the engine's own queries are pinned in tests/conversations/engine/test_loop.py).
     monkeypatch.setattr(intake, "database_call", lambda func: sync_to_async(func))

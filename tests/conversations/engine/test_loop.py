@@ -1,32 +1,16 @@
 """The reply loop's database round trip before the model call, pinned in queries."""
 
 import pytest
-from django.core.files.base import ContentFile
 
 from conversations.domain.messages import message_append
 from conversations.engine.loop import _prepare
-from conversations.models import Attachment, MessageRole
+from conversations.models import MessageRole
+from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # History, input check, cache lookup, tools and the assistant row: whatever the history's length.
 QUERIES_PREPARE = 12
-
-
-def _turns(conversation, agent_user, n):
-    for i in range(n):
-        message, _ = message_append(
-            conversation_id=conversation.pk, role=MessageRole.CUSTOMER, text=f"question {i}"
-        )
-        attachment = Attachment(
-            conversation=conversation, message=message, content_type="image/png", size=3
-        )
-        attachment.file.save("x.png", ContentFile(b"png"), save=False)
-        attachment.save()
-        message_append(
-            conversation_id=conversation.pk, role=MessageRole.AGENT, text=f"a{i}", author=agent_user
-        )
-    message_append(conversation_id=conversation.pk, role=MessageRole.CUSTOMER, text="and now?")
 
 
 @pytest.mark.parametrize("turns", [1, 5])
@@ -35,7 +19,8 @@ def test_prepare_takes_the_same_queries_however_long_the_history(
 ):
     settings.MEDIA_ROOT = tmp_path
     settings.SUPPORTBOT_REPLY_CACHE_SECONDS = 0
-    _turns(conversation, agent_user, turns)
+    factories.turns_with_images_create(conversation=conversation, agent=agent_user, turns=turns)
+    message_append(conversation_id=conversation.pk, role=MessageRole.CUSTOMER, text="and now?")
     with django_assert_num_queries(QUERIES_PREPARE):
         prepared = _prepare(conversation_id=conversation.pk, engine="offline", ask_moderation=False)
     assert prepared.row is not None and prepared.rejected is None

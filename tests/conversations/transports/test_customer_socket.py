@@ -404,24 +404,11 @@ QUERIES_AUTH_REPLAY = 3  # the conversation by token; the messages, their author
 def test_the_auth_replay_takes_the_same_queries_however_long_the_history(
     conversation, agent_user, turns, settings, tmp_path, django_assert_num_queries
 ):
-    from django.core.files.base import ContentFile
-
     from conversations.domain.conversation import conversation_for_token
     from conversations.transports.customer_socket import _replay
 
     settings.MEDIA_ROOT = tmp_path
-    for i in range(turns):
-        message, _ = message_append(
-            conversation_id=conversation.pk, role=MessageRole.CUSTOMER, text=f"q{i}"
-        )
-        attachment = Attachment(
-            conversation=conversation, message=message, content_type="image/png", size=3
-        )
-        attachment.file.save("x.png", ContentFile(b"png"), save=False)
-        attachment.save()
-        message_append(
-            conversation_id=conversation.pk, role=MessageRole.AGENT, text=f"a{i}", author=agent_user
-        )
+    factories.turns_with_images_create(conversation=conversation, agent=agent_user, turns=turns)
     with django_assert_num_queries(QUERIES_AUTH_REPLAY):
         opened = conversation_for_token(
             conversation_id=str(conversation.pk), token=conversation.resume_token

@@ -12,9 +12,10 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-QUERIES_PREPARE = 4  # the idempotency lookup, and the row (in a savepoint)
-# Claim, load, the customer, the order (4: lines, payments, fulfilments), result, status.
-QUERIES_EXECUTE = 9
+QUERIES_PREPARE = 6  # the idempotency lookup, the bot (2: may it use the tool), the row (3)
+# Claim, load, the customer, the bot (may it use the tool), the order (4: lines, payments,
+# fulfilments), result, status.
+QUERIES_EXECUTE = 10
 
 
 def test_prepare_and_execute_take_a_pinned_number_of_queries(bot, django_assert_num_queries):

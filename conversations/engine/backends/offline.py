@@ -96,8 +96,9 @@ def cues_read(messages: list[dict[str, Any]]) -> Cues:
     store = STORE.search(system) if isinstance(system, str) else None
     last_user = max((n for n, m in enumerate(messages) if m.get("role") == "user"), default=-1)
     content = messages[last_user].get("content") if last_user >= 0 else ""
+    # Parts mean the message came with images (one whose file is missing keeps only its text).
     images = (
-        sum(1 for part in content if part.get("type") == "image_url")
+        max(1, sum(1 for part in content if part.get("type") == "image_url"))
         if isinstance(content, list)
         else 0
     )

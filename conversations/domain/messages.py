@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from conversations.agents.access import agent_avatar_url, agent_name
 from conversations.domain.errors import DomainError
-from conversations.domain.webhooks import webhook_message_created
-from conversations.models import Conversation, Message, MessageRole, MessageState
+from conversations.domain.webhooks import webhook_emit
+from conversations.models import Conversation, Message, MessageRole, MessageState, WebhookEvent
 
 
 def message_text_check(*, text: str, attachments: int = 0) -> None:
@@ -96,3 +96,26 @@ def message_serialize(message: Message) -> dict[str, Any]:
         ],
         "created_at": message.created_at.isoformat(),
     }
+
+
+WEBHOOK_MESSAGE_ROLES = {MessageRole.CUSTOMER, MessageRole.ASSISTANT, MessageRole.AGENT}
+
+
+def webhook_message_created(*, message: Message) -> None:
+    """message.created for a finished customer, assistant or agent message (after commit).
+
+    message_append calls it for messages stored complete; whoever completes a streamed
+    assistant message (the reply runner) calls it then. The payload is the message's one
+    public shape (message_serialize), built after commit and only if an endpoint wants it.
+    """
+    if message.role == MessageRole.ASSISTANT and not message.text:
+        return  # a tool-call turn: the answer that follows is the message people see
+    if message.role in WEBHOOK_MESSAGE_ROLES and message.state == MessageState.COMPLETE:
+        webhook_emit(
+            event=WebhookEvent.MESSAGE_CREATED,
+            conversation_id=message.conversation_id,
+            data=lambda: {
+                "conversation_id": str(message.conversation_id),
+                "message": message_serialize(message),
+            },
+        )

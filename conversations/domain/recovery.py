@@ -2,11 +2,12 @@
 
 A reply runs in the process that received the customer's message, and processes die (a deploy,
 the OOM killer, SIGKILL). Its assistant row holds a lease: the process writing it and an expiry,
-renewed at checkpoints and by this process's lease keeper every third of the lease. The sweep,
-at start-up and then every third of the lease on every ASGI process, ends each streaming row
-whose lease expired (or whose owner is a process of this host that is gone): the row becomes
-`interrupted` with finish_reason `lost`, the conversation's clients get `assistant.done`, and the
-customer's unanswered message is answered once more, at most once per message.
+renewed at checkpoints and by the sweep of its process every third of the lease. The sweep runs
+at start-up and then every third of the lease on every ASGI process (checking the channel layer
+every few seconds on the way, see domain/realtime.py). It ends each streaming row whose lease
+expired (or whose owner is a process of this host that is gone): the row becomes `interrupted`
+with finish_reason `lost`, the conversation's clients get `assistant.done`, and the customer's
+unanswered message is answered once more, at most once per message.
 """
 
 import asyncio
@@ -14,6 +15,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +36,8 @@ from conversations.models import (
 logger = logging.getLogger(__name__)
 
 LOST = "lost"
+# How often each process checks that the channel layer (Redis) still takes messages.
+LAYER_CHECK_SECONDS = 2.0
 
 _process: tuple[int, str] | None = None
 
@@ -201,19 +205,25 @@ async def replies_recover(*, conversation_id: Any = None) -> list[LostReply]:
 
 
 async def _sweep_forever() -> None:
-    from conversations.domain import intake
+    from conversations.domain import intake, realtime
 
+    last_sweep = 0.0
     while True:
         try:
-            if intake.replies_in_process():
-                await intake.database_call(leases_renew)()
-            await replies_recover()
+            # Sockets that can no longer hear the layer are closed within seconds, not left
+            # silent; their clients reconnect and replay from the database.
+            await realtime.layer_check()
+            if time.monotonic() - last_sweep >= lease_seconds() / 3:
+                last_sweep = time.monotonic()
+                if intake.replies_in_process():
+                    await intake.database_call(leases_renew)()
+                await replies_recover()
         except asyncio.CancelledError:
             raise
         except Exception:
             # The database may be away for a moment; the next round tries again.
             logger.exception("Sweeping lost replies failed")
-        await asyncio.sleep(lease_seconds() / 3)
+        await asyncio.sleep(min(LAYER_CHECK_SECONDS, lease_seconds() / 3))
 
 
 def sweeper_start() -> None:

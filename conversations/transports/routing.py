@@ -12,7 +12,6 @@ from conversations.edge.outage import is_outage
 from conversations.transports.agent_socket import AgentConversationConsumer, AgentQueueConsumer
 from conversations.transports.customer_socket import ChatConsumer, NotFoundConsumer
 
-
 logger = logging.getLogger(__name__)
 
 

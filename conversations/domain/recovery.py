@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from conversations.database import database_call
 from conversations.models import (
     Conversation,
     ConversationStatus,
@@ -216,7 +217,7 @@ async def _sweep_forever() -> None:
             if time.monotonic() - last_sweep >= lease_seconds() / 3:
                 last_sweep = time.monotonic()
                 if intake.replies_in_process():
-                    await intake.database_call(leases_renew)()
+                    await database_call(leases_renew)()
                 await replies_recover()
         except asyncio.CancelledError:
             raise

@@ -8,6 +8,8 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from conversations.edge.responses import error_response
+
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
@@ -27,11 +29,8 @@ def is_outage(error: BaseException | None) -> bool:
 
 
 def unavailable_response(request: HttpRequest) -> JsonResponse:
-    """503 in the envelope of the endpoint: the API's {"error": {...}}, the widget's flat one."""
-    body = {"code": "unavailable", "message": MESSAGE}
-    if request.path.startswith("/api/"):
-        body = {"error": body}
-    response = JsonResponse(body, status=503)
+    """503 with Retry-After, in the one error envelope (edge/responses.py)."""
+    response = error_response(status=503, code="unavailable", message=MESSAGE)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

@@ -76,7 +76,10 @@ async def test_a_redis_outage_mid_reply_loses_nothing_and_tells_every_client(
             )
         assert response.status_code in (201, 503), response.text
         if response.status_code == 503:
-            assert response.json()["code"] == "unavailable" and response.headers["Retry-After"]
+            assert (
+                response.json()["error"]["code"] == "unavailable"
+                and response.headers["Retry-After"]
+            )
         # A reconnect during the outage is refused with the same code, not dropped (1006).
         assert await refused_code(client) == 4503
 

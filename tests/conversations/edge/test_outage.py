@@ -29,7 +29,7 @@ def test_the_widget_answers_503_with_retry_after_not_500(client, bot, redis_away
         HTTP_ORIGIN="http://testserver",
     )
     assert response.status_code == 503
-    assert response.json()["code"] == "unavailable"
+    assert response.json()["error"]["code"] == "unavailable"
     assert int(response["Retry-After"]) > 0
     assert response["Access-Control-Allow-Origin"] == "http://testserver"
 

@@ -164,7 +164,7 @@ def test_what_is_not_an_image_is_refused(client, bot, data):
     session = start(client, bot).json()
     response = upload(client, bot, session, data)
     assert response.status_code == 415
-    assert response.json()["code"] == "unsupported_image"
+    assert response.json()["error"]["code"] == "unsupported_image"
     assert Attachment.objects.count() == 0
 
 
@@ -251,6 +251,6 @@ def test_a_session_body_that_cannot_be_stored_is_malformed(client, bot, raw):
         f"/widget/{bot.public_key}/session", data=raw, content_type="text/plain", HTTP_ORIGIN=ORIGIN
     )
     assert response.status_code in (400, 413)
-    assert response.json()["code"] in ("malformed", "too_large")
+    assert response.json()["error"]["code"] in ("malformed", "too_large")
     assert response["Access-Control-Allow-Origin"] == ORIGIN
     assert Conversation.objects.count() == 0

@@ -5,25 +5,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0009_order_proof_limits'),
+        ("conversations", "0007_api_keys_and_webhooks"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='lease_expires_at',
+            model_name="message",
+            name="lease_expires_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='message',
-            name='lease_owner',
+            model_name="message",
+            name="lease_owner",
             field=models.CharField(blank=True, max_length=120),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('state', 'streaming')), fields=['lease_expires_at'], name='message_streaming_lease'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("state", "streaming")),
+                fields=["lease_expires_at"],
+                name="message_streaming_lease",
+            ),
         ),
     ]

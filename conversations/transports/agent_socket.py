@@ -6,6 +6,7 @@
                                      {"type": "reply", "text": ..., "client_id": ...}
 """
 
+import logging
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -17,13 +18,21 @@ from conversations.database import database_call
 from conversations.domain.errors import DomainError
 from conversations.domain.events import AgentQueue, Error, MessageCreated, StatusChanged
 from conversations.domain.messages import message_serialize, messages_after
-from conversations.domain.realtime import AGENT_QUEUE_GROUP, conversation_group
+from conversations.domain.realtime import (
+    AGENT_QUEUE_GROUP,
+    CLOSE_LAYER_LOST,
+    conversation_group,
+    layer_listener_add,
+    layer_listener_remove,
+)
 from conversations.domain.status import (
     conversation_claim,
     conversation_close,
     conversation_release,
 )
 from conversations.models import Conversation
+
+logger = logging.getLogger(__name__)
 
 FORBIDDEN = 4403
 NOT_FOUND = 4404
@@ -90,13 +99,24 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         # and clients drop repeats by sequence number.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        layer_listener_add(self)
         for frame in await _history(self.conversation_id, 0):
             await self.send_json(frame)
         await self.send_json(status)
 
     async def disconnect(self, code: int) -> None:
+        layer_listener_remove(self)
         if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+            except Exception:
+                logger.debug("Leaving the group failed (the layer is away)", exc_info=True)
+
+    async def layer_lost(self) -> None:
+        """The channel layer failed: nothing more arrives here; the console must reconnect."""
+        layer_listener_remove(self)
+        await self._error("unavailable", "Connection trouble; reconnecting.")
+        await self.close(code=CLOSE_LAYER_LOST)
 
     async def chat_event(self, message: dict[str, Any]) -> None:
         await self.send_json(message["event"])

@@ -319,8 +319,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def receive_stop(self, frame: dict[str, Any]) -> None:
         if not intake.reply_stop(conversation_id=self.conversation.pk):
             # The reply may be running in another server process: ask every customer socket's
-            # process (on a group of their own: agents' sockets know nothing of this).
+            # process (on a group of their own: agents' sockets know nothing of this). Or its
+            # process died: then it ends now.
             await self._group_send(self.control_group, {"type": "chat.stop"})
+            await intake.lost_replies_recover(conversation_id=self.conversation.pk)
 
     async def receive_handoff(self, frame: dict[str, Any]) -> None:
         await database_call(handoff_request)(

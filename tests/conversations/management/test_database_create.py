@@ -12,7 +12,7 @@ from tests.conftest import requires_postgres
 @pytest.mark.django_db
 def test_creates_the_missing_database_once(settings):
     name = f"sb_create_{uuid.uuid4().hex[:8]}"
-    db = connection.settings_dict
+    db = dict(connection.settings_dict)  # a copy: the original name is put back below
     admin = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/postgres"
     settings.DATABASES["default"]["NAME"] = name
     from django.db import connections

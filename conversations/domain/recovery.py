@@ -156,8 +156,15 @@ def _lost_reply_end(*, message_id: int, condition: Q) -> LostReply | None:
 
 
 def _answer_again(*, conversation: Conversation, lost_seq: int) -> bool:
-    """The lost reply was the last word and its customer message has lost no reply before."""
-    if conversation.status != ConversationStatus.BOT or conversation.last_seq != lost_seq:
+    """The lost reply was the bot's last word, and its customer message lost no reply before.
+
+    Only the dead reply's own rows (tool results) may follow it: a newer customer message has
+    its own reply, and an agent who wrote meanwhile has taken over.
+    """
+    if conversation.status != ConversationStatus.BOT:
+        return False
+    later = Message.objects.filter(conversation_id=conversation.pk, seq__gt=lost_seq)
+    if later.exclude(role__in=[MessageRole.TOOL, MessageRole.ASSISTANT]).exists():
         return False
     asked = (
         Message.objects.filter(
@@ -179,17 +186,16 @@ def _answer_again(*, conversation: Conversation, lost_seq: int) -> bool:
 
 
 def unanswered_after(*, conversation_id: Any, seq: int) -> bool:
-    """Whether nothing but lost replies follows message `seq` (its answer died with a process)."""
-    later = list(
-        Message.objects.filter(conversation_id=conversation_id, seq__gt=seq).values_list(
-            "role", "state", "finish_reason"
-        )
+    """Whether message `seq` has no answer: only its lost reply follows (a tool-calling turn,
+    tool results and the turn that died with its process), nothing the customer was shown."""
+    later = Message.objects.filter(conversation_id=conversation_id, seq__gt=seq).values_list(
+        "role", "state", "finish_reason", "text"
     )
     return all(
-        role == MessageRole.ASSISTANT
-        and state == MessageState.INTERRUPTED
-        and finish_reason == LOST
-        for role, state, finish_reason in later
+        role == MessageRole.TOOL
+        or (role == MessageRole.ASSISTANT and finish_reason == LOST)
+        or (role == MessageRole.ASSISTANT and state == MessageState.COMPLETE and not text)
+        for role, state, finish_reason, text in later
     )
 
 

@@ -43,12 +43,25 @@ LAYER_CHECK_SECONDS = 2.0
 _process: tuple[int, str] | None = None
 
 
+def _pid_space() -> str:
+    """Where this process's pid means something: the host and its pid namespace.
+
+    Containers sharing a hostname (host networking) have pid namespaces of their own; a pid
+    is only checked against processes of the same namespace.
+    """
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}/{namespace}" if namespace else socket.gethostname()
+
+
 def process_id() -> str:
     """This process, as a lease owner: host, pid and a token (a pid is reused after a restart)."""
     global _process
     pid = os.getpid()
     if _process is None or _process[0] != pid:  # a forked worker is a process of its own
-        _process = (pid, f"{socket.gethostname()}:{pid}:{secrets.token_hex(4)}")
+        _process = (pid, f"{_pid_space()}:{pid}:{secrets.token_hex(4)}")
     return _process[1]
 
 
@@ -74,8 +87,8 @@ def _owner_gone(owner: str) -> bool:
         pid = int(pid_text)
     except ValueError:
         return False
-    if host != socket.gethostname():
-        return False  # another machine's process: only its lease's expiry tells
+    if host != _pid_space():
+        return False  # another machine's (or container's) process: only its expiry tells
     if pid == os.getpid():
         return owner != process_id()  # this pid, an earlier process (a container restarted)
     try:

@@ -1,7 +1,6 @@
 """Replies whose process died: leases, the sweep, answering again at most once."""
 
 import os
-import socket
 from datetime import timedelta
 
 import pytest
@@ -117,7 +116,7 @@ async def test_a_live_lease_elsewhere_is_left_alone(conversation):
 async def test_a_dead_process_of_this_host_loses_its_lease_at_once(conversation):
     await database_sync_to_async(customer_says)(conversation)
     # The lease has not expired, but its owner (this host, this pid, another token) is gone.
-    owner = f"{socket.gethostname()}:{os.getpid()}:0ldt0ken"
+    owner = f"{recovery.process_id().rsplit(':', 2)[0]}:{os.getpid()}:0ldt0ken"
     await database_sync_to_async(orphan_reply)(conversation, owner=owner, expired=False)
     ended = await intake.lost_replies_recover()
     assert [lost.retry for lost in ended] == [True]

@@ -35,9 +35,9 @@ class BotAdmin(admin.ModelAdmin):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "bot", "email", "external_id", "verified_at", "created_at"]
+    list_display = ["__str__", "bot", "email", "external_id", "verified_by", "created_at"]
     list_filter = ["bot"]
     list_select_related = ["bot"]
     search_fields = ["=email", "=visitor_id", "=external_id"]
-    readonly_fields = ["bot", "visitor_id", "verified_at", "created_at"]
+    readonly_fields = ["bot", "visitor_id", "verified_by", "verified_at", "created_at"]
     show_full_result_count = False

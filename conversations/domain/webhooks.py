@@ -205,7 +205,7 @@ def conversation_payload(conversation: Any) -> dict[str, Any]:
                 "email": customer.email,
                 "external_id": customer.external_id,
                 "name": customer.name,
-                "verified": customer.is_verified,
+                "verified": conversation.identity_verified,
             }
             if customer is not None
             else None,

@@ -19,12 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from conversations.domain.attachments import AttachmentError, attachment_create
-from conversations.domain.conversation import (
-    Identity,
-    conversation_for_token,
-    conversation_start,
-    customer_identify,
-)
+from conversations.domain.conversation import Identity, conversation_for_token, session_open
 from conversations.edge.ratelimit import client_ip, rate_limit_hit, rate_limited_response
 from conversations.models import Attachment, Bot, Conversation, ConversationStatus
 
@@ -142,22 +137,17 @@ def session(request: HttpRequest, bot: Bot) -> HttpResponse:
         return _error(request, 400, "malformed", "visitor_id: 16 to 64 letters, digits, - or _.")
     identity = _identity(body.get("identity"))
     conversation_id, token = body.get("conversation_id"), body.get("token")
-    if isinstance(conversation_id, str) and isinstance(token, str) and not body.get("new"):
-        try:
-            conversation = conversation_for_token(conversation_id=conversation_id, token=token)
-        except (ValueError, ValidationError):
-            conversation = None
-        if conversation is not None and conversation.bot_id == bot.pk:
-            if identity is not None:
-                customer_identify(
-                    bot=bot, visitor_id=conversation.customer.visitor_id, identity=identity
-                )
-            return JsonResponse(
-                _session_payload(conversation, token, conversation.customer.visitor_id, True)
-            )
-    customer = customer_identify(bot=bot, visitor_id=visitor_id, identity=identity)
-    conversation, token = conversation_start(bot=bot, customer=customer)
-    return JsonResponse(_session_payload(conversation, token, visitor_id, False), status=201)
+    resume = isinstance(conversation_id, str) and isinstance(token, str) and not body.get("new")
+    conversation, token, resumed = session_open(
+        bot=bot,
+        visitor_id=visitor_id,
+        identity=identity,
+        conversation_id=conversation_id if resume else None,
+        token=token if resume else None,
+    )
+    return JsonResponse(
+        _session_payload(conversation, token, visitor_id, resumed), status=200 if resumed else 201
+    )
 
 
 @widget_endpoint(["POST"])

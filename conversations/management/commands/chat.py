@@ -6,7 +6,7 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
-from conversations.domain.conversation import Identity, conversation_start, customer_identify
+from conversations.domain.conversation import Identity, conversation_open
 from conversations.domain.messages import message_append
 from conversations.edge.identity import identity_signature
 from conversations.engine import InputRejected, message_check, reply_stream
@@ -41,10 +41,10 @@ class Command(BaseCommand):
             if email
             else None
         )
-        customer = customer_identify(
+        conversation, _ = conversation_open(
             bot=bot, visitor_id=f"terminal-{uuid.uuid4().hex[:12]}", identity=identity
         )
-        conversation, _ = conversation_start(bot=bot, customer=customer)
+        customer = conversation.customer
         self.as_json = options["json"]
         self.prefix = ""
         self.midline = False

@@ -13,7 +13,7 @@ from ninja.files import UploadedFile
 from pydantic import Field, field_validator
 
 from conversations.domain.attachments import AttachmentError, attachment_create
-from conversations.domain.conversation import Identity, conversation_start, customer_identify
+from conversations.domain.conversation import Identity, conversation_open, identity_verified_field
 from conversations.domain.events import (
     AssistantDone,
     AssistantStarted,
@@ -25,7 +25,6 @@ from conversations.domain.intake import reply_events
 from conversations.domain.messages import message_append, message_serialize
 from conversations.domain.realtime import event_publish_on_commit
 from conversations.domain.status import conversation_close, conversation_rate, handoff_request
-from conversations.edge.identity import identity_signature_valid
 from conversations.models import (
     ApiKey,
     Attachment,
@@ -69,7 +68,8 @@ def conversation_out(conversation: Conversation) -> dict[str, Any]:
             "email": customer.email,
             "external_id": customer.external_id,
             "name": customer.name,
-            "verified": customer.is_verified,
+            "verified": conversation.identity_verified,
+            "verified_by": customer.verified_by if conversation.identity_verified else "",
         },
         "created_at": conversation.created_at,
         "updated_at": conversation.updated_at,
@@ -93,16 +93,6 @@ async def _conversation(key: ApiKey, conversation_id: uuid.UUID) -> Conversation
     return conversation
 
 
-def _visitor_id(body: ConversationCreateIn, identity: Identity, verified: bool) -> str:
-    if body.visitor_id:
-        return body.visitor_id
-    if verified and identity.external_id:
-        return f"ext:{identity.external_id}"[:64]
-    if verified:
-        return f"email:{identity.email.lower()}"[:64]
-    return f"api:{uuid.uuid4().hex}"
-
-
 def _start(key: ApiKey, body: ConversationCreateIn) -> tuple[Conversation, str]:
     c = body.customer
     identity = (
@@ -110,15 +100,17 @@ def _start(key: ApiKey, body: ConversationCreateIn) -> tuple[Conversation, str]:
         if c
         else Identity()
     )
-    verified = identity_signature_valid(
-        secret=key.bot.identity_secret, value=identity.signed_value, signature=identity.signature
+    if identity.signature and not identity_verified_field(bot=key.bot, identity=identity):
+        raise ApiError(
+            "invalid_signature",
+            "customer.signature does not match; see docs/api.md, Signed identities.",
+            status=422,
+        )
+    return conversation_open(
+        bot=key.bot,
+        visitor_id=body.visitor_id or f"api:{uuid.uuid4().hex}",
+        identity=identity,
     )
-    customer = customer_identify(
-        bot=key.bot, visitor_id=_visitor_id(body, identity, verified), identity=identity
-    )
-    conversation, token = conversation_start(bot=key.bot, customer=customer)
-    conversation.customer = customer
-    return conversation, token
 
 
 @router.post(

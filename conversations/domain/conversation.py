@@ -13,7 +13,14 @@ from conversations.edge.identity import (
     resume_token_hash,
     resume_token_new,
 )
-from conversations.models import Bot, Conversation, Customer, VerifiedBy, WebhookEvent
+from conversations.models import (
+    ApiKey,
+    Bot,
+    Conversation,
+    Customer,
+    VerifiedBy,
+    WebhookEvent,
+)
 
 # Customers the host site signed for live under these visitor ids; no client may choose one.
 VERIFIED_NAMESPACES = {VerifiedBy.EXTERNAL_ID: "ext:", VerifiedBy.EMAIL: "email:"}
@@ -102,7 +109,7 @@ def customer_identify(*, bot: Bot, visitor_id: str, identity: Identity | None = 
 
 
 def conversation_start(
-    *, bot: Bot, customer: Customer, verified: bool = False
+    *, bot: Bot, customer: Customer, verified: bool = False, api_key: ApiKey | None = None
 ) -> tuple[Conversation, str]:
     """A new conversation and its resume token (shown once; only its hash is stored).
 
@@ -110,6 +117,8 @@ def conversation_start(
     """
     if customer.bot_id != bot.pk:
         raise ValueError("The customer belongs to another bot.")
+    if api_key is not None and api_key.bot_id != bot.pk:
+        raise ValueError("The API key belongs to another bot.")
     if verified and not customer.is_verified:
         raise ValueError("Only a verified customer's conversation can be verified.")
     token, token_hash = resume_token_new()
@@ -119,6 +128,7 @@ def conversation_start(
             customer=customer,
             resume_token_hash=token_hash,
             verified_at=timezone.now() if verified else None,
+            api_key=api_key,
         )
         webhook_emit(
             event=WebhookEvent.CONVERSATION_CREATED,
@@ -129,12 +139,18 @@ def conversation_start(
 
 
 def conversation_open(
-    *, bot: Bot, visitor_id: str, identity: Identity | None = None
+    *,
+    bot: Bot,
+    visitor_id: str,
+    identity: Identity | None = None,
+    api_key: ApiKey | None = None,
 ) -> tuple[Conversation, str]:
     """A new conversation for whoever this request proves (signature) or claims to be."""
     customer = customer_identify(bot=bot, visitor_id=visitor_id, identity=identity)
     # customer_identify returns a verified customer only when the signature held just now.
-    return conversation_start(bot=bot, customer=customer, verified=customer.is_verified)
+    return conversation_start(
+        bot=bot, customer=customer, verified=customer.is_verified, api_key=api_key
+    )
 
 
 def session_open(

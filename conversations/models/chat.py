@@ -57,6 +57,14 @@ class Conversation(models.Model):
     completion_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(**COST_FIELD)
 
+    # The API key that started it: a `chat` key reaches only its own conversations.
+    api_key = models.ForeignKey(
+        "conversations.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
     # Set only by the request that started (or resumed) it with a valid host signature for its
     # customer: verification belongs to this conversation, never to a browser or a visitor id.
     verified_at = models.DateTimeField(null=True, blank=True)

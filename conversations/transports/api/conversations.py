@@ -25,6 +25,7 @@ from conversations.domain.intake import reply_events
 from conversations.domain.messages import message_append, message_serialize
 from conversations.domain.realtime import event_publish_on_commit
 from conversations.domain.status import conversation_close, conversation_rate, handoff_request
+from conversations.edge.apikeys import api_key_conversations
 from conversations.models import (
     ApiKey,
     Attachment,
@@ -81,15 +82,25 @@ def conversation_out(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-async def _conversation(key: ApiKey, conversation_id: uuid.UUID) -> Conversation:
-    """The conversation if it belongs to the key's bot; another bot's looks like a missing one."""
+async def _conversation(
+    key: ApiKey, conversation_id: uuid.UUID, *, write: bool = False
+) -> Conversation:
+    """The conversation if this key reaches it (conversations.edge.apikeys decides which)."""
     conversation = (
-        await Conversation.objects.select_related("customer")
-        .filter(pk=conversation_id, bot_id=key.bot_id)
+        await api_key_conversations(key=key)
+        .select_related("customer")
+        .filter(pk=conversation_id)
         .afirst()
     )
     if conversation is None:
+        # Another bot's, or (without `read`) another client's, looks like a missing one.
         raise ApiError("not_found", "No such conversation.", status=404)
+    if write and conversation.api_key_id != key.pk:
+        raise ApiError(
+            "not_this_keys_conversation",
+            "This key may read this conversation but only write to those it started.",
+            status=403,
+        )
     return conversation
 
 
@@ -110,6 +121,7 @@ def _start(key: ApiKey, body: ConversationCreateIn) -> tuple[Conversation, str]:
         bot=key.bot,
         visitor_id=body.visitor_id or f"api:{uuid.uuid4().hex}",
         identity=identity,
+        api_key=key,
     )
 
 
@@ -184,7 +196,7 @@ async def conversation_list(request: HttpRequest, filters: Query[ConversationFil
     "/conversations/{uuid:conversation_id}",
     response={200: ConversationOut, **ERRORS},
     summary="Read a conversation",
-    description="Needs the `read` or `chat` scope.",
+    description="Needs the `read` scope, or `chat` for a conversation this key started.",
 )
 async def conversation_get(request: HttpRequest, conversation_id: uuid.UUID):
     key = scope_require(request, "read", "chat")
@@ -195,7 +207,8 @@ async def conversation_get(request: HttpRequest, conversation_id: uuid.UUID):
     "/conversations/{uuid:conversation_id}/messages",
     response={200: MessagePage, **ERRORS},
     summary="Read a conversation's messages",
-    description="Needs the `read` or `chat` scope. Oldest first; page with `after_seq`.",
+    description="Needs the `read` scope, or `chat` for a conversation this key started. "
+    "Oldest first; page with `after_seq`.",
 )
 async def message_list(
     request: HttpRequest,
@@ -306,7 +319,7 @@ def _status(conversation_id: Any) -> str:
 )
 async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: MessageIn):
     key = scope_require(request, "chat")
-    conversation = await _conversation(key, conversation_id)
+    conversation = await _conversation(key, conversation_id, write=True)
     if conversation.status == ConversationStatus.CLOSED:
         raise ApiError("conversation_closed", "This conversation is closed.", status=409)
     if not body.text.strip() and not body.attachment_ids:
@@ -370,7 +383,7 @@ async def attachment_upload(
     request: HttpRequest, conversation_id: uuid.UUID, file: File[UploadedFile]
 ):
     key = scope_require(request, "chat")
-    conversation = await _conversation(key, conversation_id)
+    conversation = await _conversation(key, conversation_id, write=True)
     if conversation.status == ConversationStatus.CLOSED:
         raise ApiError("conversation_closed", "This conversation is closed.", status=409)
     data = await sync_to_async(file.read)()
@@ -404,7 +417,7 @@ async def _after_status_change(key: ApiKey, conversation_id: uuid.UUID) -> dict[
 )
 async def conversation_handoff(request: HttpRequest, conversation_id: uuid.UUID, body: HandoffIn):
     key = scope_require(request, "chat")
-    conversation = await _conversation(key, conversation_id)
+    conversation = await _conversation(key, conversation_id, write=True)
     await sync_to_async(handoff_request)(
         conversation_id=conversation.pk, summary=body.summary, requested_by="api"
     )
@@ -419,7 +432,7 @@ async def conversation_handoff(request: HttpRequest, conversation_id: uuid.UUID,
 )
 async def conversation_close_view(request: HttpRequest, conversation_id: uuid.UUID):
     key = scope_require(request, "chat")
-    conversation = await _conversation(key, conversation_id)
+    conversation = await _conversation(key, conversation_id, write=True)
     await sync_to_async(conversation_close)(conversation_id=conversation.pk, closed_by="api")
     return await _after_status_change(key, conversation_id)
 
@@ -432,7 +445,7 @@ async def conversation_close_view(request: HttpRequest, conversation_id: uuid.UU
 )
 async def conversation_rate_view(request: HttpRequest, conversation_id: uuid.UUID, body: RatingIn):
     key = scope_require(request, "chat")
-    conversation = await _conversation(key, conversation_id)
+    conversation = await _conversation(key, conversation_id, write=True)
     await sync_to_async(conversation_rate)(
         conversation_id=conversation.pk, rating=body.rating, comment=body.comment
     )

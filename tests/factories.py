@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from conversations.agents.access import agents_group_ensure
 from conversations.domain.conversation import conversation_start
 from conversations.models import (
     Bot,
@@ -28,10 +29,13 @@ _counter = itertools.count(1)
 
 
 def bot_create(**overrides: Any) -> Bot:
+    """A bot, handled by the "agents" group (as the demo's is)."""
     n = next(_counter)
     fields = {"name": f"Store {n}", "slug": f"store-{n}", "allowed_origins": ["http://testserver"]}
     fields.update(overrides)
-    return Bot.objects.create(**fields)
+    bot = Bot.objects.create(**fields)
+    bot.agent_groups.add(agents_group_ensure())
+    return bot
 
 
 def customer_create(*, bot: Bot, **overrides: Any) -> Customer:

@@ -18,9 +18,20 @@ def verified_by_fill(apps, schema_editor):
     verified.filter(visitor_id__startswith="email:").exclude(email="").update(verified_by="email")
 
 
+def existing_bots_to_agents(apps, schema_editor):
+    """Existing bots stay with the "agents" group, as every agent saw every bot until now."""
+    Group = apps.get_model("auth", "Group")
+    Bot = apps.get_model("conversations", "Bot")
+    group = Group.objects.filter(name="agents").first()
+    if group is not None:
+        for bot in Bot.objects.all():
+            bot.agent_groups.add(group)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
+        ('auth', '0012_alter_user_first_name_max_length'),
         ('conversations', '0007_api_keys_and_webhooks'),
     ]
 
@@ -46,5 +57,17 @@ class Migration(migrations.Migration):
                 to="conversations.apikey",
             ),
         ),
+        migrations.AddField(
+            model_name="bot",
+            name="agent_groups",
+            field=models.ManyToManyField(
+                blank=True,
+                help_text="Staff in these groups (teams) see and answer this bot's conversations; "
+                "superusers see every bot.",
+                related_name="bots",
+                to="auth.group",
+            ),
+        ),
         migrations.RunPython(verified_by_fill, migrations.RunPython.noop),
+        migrations.RunPython(existing_bots_to_agents, migrations.RunPython.noop),
     ]

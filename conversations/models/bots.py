@@ -63,6 +63,13 @@ class Bot(models.Model):
         help_text="HMAC-SHA256 key the host site signs customer identities with. Keep it secret.",
     )
     is_active = models.BooleanField(default=True)
+    agent_groups = models.ManyToManyField(
+        "auth.Group",
+        blank=True,
+        related_name="bots",
+        help_text="Staff in these groups (teams) see and answer this bot's conversations; "
+        "superusers see every bot.",
+    )
     daily_token_budget = models.PositiveBigIntegerField(
         null=True,
         blank=True,

@@ -9,10 +9,14 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from conversations.agents import charts
-from conversations.agents.access import agent_may_reply, agent_may_review
+from conversations.agents.access import (
+    agent_bots,
+    agent_conversations,
+    agent_may_reply,
+    agent_may_review,
+)
 from conversations.agents.metrics import dashboard_figures
 from conversations.agents.queue import agent_queue
-from conversations.models import Bot, Conversation
 
 
 def reviewers_only(view):
@@ -30,7 +34,9 @@ def reviewers_only(view):
 @reviewers_only
 def queue_page(request: HttpRequest) -> HttpResponse:
     return render(
-        request, "agents/queue.html", {"queue": agent_queue(), "title": "Waiting for an agent"}
+        request,
+        "agents/queue.html",
+        {"queue": agent_queue(user=request.user), "title": "Waiting for an agent"},
     )
 
 
@@ -38,7 +44,7 @@ def queue_page(request: HttpRequest) -> HttpResponse:
 @reviewers_only
 def conversation_page(request: HttpRequest, conversation_id) -> HttpResponse:
     conversation = get_object_or_404(
-        Conversation.objects.select_related("bot", "customer", "assigned_agent"),
+        agent_conversations(request.user).select_related("bot", "customer", "assigned_agent"),
         pk=conversation_id,
     )
     return render(
@@ -59,11 +65,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         days = min(max(int(request.GET.get("days", 30)), 1), 365)
     except ValueError:
         days = 30
-    bots = list(Bot.objects.order_by("name"))
+    bots = list(agent_bots(request.user).order_by("name"))
     bot_id = request.GET.get("bot") or None
     if bot_id and not any(str(b.pk) == bot_id for b in bots):
         bot_id = None
-    figures = dashboard_figures(days=days, bot_id=bot_id)
+    figures = dashboard_figures(days=days, bot_id=bot_id, bot_ids=[b.pk for b in bots])
     day_list = [d.day for d in figures.days]
 
     def series(name):

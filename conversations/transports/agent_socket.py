@@ -11,7 +11,13 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from conversations.agents.access import agent_may_reply, agent_may_review, agent_name
+from conversations.agents.access import (
+    agent_conversations,
+    agent_may_reply,
+    agent_may_review,
+    agent_may_see,
+    agent_name,
+)
 from conversations.agents.messaging import agent_reply
 from conversations.agents.queue import agent_queue
 from conversations.domain.events import AgentQueue, Error, MessageCreated, StatusChanged
@@ -30,8 +36,8 @@ NOT_FOUND = 4404
 
 
 @database_sync_to_async
-def _queue_snapshot() -> dict[str, Any]:
-    return AgentQueue(conversations=agent_queue()).to_dict()
+def _queue_snapshot(user: Any) -> dict[str, Any]:
+    return AgentQueue(conversations=agent_queue(user=user)).to_dict()
 
 
 class AgentQueueConsumer(AsyncJsonWebsocketConsumer):
@@ -41,17 +47,17 @@ class AgentQueueConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.channel_layer.group_add(AGENT_QUEUE_GROUP, self.channel_name)
         await self.accept()
-        await self.send_json(await _queue_snapshot())
+        await self.send_json(await _queue_snapshot(self.scope.get("user")))
 
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(AGENT_QUEUE_GROUP, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "refresh":
-            await self.send_json(await _queue_snapshot())
+            await self.send_json(await _queue_snapshot(self.scope.get("user")))
 
     async def queue_changed(self, message: dict[str, Any]) -> None:
-        await self.send_json(await _queue_snapshot())
+        await self.send_json(await _queue_snapshot(self.scope.get("user")))
 
 
 @database_sync_to_async
@@ -63,9 +69,13 @@ def _history(conversation_id: Any, after_seq: int) -> list[dict[str, Any]]:
 
 
 @database_sync_to_async
-def _status(conversation_id: Any) -> dict[str, Any] | None:
+def _status(conversation_id: Any, user: Any) -> dict[str, Any] | None:
+    """The conversation's status, or None if it is missing or of a bot this agent does not see."""
     conversation = (
-        Conversation.objects.select_related("assigned_agent").filter(pk=conversation_id).first()
+        agent_conversations(user)
+        .select_related("assigned_agent")
+        .filter(pk=conversation_id)
+        .first()
     )
     if conversation is None:
         return None
@@ -81,7 +91,7 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         if not await database_sync_to_async(agent_may_review)(self.user):
             await self.close(code=FORBIDDEN)
             return
-        status = await _status(self.conversation_id)
+        status = await _status(self.conversation_id, self.user)
         if status is None:
             await self.close(code=NOT_FOUND)
             return
@@ -123,6 +133,9 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
             await self._error("not_found", "This conversation no longer exists.")
 
     def _act(self, kind: str, content: dict[str, Any]) -> None:
+        if not agent_may_see(self.user, self.conversation_id):
+            # Deleted, or the agent left the bot's team since connecting.
+            raise Conversation.DoesNotExist
         if kind == "claim":
             conversation_claim(conversation_id=self.conversation_id, agent=self.user)
         elif kind == "release":

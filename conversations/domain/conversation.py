@@ -109,11 +109,18 @@ def customer_identify(*, bot: Bot, visitor_id: str, identity: Identity | None = 
 
 
 def conversation_start(
-    *, bot: Bot, customer: Customer, verified: bool = False, api_key: ApiKey | None = None
+    *,
+    bot: Bot,
+    customer: Customer,
+    verified: bool = False,
+    api_key: ApiKey | None = None,
+    client_key: str = "",
 ) -> tuple[Conversation, str]:
     """A new conversation and its resume token (shown once; only its hash is stored).
 
     `verified`: the caller checked the host's signature for this customer in this request.
+    `client_key` is conversations.tools.access.client_key() of the caller's address, when the
+    caller is the customer's own browser.
     """
     if customer.bot_id != bot.pk:
         raise ValueError("The customer belongs to another bot.")
@@ -129,6 +136,7 @@ def conversation_start(
             resume_token_hash=token_hash,
             verified_at=timezone.now() if verified else None,
             api_key=api_key,
+            client_key=client_key,
         )
         webhook_emit(
             event=WebhookEvent.CONVERSATION_CREATED,
@@ -144,12 +152,17 @@ def conversation_open(
     visitor_id: str,
     identity: Identity | None = None,
     api_key: ApiKey | None = None,
+    client_key: str = "",
 ) -> tuple[Conversation, str]:
     """A new conversation for whoever this request proves (signature) or claims to be."""
     customer = customer_identify(bot=bot, visitor_id=visitor_id, identity=identity)
     # customer_identify returns a verified customer only when the signature held just now.
     return conversation_start(
-        bot=bot, customer=customer, verified=customer.is_verified, api_key=api_key
+        bot=bot,
+        customer=customer,
+        verified=customer.is_verified,
+        api_key=api_key,
+        client_key=client_key,
     )
 
 
@@ -160,6 +173,7 @@ def session_open(
     identity: Identity | None,
     conversation_id: str | None = None,
     token: str | None = None,
+    client_key: str = "",
 ) -> tuple[Conversation, str, bool]:
     """The widget's conversation for this request: (conversation, token, resumed).
 
@@ -181,7 +195,7 @@ def session_open(
         ):
             return conversation, token, True
     conversation, token = conversation_start(
-        bot=bot, customer=customer, verified=customer.is_verified
+        bot=bot, customer=customer, verified=customer.is_verified, client_key=client_key
     )
     return conversation, token, False
 

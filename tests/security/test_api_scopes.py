@@ -2,6 +2,7 @@
 9); reading the bot's other conversations needs `read`, and nobody writes into another's."""
 
 import json
+import uuid
 
 import pytest
 
@@ -63,6 +64,8 @@ def writes(client, headers, conversation_id) -> list[int]:
         post("handoff", {}),
         post("rating", {"rating": 1}),
         post("close", {}),
+        # A confirm card's answer: only the client that started the conversation gives it.
+        post(f"actions/{uuid.uuid4()}", {"decision": "confirm"}),
     ]
 
 
@@ -75,7 +78,7 @@ def test_a_chat_key_cannot_read_or_write_another_clients_conversation(client, bo
     assert reads(client, mine, own) == [200, 200]
     for conversation_id in (other, customers):
         assert reads(client, mine, conversation_id) == [404, 404]
-        assert writes(client, mine, conversation_id) == [404] * 4
+        assert writes(client, mine, conversation_id) == [404] * 5
     # Nothing was written into them.
     assert Conversation.objects.get(pk=customers).status == "bot"
     assert not Conversation.objects.get(pk=other).messages.filter(role=MessageRole.CUSTOMER)
@@ -88,7 +91,7 @@ def test_the_read_scope_reads_every_conversation_but_writes_none(client, bot):
     assert reads(client, reader, customers) == [200, 200]
     listed = client.get(API, **reader).json()["items"]
     assert customers in [c["id"] for c in listed]
-    assert writes(client, reader, customers) == [403] * 4
+    assert writes(client, reader, customers) == [403] * 5
     response = client.post(
         f"{API}/{customers}/close", {}, content_type="application/json", **reader
     )

@@ -171,10 +171,11 @@ def test_the_admin_shows_only_the_signed_value_as_verified(admin_client, client,
 
     page = admin_client.get(f"/admin/conversations/conversation/{body['id']}/change/")
 
-    text = page.content.decode()
-    assert "cust-mallory ✓" in text
-    assert "victim@example.com ✓" not in text
-    assert "victim@example.com (unverified)" in text
+    console = admin_client.get(f"/agents/conversations/{body['id']}/")
+    for text in (page.content.decode(), console.content.decode()):
+        assert "cust-mallory ✓" in text
+        assert "victim@example.com ✓" not in text
+        assert "victim@example.com (unverified)" in text
 
 
 # --- Hole 7: verification belongs to the session that presented it.

@@ -2,12 +2,13 @@
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from conversations.domain.webhooks import conversation_payload, webhook_emit
+from conversations.domain.webhooks import webhook_emit
 from conversations.edge.identity import (
     identity_signature_valid,
     resume_token_hash,
@@ -209,3 +210,37 @@ def conversation_for_token(*, conversation_id: str, token: str) -> Conversation 
         .filter(pk=conversation_id, resume_token_hash=resume_token_hash(token), bot__is_active=True)
         .first()
     )
+
+
+def customer_serialize(customer: Customer | None, *, verified: bool) -> dict[str, Any] | None:
+    """The public shape of a customer, the same for the API and webhooks.
+
+    `verified`: the conversation it is shown with presented the host's signature
+    (Conversation.identity_verified); `verified_by` names the one signed field.
+    """
+    if customer is None:
+        return None
+    verified = verified and customer.is_verified
+    return {
+        "email": customer.email,
+        "external_id": customer.external_id,
+        "name": customer.name,
+        "verified": verified,
+        "verified_by": customer.verified_by if verified else "",
+    }
+
+
+def conversation_payload(conversation: Conversation) -> dict[str, Any]:
+    """A conversation as webhooks carry it."""
+    return {
+        "conversation": {
+            "id": str(conversation.pk),
+            "status": conversation.status,
+            "created_at": conversation.created_at,
+            "closed_at": conversation.closed_at,
+            "csat_rating": conversation.csat_rating,
+            "customer": customer_serialize(
+                getattr(conversation, "customer", None), verified=conversation.identity_verified
+            ),
+        }
+    }

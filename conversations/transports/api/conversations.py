@@ -12,7 +12,12 @@ from pydantic import Field, field_validator
 
 from conversations.database import database_call
 from conversations.domain.attachments import attachment_create
-from conversations.domain.conversation import Identity, conversation_open, identity_verified_field
+from conversations.domain.conversation import (
+    Identity,
+    conversation_open,
+    customer_serialize,
+    identity_verified_field,
+)
 from conversations.domain.errors import DomainError
 from conversations.domain.events import (
     AssistantDone,
@@ -61,19 +66,14 @@ TRANSCRIPT_ROLES = [MessageRole.CUSTOMER, MessageRole.ASSISTANT, MessageRole.AGE
 
 
 def conversation_out(conversation: Conversation) -> dict[str, Any]:
-    customer = conversation.customer
     return {
         "id": conversation.pk,
         "status": conversation.status,
         "owner": conversation.owner,
         "title": conversation.title,
-        "customer": {
-            "email": customer.email,
-            "external_id": customer.external_id,
-            "name": customer.name,
-            "verified": conversation.identity_verified,
-            "verified_by": customer.verified_by if conversation.identity_verified else "",
-        },
+        "customer": customer_serialize(
+            conversation.customer, verified=conversation.identity_verified
+        ),
         "created_at": conversation.created_at,
         "updated_at": conversation.updated_at,
         "last_message_at": conversation.last_message_at,

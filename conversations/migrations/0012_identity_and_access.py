@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('conversations', '0010_merge_20261201_0753'),
+        ('conversations', '0011_agent_profiles_and_saved_replies'),
     ]
 
     operations = [

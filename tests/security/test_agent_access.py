@@ -59,6 +59,9 @@ def test_the_console_shows_only_the_agents_bots(teams, agent):
     assert "help ours" in queue and "help theirs" not in queue
     assert client.get(f"/agents/conversations/{teams['ours'].pk}/").status_code == 200
     assert client.get(f"/agents/conversations/{teams['theirs'].pk}/").status_code == 404
+    for part in ("customer", "saved-replies"):
+        assert client.get(f"/agents/conversations/{teams['ours'].pk}/{part}/").status_code == 200
+        assert client.get(f"/agents/conversations/{teams['theirs'].pk}/{part}/").status_code == 404
     dashboard = client.get("/agents/dashboard/").content.decode()
     assert "Our Store" in dashboard and "Their Store" not in dashboard
 

@@ -1,6 +1,14 @@
-"""Who may do what: staff in the "agents" group review and reply, admins configure bots."""
+"""Who may do what: staff in the "agents" group review and reply, admins configure bots.
+
+Which bots: an agent sees the bots whose `agent_groups` (teams) they belong to; superusers see
+every bot. The queue, the console, the admin and the agents' websockets all ask here.
+"""
 
 from typing import Any
+
+from django.db.models import QuerySet
+
+from conversations.models import Bot, Conversation
 
 AGENTS_GROUP = "agents"
 
@@ -19,6 +27,32 @@ def agent_may_review(user: Any) -> bool:
 def agent_may_reply(user: Any) -> bool:
     """Claim, answer, hand back and close conversations."""
     return agent_may_review(user) and user.has_perm("conversations.change_conversation")
+
+
+def agent_bots(user: Any) -> QuerySet[Bot]:
+    """The bots whose conversations this staff member handles."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Bot.objects.none()
+    if user.is_superuser:
+        return Bot.objects.all()
+    return Bot.objects.filter(pk__in=Bot.objects.filter(agent_groups__user=user).values("pk"))
+
+
+def agent_bots_filter(queryset: QuerySet, user: Any) -> QuerySet:
+    """`queryset` (of rows with a `bot`) cut to this staff member's bots."""
+    if user is not None and user.is_authenticated and user.is_active and user.is_superuser:
+        return queryset
+    return queryset.filter(bot_id__in=agent_bots(user).values("pk"))
+
+
+def agent_conversations(user: Any) -> QuerySet[Conversation]:
+    """The conversations this staff member may see: those of their teams' bots."""
+    return agent_bots_filter(Conversation.objects.all(), user)
+
+
+def agent_may_see(user: Any, conversation_id: Any) -> bool:
+    """Review this conversation: an agent of its bot."""
+    return agent_may_review(user) and agent_conversations(user).filter(pk=conversation_id).exists()
 
 
 def _profile(user: Any) -> Any:

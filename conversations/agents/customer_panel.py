@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Q
 
 from conversations.domain.insights import insights_so_far
-from conversations.models import Conversation, Customer, ToolRun
+from conversations.models import Conversation, Customer, ToolRun, VerifiedBy
 from conversations.tools.access import order_numbers_granted, order_owned_by_identity
 from conversations.tools.connectors import ConnectorOrder, OrderSourceError, order_source
 from conversations.tools.registry import tool_get
@@ -57,18 +57,20 @@ class CustomerPanel:
     tool_runs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def customer_identity(customer: Customer) -> tuple[bool, str, list[IdentityField]]:
-    """Which of the customer's fields the host site signed.
+def customer_identity(conversation: Conversation) -> tuple[bool, str, list[IdentityField]]:
+    """Which of the customer's fields the host site signed, for this conversation.
 
-    The signature covers the external id when there is one, else the email; a name is never
-    signed, and an email claimed in the widget without a signature stays unverified.
+    Only the signed value (Customer.verified_by), and only in a conversation started with the
+    signature; a name is never signed, and an email claimed beside a signed id stays a claim.
     """
-    verified = customer.is_verified
-    by_id = verified and bool(customer.external_id)
+    customer = conversation.customer
+    verified = conversation.identity_verified
+    by_id = verified and customer.verified_by == VerifiedBy.EXTERNAL_ID
+    by_email = verified and customer.verified_by == VerifiedBy.EMAIL
     verified_by = ("signed customer id" if by_id else "signed email") if verified else ""
     fields = [
         IdentityField("Name", customer.name, False),
-        IdentityField("Email", customer.email, verified and not by_id),
+        IdentityField("Email", customer.email, by_email),
         IdentityField("Customer id", customer.external_id, by_id),
     ]
     return verified, verified_by, [f for f in fields if f.value]
@@ -107,10 +109,12 @@ def previous_conversations(*, conversation: Conversation) -> list[Conversation]:
     """
     customer = conversation.customer
     same = Q(customer_id=customer.pk)
-    if customer.is_verified and customer.external_id:
-        same |= Q(customer__verified_at__isnull=False, customer__external_id=customer.external_id)
-    elif customer.is_verified and customer.email:
-        same |= Q(customer__verified_at__isnull=False, customer__email__iexact=customer.email)
+    if customer.verified_external_id:
+        same |= Q(
+            customer__verified_by=VerifiedBy.EXTERNAL_ID, customer__external_id=customer.external_id
+        )
+    elif customer.verified_email:
+        same |= Q(customer__verified_by=VerifiedBy.EMAIL, customer__email__iexact=customer.email)
     return list(
         Conversation.objects.filter(same, bot_id=conversation.bot_id)
         .exclude(pk=conversation.pk)
@@ -142,7 +146,7 @@ def tool_runs_summary(*, conversation_id: Any) -> list[dict[str, Any]]:
 def customer_panel(*, conversation_id: Any) -> CustomerPanel:
     """Everything the console shows beside the conversation."""
     conversation = Conversation.objects.select_related("customer").get(pk=conversation_id)
-    verified, verified_by, identity = customer_identity(conversation.customer)
+    verified, verified_by, identity = customer_identity(conversation)
     panel = CustomerPanel(
         customer=conversation.customer,
         verified=verified,

@@ -8,7 +8,7 @@ from conversations.models.api import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from conversations.models.bots import Bot, Customer, ModelName, RetentionAction
+from conversations.models.bots import Bot, Customer, ModelName, RetentionAction, VerifiedBy
 from conversations.models.chat import (
     Attachment,
     Conversation,
@@ -69,6 +69,7 @@ __all__ = [
     "StoreCustomer",
     "ToolRun",
     "ToolRunStatus",
+    "VerifiedBy",
     "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookEvent",

@@ -9,12 +9,18 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from conversations.agents import charts
-from conversations.agents.access import agent_may_reply, agent_may_review, agent_name
+from conversations.agents.access import (
+    agent_bots,
+    agent_conversations,
+    agent_may_reply,
+    agent_may_review,
+    agent_name,
+)
 from conversations.agents.customer_panel import customer_panel
 from conversations.agents.metrics import dashboard_figures
 from conversations.agents.queue import agent_queue
 from conversations.agents.saved_replies import saved_replies_search
-from conversations.models import AgentProfile, Bot, Conversation
+from conversations.models import AgentProfile
 
 
 def reviewers_only(view):
@@ -32,7 +38,9 @@ def reviewers_only(view):
 @reviewers_only
 def queue_page(request: HttpRequest) -> HttpResponse:
     return render(
-        request, "agents/queue.html", {"queue": agent_queue(), "title": "Waiting for an agent"}
+        request,
+        "agents/queue.html",
+        {"queue": agent_queue(user=request.user), "title": "Waiting for an agent"},
     )
 
 
@@ -40,7 +48,7 @@ def queue_page(request: HttpRequest) -> HttpResponse:
 @reviewers_only
 def conversation_page(request: HttpRequest, conversation_id) -> HttpResponse:
     conversation = get_object_or_404(
-        Conversation.objects.select_related("bot", "customer", "assigned_agent"),
+        agent_conversations(request.user).select_related("bot", "customer", "assigned_agent"),
         pk=conversation_id,
     )
     may_reply = agent_may_reply(request.user)
@@ -63,7 +71,7 @@ def conversation_page(request: HttpRequest, conversation_id) -> HttpResponse:
 @reviewers_only
 def customer_panel_page(request: HttpRequest, conversation_id) -> HttpResponse:
     """The customer panel alone, for the console to refresh after the bot looked things up."""
-    get_object_or_404(Conversation.objects.only("id"), pk=conversation_id)
+    get_object_or_404(agent_conversations(request.user).only("id"), pk=conversation_id)
     return render(
         request,
         "agents/customer_panel.html",
@@ -77,7 +85,7 @@ def saved_replies(request: HttpRequest, conversation_id) -> HttpResponse:
     """Saved replies matching ?q=, their placeholders filled in for this conversation."""
     if not agent_may_reply(request.user):
         raise PermissionDenied
-    get_object_or_404(Conversation.objects.only("id"), pk=conversation_id)
+    get_object_or_404(agent_conversations(request.user).only("id"), pk=conversation_id)
     found = saved_replies_search(
         conversation_id=conversation_id, agent=request.user, query=request.GET.get("q", "")[:100]
     )
@@ -103,11 +111,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         days = min(max(int(request.GET.get("days", 30)), 1), 365)
     except ValueError:
         days = 30
-    bots = list(Bot.objects.order_by("name"))
+    bots = list(agent_bots(request.user).order_by("name"))
     bot_id = request.GET.get("bot") or None
     if bot_id and not any(str(b.pk) == bot_id for b in bots):
         bot_id = None
-    figures = dashboard_figures(days=days, bot_id=bot_id)
+    figures = dashboard_figures(days=days, bot_id=bot_id, bot_ids=[b.pk for b in bots])
     day_list = [d.day for d in figures.days]
 
     def series(name):

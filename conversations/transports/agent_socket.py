@@ -14,7 +14,13 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from conversations.agents.access import agent_may_reply, agent_may_review, agent_name
+from conversations.agents.access import (
+    agent_conversations,
+    agent_may_reply,
+    agent_may_review,
+    agent_may_see,
+    agent_name,
+)
 from conversations.agents.copilot import draft_stream
 from conversations.agents.messaging import agent_owns, agent_reply
 from conversations.agents.queue import agent_queue
@@ -55,8 +61,8 @@ HISTORY_PAGE = 500
 
 
 @database_call
-def _queue_snapshot() -> dict[str, Any]:
-    return AgentQueue(conversations=agent_queue()).to_dict()
+def _queue_snapshot(user: Any) -> dict[str, Any]:
+    return AgentQueue(conversations=agent_queue(user=user)).to_dict()
 
 
 class AgentQueueConsumer(AsyncJsonWebsocketConsumer):
@@ -66,17 +72,17 @@ class AgentQueueConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.channel_layer.group_add(AGENT_QUEUE_GROUP, self.channel_name)
         await self.accept()
-        await self.send_json(await _queue_snapshot())
+        await self.send_json(await _queue_snapshot(self.scope.get("user")))
 
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(AGENT_QUEUE_GROUP, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "refresh":
-            await self.send_json(await _queue_snapshot())
+            await self.send_json(await _queue_snapshot(self.scope.get("user")))
 
     async def queue_changed(self, message: dict[str, Any]) -> None:
-        await self.send_json(await _queue_snapshot())
+        await self.send_json(await _queue_snapshot(self.scope.get("user")))
 
 
 @database_call
@@ -96,9 +102,13 @@ def _takeover_summary(conversation_id: Any) -> dict[str, Any]:
 
 
 @database_call
-def _status(conversation_id: Any) -> dict[str, Any] | None:
+def _status(conversation_id: Any, user: Any) -> dict[str, Any] | None:
+    """The conversation's status, or None if it is missing or of a bot this agent does not see."""
     conversation = (
-        Conversation.objects.select_related("assigned_agent").filter(pk=conversation_id).first()
+        agent_conversations(user)
+        .select_related("assigned_agent")
+        .filter(pk=conversation_id)
+        .first()
     )
     if conversation is None:
         return None
@@ -114,7 +124,7 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         if not await database_call(agent_may_review)(self.user):
             await self.close(code=FORBIDDEN)
             return
-        status = await _status(self.conversation_id)
+        status = await _status(self.conversation_id, self.user)
         if status is None:
             await self.close(code=NOT_FOUND)
             return
@@ -170,6 +180,10 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         if not await database_call(agent_may_reply)(self.user):
             await self._error("forbidden", "You may read this conversation but not answer it.")
+            return
+        if not await database_call(agent_may_see)(self.user, self.conversation_id):
+            # Deleted, or the agent left the bot's team since connecting.
+            await self._error("not_found", "This conversation no longer exists.")
             return
         if kind == "typing":
             await self._typing(content.get("active", True) is not False)

@@ -3,6 +3,8 @@
  * Optional: data-customer-email, data-customer-id, data-customer-name, data-customer-signature
  * (HMAC-SHA256 of the id or email with the bot's identity secret), data-color, data-title,
  * data-open="true". Protocol: docs/protocol.md. No framework; everything lives in a shadow root.
+ * When the host page's identity changes (another user signs in, or the customer logs out and the
+ * data-customer-* attributes go), the widget starts a new conversation: nobody sees another's.
  */
 (function () {
   "use strict";
@@ -447,10 +449,18 @@
     if (!d.customerEmail && !d.customerId && !d.customerName) return null;
     return { email: d.customerEmail || "", external_id: d.customerId || "", name: d.customerName || "", signature: d.customerSignature || "" };
   }
+  // Who the host page says is here; a conversation belongs to the identity it started with.
+  function identityKey() {
+    var d = script.dataset;
+    return [d.customerId || "", d.customerEmail || "", d.customerSignature || ""].join("\n");
+  }
   function start(fresh) {
     if (starting) return starting;
     var stored = load();
+    var who = identityKey();
     var body = { visitor_id: stored.visitor_id || save({ visitor_id: randomId().replace(/-/g, "") }).visitor_id, identity: identity() };
+    // Another identity's conversation is never offered for resuming (the server refuses it too).
+    if ((stored.identity || "") !== who) fresh = true;
     if (stored.conversation_id && stored.token && !fresh) { body.conversation_id = stored.conversation_id; body.token = stored.token; }
     if (fresh) body.new = true;
     starting = api("/session", body).then(function (data) {
@@ -460,7 +470,7 @@
       session = data;
       maxImageBytes = (data.limits && data.limits.max_image_bytes) || maxImageBytes;
       if (data.limits) textarea.maxLength = data.limits.max_message_chars;
-      save({ conversation_id: data.conversation_id, token: data.token, visitor_id: data.visitor_id });
+      save({ conversation_id: data.conversation_id, token: data.token, visitor_id: data.visitor_id, identity: who });
       connect();
     }).catch(function (error) {
       flashError((error && error.message) || "The chat is unavailable right now.");
@@ -637,6 +647,35 @@
   }
   markdownLoad(function () {
     if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+  });
+
+  // A single-page host signs the customer in or out by changing the tag's data-customer-*
+  // attributes: drop the old conversation from the screen and storage, and start afresh.
+  var shownIdentity = identityKey();
+  function identityChanged() {
+    var who = identityKey();
+    if (who === shownIdentity) return;
+    shownIdentity = who;
+    save({ conversation_id: null, token: null, identity: who });
+    if (socket) { var old = socket; socket = null; ready = false; old.close(); }
+    session = null;
+    reset();
+    attachments = [];
+    chips.textContent = "";
+    if (!panel.hidden) start(true);
+  }
+  if (window.MutationObserver) {
+    new MutationObserver(identityChanged).observe(script, { attributes: true, attributeFilter: ["data-customer-id", "data-customer-email", "data-customer-signature", "data-customer-name"] });
+  }
+  // Another tab of the host signed someone else in or out.
+  window.addEventListener("storage", function (event) {
+    if (event.key !== STORE_KEY) return;
+    var stored = load();
+    if (session && stored.conversation_id && stored.conversation_id !== session.conversation_id && (stored.identity || "") !== shownIdentity) {
+      if (socket) { var old = socket; socket = null; ready = false; old.close(); }
+      session = null;
+      reset();
+    }
   });
   window.Supportbot = { open: open, close: close };
 })();

@@ -5,8 +5,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import Field, StrictBool, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
+from conversations.domain.conversation import visitor_id_reserved
 from conversations.domain.text import text_problem
 
 VISITOR_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
@@ -43,7 +44,8 @@ class CustomerIn(In):
         max_length=128,
         pattern=r"^[0-9a-fA-F]*$",
         description="Hex HMAC-SHA256 of external_id (or, without one, of email) keyed with the "
-        "bot's identity secret. Without a valid signature the identity is unverified.",
+        "bot's identity secret. Only the signed value is verified; a wrong signature is "
+        "refused (422 invalid_signature); without one the identity is an unverified claim.",
     )
 
 
@@ -51,17 +53,31 @@ class CustomerOut(Schema):
     email: str
     external_id: str
     name: str
-    verified: bool
+    verified: bool = Field(
+        description="This conversation was started with the host's valid signature."
+    )
+    verified_by: str = Field(
+        description="The signed field, external_id or email; the other fields are unverified "
+        "claims. Empty when not verified."
+    )
 
 
 class ConversationCreateIn(In):
     visitor_id: str | None = Field(
         None,
         pattern=VISITOR_PATTERN,
-        description="A stable id for an anonymous visitor; omitted, a signed identity or a new "
-        "random id is used.",
+        description="A stable id for an anonymous visitor; omitted, a new random id is used. "
+        "Never makes anybody verified (only a signature does); ids starting `ext:` or `email:` "
+        "are reserved.",
     )
     customer: CustomerIn | None = None
+
+    @field_validator("visitor_id")
+    @classmethod
+    def _not_reserved(cls, value: str | None) -> str | None:
+        if value is not None and visitor_id_reserved(value):
+            raise ValueError("visitor ids starting ext: or email: are reserved")
+        return value
 
 
 class ConversationOut(Schema):

@@ -141,8 +141,13 @@ async def test_reviewer_without_change_permission_may_watch_but_not_act(conversa
 
     @sync_to_async
     def reviewer():
+        from django.contrib.auth.models import Group
+
         user = get_user_model().objects.create_user(username="rita", is_staff=True)
         user.user_permissions.add(Permission.objects.get(codename="view_conversation"))
+        reviewers = Group.objects.create(name="reviewers")  # a team with no permissions
+        conversation.bot.agent_groups.add(reviewers)
+        user.groups.add(reviewers)
         return user
 
     communicator, connected, _ = await _connect(

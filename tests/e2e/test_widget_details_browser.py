@@ -279,3 +279,18 @@ def test_the_unread_badge_counts_an_agents_message_once(server, browser):
     expect(customer.locator(".msg.agent")).to_contain_text("Let me look.")
     customer_context.close()
     agent_context.close()
+
+
+def test_pages_have_a_favicon_and_static_files_serve_without_warnings(server, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    page.goto(server.url + "/")
+    sync_api.expect(page.get_by_role("button", name="Open chat")).to_be_visible()
+    favicon = page.request.get(server.url + "/favicon.ico")
+    assert favicon.status == 200 and favicon.headers["content-type"] == "image/x-icon"
+    assert not missing, missing
+    context.close()
+    # Every static file of every test in this module went through the server by now.
+    assert "synchronous iterators" not in server.log.read_text()

@@ -11,9 +11,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from conversations.engine import engine_warm_up  # noqa: E402
 from conversations.transports.routing import websocket_urlpatterns  # noqa: E402
+from supportbot.periodic_tasks import periodic_tasks_start  # noqa: E402
 
 # The tokenizer loads in about half a second: at start-up, not in the first customer's reply.
 engine_warm_up()
+# No celery beat on the embedded default: its schedule runs in this process.
+periodic_tasks = periodic_tasks_start()
 
 application = ProtocolTypeRouter(
     {

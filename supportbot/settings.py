@@ -244,6 +244,10 @@ SUPPORTBOT_INSIGHTS_IDLE_MINUTES = env_int("SUPPORTBOT_INSIGHTS_IDLE_MINUTES", 3
 SUPPORTBOT_INSIGHTS_BATCH = env_int("SUPPORTBOT_INSIGHTS_BATCH", 10, minimum=1, maximum=50)
 
 # --- Background schedules (celery beat); every task takes ids or nothing and is idempotent.
+# With eager tasks (no broker: the embedded default) the ASGI server runs them in a thread.
+SUPPORTBOT_PERIODIC_TASKS_IN_PROCESS = env_bool(
+    "SUPPORTBOT_PERIODIC_TASKS_IN_PROCESS", CELERY_TASK_ALWAYS_EAGER
+)
 CELERY_IMPORTS = ["conversations.agents.tasks"]
 CELERY_BEAT_SCHEDULE = {
     "handoffs-unanswered": {

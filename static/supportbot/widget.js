@@ -18,6 +18,11 @@
   // --- The widget's own words, by language: the page's <html lang>, or data-locale on the tag.
   var CATALOGUE = {
     en: {
+      cardCancelQuestion: "Cancel order {order}{reason}? It will be refunded in full.",
+      cardReturnOne: "Start a return of 1 item from order {order}?", cardReturnMany: "Start a return of {count} items from order {order}?",
+      cardCancel: "Cancel the order", cardReturn: "Start the return", cardKeep: "Keep it as is",
+      outcome_done: "Done.", outcome_declined: "Cancelled: nothing was changed.", outcome_refused: "Not possible any more: nothing was changed.",
+      outcome_failed: "That did not work: nothing was changed. Please try again later.", outcome_expired: "This confirmation expired: nothing was changed.",
       title: "Chat with us", open: "Open chat", close: "Close chat", human: "Talk to a human",
       message: "Message", placeholder: "Write a message…", send: "Send", stop: "Stop", stopGenerating: "Stop generating",
       attach: "Attach an image", removeImage: "Remove image", imageToSend: "Image to send", attachedImage: "Attached image",
@@ -35,6 +40,11 @@
       closed: "This conversation is closed.", rated: "Thanks for your rating!",
     },
     de: {
+      cardCancelQuestion: "Bestellung {order}{reason} stornieren? Sie wird vollständig erstattet.",
+      cardReturnOne: "Rücksendung von 1 Artikel aus Bestellung {order} starten?", cardReturnMany: "Rücksendung von {count} Artikeln aus Bestellung {order} starten?",
+      cardCancel: "Bestellung stornieren", cardReturn: "Rücksendung starten", cardKeep: "Nichts ändern",
+      outcome_done: "Erledigt.", outcome_declined: "Abgebrochen: nichts wurde geändert.", outcome_refused: "Nicht mehr möglich: nichts wurde geändert.",
+      outcome_failed: "Das hat nicht geklappt: nichts wurde geändert. Bitte versuchen Sie es später noch einmal.", outcome_expired: "Diese Bestätigung ist abgelaufen: nichts wurde geändert.",
       title: "Chatten Sie mit uns", open: "Chat öffnen", close: "Chat schließen", human: "Mit einem Menschen sprechen",
       message: "Nachricht", placeholder: "Nachricht schreiben…", send: "Senden", stop: "Stopp", stopGenerating: "Antwort anhalten",
       attach: "Bild anhängen", removeImage: "Bild entfernen", imageToSend: "Zu sendendes Bild", attachedImage: "Angehängtes Bild",
@@ -52,6 +62,11 @@
       closed: "Diese Unterhaltung ist beendet.", rated: "Danke für Ihre Bewertung!",
     },
     fr: {
+      cardCancelQuestion: "Annuler la commande {order}{reason} ? Elle sera remboursée en totalité.",
+      cardReturnOne: "Retourner 1 article de la commande {order} ?", cardReturnMany: "Retourner {count} articles de la commande {order} ?",
+      cardCancel: "Annuler la commande", cardReturn: "Lancer le retour", cardKeep: "Ne rien changer",
+      outcome_done: "C'est fait.", outcome_declined: "Annulé : rien n'a été modifié.", outcome_refused: "Plus possible : rien n'a été modifié.",
+      outcome_failed: "Cela n'a pas fonctionné : rien n'a été modifié. Réessayez plus tard.", outcome_expired: "Cette confirmation a expiré : rien n'a été modifié.",
       title: "Discutez avec nous", open: "Ouvrir le chat", close: "Fermer le chat", human: "Parler à un humain",
       message: "Message", placeholder: "Écrivez un message…", send: "Envoyer", stop: "Arrêter", stopGenerating: "Arrêter la réponse",
       attach: "Joindre une image", removeImage: "Retirer l'image", imageToSend: "Image à envoyer", attachedImage: "Image jointe",
@@ -69,6 +84,11 @@
       closed: "Cette conversation est terminée.", rated: "Merci pour votre note !",
     },
     es: {
+      cardCancelQuestion: "¿Cancelar el pedido {order}{reason}? Se reembolsará por completo.",
+      cardReturnOne: "¿Iniciar la devolución de 1 artículo del pedido {order}?", cardReturnMany: "¿Iniciar la devolución de {count} artículos del pedido {order}?",
+      cardCancel: "Cancelar el pedido", cardReturn: "Iniciar la devolución", cardKeep: "Dejarlo como está",
+      outcome_done: "Hecho.", outcome_declined: "Cancelado: no se cambió nada.", outcome_refused: "Ya no es posible: no se cambió nada.",
+      outcome_failed: "No funcionó: no se cambió nada. Inténtalo más tarde.", outcome_expired: "Esta confirmación caducó: no se cambió nada.",
       title: "Chatea con nosotros", open: "Abrir el chat", close: "Cerrar el chat", human: "Hablar con una persona",
       message: "Mensaje", placeholder: "Escribe un mensaje…", send: "Enviar", stop: "Detener", stopGenerating: "Detener la respuesta",
       attach: "Adjuntar una imagen", removeImage: "Quitar la imagen", imageToSend: "Imagen para enviar", attachedImage: "Imagen adjunta",
@@ -86,6 +106,7 @@
       closed: "Esta conversación está cerrada.", rated: "¡Gracias por tu valoración!",
     },
   };
+  var OUTCOME_KEYS = ["done", "declined", "refused", "failed", "expired"];
   var EVENT_KEYS = ["handoff_requested", "agent_joined", "bot_resumed", "closed", "rated"];
   function localePick(candidates) {
     for (var i = 0; i < candidates.length; i++) {
@@ -239,6 +260,12 @@
     ".agent{border-color:#86efac;background:#f0fdf4}",
     ".who{display:block;font-size:11px;font-weight:600;color:#15803d;margin-bottom:2px}",
     ".note{align-self:center;font-size:12px;color:#64748b;text-align:center}",
+    ".card{align-self:stretch;border:1px solid #cbd5e1;border-radius:12px;padding:10px;background:#f8fafc;font-size:14px}",
+    ".card .actions{display:flex;gap:8px;margin-top:8px}",
+    ".card button{border:1px solid #cbd5e1;border-radius:8px;padding:6px 12px;background:#fff}",
+    ".card button.confirm{background:var(--sb-accent,#2563eb);color:#fff;border-color:transparent}",
+    ".card button:disabled{opacity:.5;cursor:default}",
+    ".card .outcome{display:block;margin-top:6px;font-size:12px;color:#334155}",
     ".stopped{display:block;font-size:11px;color:#64748b;margin-top:4px}",
     ".msg img{max-width:100%;max-height:180px;width:auto;height:auto;border-radius:8px;display:block;margin-top:4px}",
     ".msg[data-time]::after{content:attr(data-time);display:block;font-size:11px;opacity:.7;margin-top:3px}",
@@ -428,6 +455,38 @@
     return bubble;
   }
 
+  // --- Confirm cards: the bot proposes an order action, only this click carries it out.
+  var cards = {};
+  function cardQuestion(f) {
+    if (f.action === "cancel_order") return t("cardCancelQuestion", { order: f.order_number, reason: f.details && f.details.reason ? " (" + f.details.reason + ")" : "" });
+    var count = (f.details && f.details.item_ids || []).length;
+    return t(count === 1 ? "cardReturnOne" : "cardReturnMany", { order: f.order_number, count: count });
+  }
+  function cardShow(f) {
+    if (cards[f.action_id]) return;
+    var confirm = el("button", { type: "button", class: "confirm", text: t(f.action === "cancel_order" ? "cardCancel" : "cardReturn") });
+    var decline = el("button", { type: "button", class: "decline", text: t("cardKeep") });
+    var buttons = el("div", { class: "actions" }, [confirm, decline]);
+    var node = el("div", { class: "card", role: "group", "data-action-id": f.action_id }, [el("span", { text: cardQuestion(f) }), buttons]);
+    cards[f.action_id] = { node: node, buttons: buttons };
+    function decide(decision) {
+      confirm.disabled = decline.disabled = true;
+      send({ type: "action.decide", action_id: f.action_id, decision: decision });
+    }
+    confirm.addEventListener("click", function () { decide("confirm"); });
+    decline.addEventListener("click", function () { decide("decline"); });
+    if (typingNode && typingNode.parentNode === log) log.insertBefore(node, typingNode);
+    else log.append(node);
+    scrollDown();
+  }
+  function cardOutcome(f) {
+    var text = OUTCOME_KEYS.indexOf(f.status) >= 0 ? t("outcome_" + f.status) : f.status;
+    var card = cards[f.action_id];
+    if (!card) { note(cardQuestion(f).replace(/^¿/, "").replace(/\s*\?.*$/, "") + ": " + text); return; }
+    if (card.buttons) { card.buttons.remove(); card.buttons = null; }
+    card.node.append(el("span", { class: "outcome", text: text }));
+  }
+
   // --- Frames from the server.
   function onMessage(message) {
     // Tool results, and the assistant turns that only called tools, have nothing to show.
@@ -438,6 +497,7 @@
     if (message.role === "event") {
       if (bubbles[message.seq]) return;
       bubbles[message.seq] = { node: null };
+      if (message.event === "order_action" && message.data) { cardOutcome(message.data); lastSeq = Math.max(lastSeq, message.seq); return; }
       if (EVENT_KEYS.indexOf(message.event) >= 0) note(t(message.event, { agent: (message.data && message.data.agent) || t("anAgent") }));
     } else if (message.role === "customer") {
       if (bubbles[message.seq]) return;
@@ -524,6 +584,8 @@
     },
     "tool.started": function (f) { toolStatus.textContent = f.label || t("working"); },
     "tool.finished": function (f) { toolStatus.textContent = f.label || ""; },
+    "action.proposed": function (f) { cardShow(f); },
+    "action.decided": function (f) { cardOutcome(f); },
     "assistant.done": function (f) {
       showTyping(false);
       toolStatus.textContent = "";
@@ -581,7 +643,7 @@
       headers: { "Content-Type": "text/plain" },
       body: JSON.stringify(body),
     }).then(function (r) {
-      return r.json().then(function (data) { if (!r.ok) throw data; return data; });
+      return r.json().then(function (data) { if (!r.ok) throw data.error || data; return data; });
     });
   }
   function identity() {
@@ -708,7 +770,7 @@
       method: "POST",
       headers: { "X-Conversation": session.conversation_id, "X-Resume-Token": session.token },
       body: data,
-    }).then(function (r) { return r.json().then(function (d) { if (!r.ok) throw d; return d; }); })
+    }).then(function (r) { return r.json().then(function (d) { if (!r.ok) throw d.error || d; return d; }); })
       .then(function (uploaded) {
         var entry = { id: uploaded.id, url: URL.createObjectURL(file) };
         attachments.push(entry);

@@ -2,7 +2,8 @@
 
 WhiteNoise (6.12, the latest) answers with a FileResponse over a plain file: under ASGI Django
 then iterates it synchronously in a thread and warns for every file. This middleware is
-WhiteNoise's, answering in async mode with an async iterator that reads the file off the loop.
+WhiteNoise's, answering in async mode with an async iterator that reads the file off the loop;
+the views' own file responses (attachments) pass through it and stream the same way.
 """
 
 import asyncio
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
-from django.http import HttpRequest, HttpResponseBase
+from django.http import FileResponse, HttpRequest, HttpResponseBase
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 
@@ -20,6 +21,16 @@ async def _file_chunks(response: Any, file: Any) -> AsyncIterator[bytes]:
         return
     while chunk := await asyncio.to_thread(file.read, response.block_size):
         yield chunk
+
+
+def _streamed_async(response: HttpResponseBase) -> HttpResponseBase:
+    """A file response (static, or a view's such as an attachment) read through an async iterator.
+
+    The file stays registered with the response, which closes it when it is done.
+    """
+    if isinstance(response, FileResponse) and not response.is_async:
+        response.streaming_content = _file_chunks(response, response.file_to_stream)
+    return response
 
 
 class StaticFilesMiddleware(WhiteNoiseMiddleware):
@@ -50,8 +61,5 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         # The lookup may touch the disk (autorefresh in DEBUG): off the loop too.
         response = await sync_to_async(self._static_response, thread_sensitive=False)(request)
         if response is None:
-            return await self.get_response(request)
-        # The file stays registered with the response, which closes it when it is done.
-        file = response.file_to_stream
-        response.streaming_content = _file_chunks(response, file)
-        return response
+            response = await self.get_response(request)
+        return _streamed_async(response)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, HttpRequest, HttpResponseBase
 from whitenoise.middleware import WhiteNoiseMiddleware
 
@@ -62,4 +63,5 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         response = await sync_to_async(self._static_response, thread_sensitive=False)(request)
         if response is None:
             response = await self.get_response(request)
-        return _streamed_async(response)
+        # Only an ASGI server iterates asynchronously; the test client reads files as they are.
+        return _streamed_async(response) if isinstance(request, ASGIRequest) else response

@@ -409,8 +409,12 @@
     stopButton.hidden = seq === null;
     sendButton.hidden = seq !== null;
   }
-  function bumpUnread() {
-    if (!panel.hidden) return;
+  // Messages the customer has seen (the panel was open) stay seen after a reload: the history
+  // replay brings them again, and they are not unread.
+  function bumpUnread(seq) {
+    var seen = load().seen_seq || 0;
+    if (!panel.hidden) { if (seq > seen) save({ seen_seq: seq }); return; }
+    if (seq <= seen) return;
     unread += 1;
     badge.textContent = String(unread);
     badge.classList.add("on");
@@ -524,7 +528,7 @@
       else if (message.role === "agent" && !b.counted) {
         // An agent's message arrives twice ("agent.message", then "message"): count it once.
         b.counted = true;
-        bumpUnread();
+        bumpUnread(message.seq);
       }
     }
     if (message.state !== "streaming") lastSeq = Math.max(lastSeq, message.seq);
@@ -602,7 +606,7 @@
       b.state = f.state;
       renderBody(b);
       lastSeq = Math.max(lastSeq, f.seq);
-      bumpUnread();
+      bumpUnread(f.seq);
       scrollDown();
     },
     "agent.message": function (f) {
@@ -676,6 +680,7 @@
     log.textContent = "";
     bubbles = {};
     lastSeq = 0;
+    save({ seen_seq: 0 });
     outbox = [];
     typingNode = null;
     setStreaming(null);
@@ -816,6 +821,7 @@
     launcher.append(badge);
     unread = 0;
     badge.classList.remove("on");
+    if (lastSeq > (load().seen_seq || 0)) save({ seen_seq: lastSeq });
     save({ open: true });
     if (!session) start(false); else if (!socket) connect();
     if (focus !== false) textarea.focus();

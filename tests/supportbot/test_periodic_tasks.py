@@ -24,9 +24,17 @@ def wait_for(condition, timeout: float = 20.0) -> bool:
 
 
 @pytest.fixture
-def eager(settings):
-    with override_settings(CELERY_TASK_ALWAYS_EAGER=True, SUPPORTBOT_ENGINE="offline"):
-        yield
+def eager():
+    """The embedded default's eager tasks (Celery reads its settings once: set them there too)."""
+    from supportbot.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        with override_settings(CELERY_TASK_ALWAYS_EAGER=True, SUPPORTBOT_ENGINE="offline"):
+            yield
+    finally:
+        app.conf.task_always_eager = before
 
 
 @pytest.mark.django_db(transaction=True)

@@ -77,6 +77,9 @@ def periodic_tasks_start() -> PeriodicTasks | None:
         for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
         if isinstance(entry.get("schedule"), int | float)
     }
+    # A line for every run, every 30 s, would drown the server's console; failures still show.
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
     runner = PeriodicTasks(schedule=schedule)
     runner.start()
     logger.info("running %d periodic tasks in-process: %s", len(schedule), ", ".join(schedule))

@@ -228,6 +228,9 @@ SUPPORTBOT_MODERATION = env_bool("SUPPORTBOT_MODERATION", False)
 OPENAI_RETRY_BACKOFF = env_float("OPENAI_RETRY_BACKOFF", 0.5, minimum=0.0)
 # A smaller window than the model's, e.g. for a local server started with a short context.
 SUPPORTBOT_CONTEXT_WINDOW = env_int("SUPPORTBOT_CONTEXT_WINDOW", 0, minimum=0)
+# A running reply's lease: renewed every third of it; a reply whose process died is ended (and
+# its message answered again) within about this long.
+SUPPORTBOT_REPLY_LEASE_SECONDS = env_float("SUPPORTBOT_REPLY_LEASE_SECONDS", 30.0, minimum=0.5)
 SUPPORTBOT_OFFLINE_DELAY = env_float("SUPPORTBOT_OFFLINE_DELAY", 0.02, minimum=0.0)
 SUPPORTBOT_REPLY_CACHE_SECONDS = env_int("SUPPORTBOT_REPLY_CACHE_SECONDS", 3600, minimum=0)
 
@@ -240,6 +243,8 @@ SUPPORTBOT_RATE_PER_KEY_PER_MINUTE = env_int("SUPPORTBOT_RATE_PER_KEY_PER_MINUTE
 SUPPORTBOT_RATE_PER_IP_PER_MINUTE = env_int("SUPPORTBOT_RATE_PER_IP_PER_MINUTE", 300, minimum=1)
 # How many reverse proxies in front of us append to X-Forwarded-For (0: use the peer address).
 SUPPORTBOT_TRUSTED_PROXY_COUNT = env_int("SUPPORTBOT_TRUSTED_PROXY_COUNT", 0, minimum=0)
+# Let webhook URLs point at loopback/private/link-local addresses (off: SSRF; tests turn it on).
+SUPPORTBOT_WEBHOOK_ALLOW_PRIVATE = env_bool("SUPPORTBOT_WEBHOOK_ALLOW_PRIVATE", False)
 SUPPORTBOT_WEBHOOK_TIMEOUT = env_float("SUPPORTBOT_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
 SUPPORTBOT_WEBHOOK_MAX_ATTEMPTS = env_int("SUPPORTBOT_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
 SUPPORTBOT_WEBHOOK_BACKOFF_SECONDS = env_float(

@@ -15,18 +15,22 @@ TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-secret-key} SECURE_SSL_REDIRECT=0
 .PHONY: install run prod test lint format migrate seed worker bench browser clean
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@test -x $(BIN)/python || { echo "creating a virtualenv in $(VENV)…"; $(PYTHON) -m venv $(VENV); }
+	@echo "installing dependencies into $(VENV) (about a minute)…"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@echo "dependencies installed."
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 migrate: install
-	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
+	@echo "migrating the database…"
+	@$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
 
 run: migrate
-	$(RUN_ENV) $(BIN)/python manage.py seed_demo
+	@echo "loading the demo store and its past conversations…"
+	@$(RUN_ENV) $(BIN)/python manage.py seed_demo
 	$(RUN_ENV) $(BIN)/python manage.py agent_login
 	@echo "Serving on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)"
 	$(RUN_ENV) $(BIN)/uvicorn supportbot.asgi:application --host $(HOST) --port $(PORT) --lifespan off --ws-max-size 65536 --ws-per-message-deflate false

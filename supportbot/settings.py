@@ -39,7 +39,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "supportbot.static_files.StaticFilesMiddleware",  # WhiteNoise, async under ASGI
     "conversations.transports.api.middleware.ApiEdgeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -263,6 +263,10 @@ SUPPORTBOT_INSIGHTS_IDLE_MINUTES = env_int("SUPPORTBOT_INSIGHTS_IDLE_MINUTES", 3
 SUPPORTBOT_INSIGHTS_BATCH = env_int("SUPPORTBOT_INSIGHTS_BATCH", 10, minimum=1, maximum=50)
 
 # --- Background schedules (celery beat); every task takes ids or nothing and is idempotent.
+# With eager tasks (no broker: the embedded default) the ASGI server runs them in a thread.
+SUPPORTBOT_PERIODIC_TASKS_IN_PROCESS = env_bool(
+    "SUPPORTBOT_PERIODIC_TASKS_IN_PROCESS", CELERY_TASK_ALWAYS_EAGER
+)
 CELERY_IMPORTS = ["conversations.agents.tasks"]
 CELERY_BEAT_SCHEDULE = {
     "handoffs-unanswered": {
@@ -299,6 +303,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# Files served at the site's root, such as /favicon.ico.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 8 * 1024 * 1024, minimum=1024)
 
 LOGIN_URL = "admin:login"

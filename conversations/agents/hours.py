@@ -2,7 +2,8 @@
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -50,3 +51,31 @@ def agents_at_work(*, now: datetime, hours: str | None = None, tz: str | None = 
         return True
     local = now.astimezone(ZoneInfo(tz or settings.SUPPORTBOT_AGENT_TIMEZONE))
     return any(local.weekday() in o.days and o.start <= local.time() < o.end for o in openings)
+
+
+def agents_back_at(
+    *, now: datetime, hours: str | None = None, tz: str | None = None
+) -> datetime | None:
+    """When the next opening starts after `now` (None: no hours configured, or at work now)."""
+    openings = openings_parse(settings.SUPPORTBOT_AGENT_HOURS if hours is None else hours)
+    if not openings or agents_at_work(now=now, hours=hours, tz=tz):
+        return None
+    zone = ZoneInfo(tz or settings.SUPPORTBOT_AGENT_TIMEZONE)
+    local = now.astimezone(zone)
+    starts = [
+        datetime.combine(day, opening.start, tzinfo=zone)
+        for day in (local.date() + timedelta(days=n) for n in range(8))
+        for opening in openings
+        if day.weekday() in opening.days
+    ]
+    later = [start for start in starts if start > local]
+    return min(later) if later else None
+
+
+def agents_availability(*, now: datetime) -> dict[str, Any]:
+    """The status line's facts: whether agents are at work, else when they are back."""
+    back_at = agents_back_at(now=now)
+    return {
+        "available": back_at is None and agents_at_work(now=now),
+        "back_at": back_at.isoformat() if back_at else None,
+    }

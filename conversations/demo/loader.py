@@ -1,7 +1,11 @@
 """Loading the demo store: the demo bot, its orders (store.json) and its FAQ (faq.json)."""
 
+import functools
+import json
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from conversations.agents.access import agents_group_ensure
 from conversations.importing import ImportReport
@@ -39,3 +43,67 @@ def demo_store_seed(
     orders = orders_import(bot=bot, path=store_file, format="json", progress=progress)
     faq = faq_import(bot=bot, path=faq_file, progress=progress) if faq_file.exists() else None
     return DemoStoreResult(bot=bot, bot_created=created, orders=orders, faq=faq)
+
+
+@dataclass(frozen=True)
+class DemoProduct:
+    name: str
+    price_from: Decimal
+    price_to: Decimal
+    options: str
+
+    @property
+    def price_label(self) -> str:
+        """ "$14" or "$14 to $16.50": the store's USD prices as a shopper reads them."""
+        low, high = _dollars(self.price_from), _dollars(self.price_to)
+        return low if low == high else f"{low} to {high}"
+
+
+def _dollars(amount: Decimal) -> str:
+    return f"${amount:.0f}" if amount == amount.to_integral_value() else f"${amount:.2f}"
+
+
+@dataclass(frozen=True)
+class DemoOrder:
+    number: str
+    status: str
+    email: str
+    items: str
+
+
+@functools.cache
+def _store_data(store_file: Path = DEMO_STORE_FILE) -> dict[str, Any]:
+    return json.loads(store_file.read_text(encoding="utf-8"))
+
+
+def demo_catalogue(*, store_file: Path = DEMO_STORE_FILE) -> list[DemoProduct]:
+    """The demo page's products: the same catalogue the bot's order data comes from."""
+    products = []
+    for product in _store_data(store_file)["products"]:
+        prices = [Decimal(str(v["price"])) for v in product["variants"]]
+        choices = {key for v in product["variants"] for key in v.get("options", {})}
+        products.append(
+            DemoProduct(
+                name=product["name"],
+                price_from=min(prices),
+                price_to=max(prices),
+                options=", ".join(sorted(choices)),
+            )
+        )
+    return products
+
+
+def demo_orders_suggested(*, store_file: Path = DEMO_STORE_FILE, count: int = 3) -> list[DemoOrder]:
+    """A few real demo orders, each in a different status, with the email that proves them."""
+    data = _store_data(store_file)
+    emails = {customer["id"]: customer["email"] for customer in data["customers"]}
+    chosen: dict[str, DemoOrder] = {}
+    for order in data["orders"]:
+        if order["status"] not in chosen and len(chosen) < count:
+            chosen[order["status"]] = DemoOrder(
+                number=order["number"],
+                status=order["status"],
+                email=emails[order["customer"]],
+                items=", ".join(line["name"] for line in order["lines"]),
+            )
+    return list(chosen.values())

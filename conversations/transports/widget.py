@@ -14,10 +14,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from conversations.agents.hours import agents_availability
 from conversations.domain.attachments import attachment_create
 from conversations.domain.conversation import Identity, conversation_for_token, session_open
 from conversations.domain.errors import DomainError
@@ -27,6 +29,7 @@ from conversations.edge.ratelimit import client_ip, rate_limit_hit, rate_limited
 from conversations.edge.responses import error_response
 from conversations.models import Attachment, Bot, Conversation, ConversationStatus
 from conversations.tools.access import client_key
+from conversations.transports.pages import page_language
 
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_ATTACHMENTS_PER_CONVERSATION = 100
@@ -111,6 +114,7 @@ def _session_payload(
         "status": conversation.status,
         "websocket_path": f"/ws/chat/{conversation.pk}/",
         "bot": {"name": conversation.bot.name, "greeting": conversation.bot.greeting},
+        "agents": agents_availability(now=timezone.now()),
         "limits": {
             "max_message_chars": settings.SUPPORTBOT_MAX_MESSAGE_CHARS,
             "max_image_bytes": settings.SUPPORTBOT_MAX_IMAGE_BYTES,
@@ -236,4 +240,5 @@ def attachment_content(request: HttpRequest, bot: Bot, attachment_id: Any) -> Ht
 def demo_embed(request: HttpRequest) -> HttpResponse:
     """How a store puts the widget on its pages: the script tag, identity signing, settings."""
     bot = Bot.objects.filter(is_active=True).order_by("pk").first()
-    return render(request, "demo/embed.html", {"bot": bot})
+    locale = page_language(request, "locale", default="")
+    return render(request, "demo/embed.html", {"bot": bot, "locale": locale})

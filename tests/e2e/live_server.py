@@ -90,7 +90,8 @@ def live_server(
         port = free_port()
         server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, log=tmp / "server.log")
         server.manage("migrate", "--noinput")
-        server.manage("seed_demo")
+        # No past conversations: the queue starts empty and the tests' own are the latest.
+        server.manage("seed_demo", "--conversations", "0")
         log = stack.enter_context(server.log.open("w"))
         process = stack.enter_context(
             uvicorn_running(

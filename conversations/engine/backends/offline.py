@@ -26,6 +26,7 @@ from conversations.engine.backends import (
     ToolCallStarted,
     Usage,
 )
+from conversations.engine.language import language_note
 from conversations.engine.tokens import prompt_tokens, token_count
 from conversations.tools import ToolCall, ToolOutcome
 
@@ -459,7 +460,14 @@ def offline_plan(request: ModelRequest) -> tuple[str, list[ToolCall]]:
         ToolCall(id=f"call_offline_{cues.round}_{n}", name=name, arguments=json.dumps(args))
         for n, (name, args) in enumerate(plan.calls)
     ]
-    return plan.text, calls
+    return _with_language_note(plan.text, request), calls
+
+
+def _with_language_note(text: str, request: ModelRequest) -> str:
+    """The reply, plus a note in the customer's language if they write in one it cannot read."""
+    said = _user_texts(request.messages)
+    note = language_note(customer_text=said[-1]) if text and said else ""
+    return f"{text}\n\n_{note}_" if note else text
 
 
 PIECE = re.compile(r"\S+\s*|\s+")

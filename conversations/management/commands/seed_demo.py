@@ -1,4 +1,4 @@
-"""Load the demo store idempotently, and optionally past conversations for load tests."""
+"""Load the demo store idempotently, with a few hundred past conversations for the dashboard."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -6,18 +6,22 @@ from conversations.demo.history import conversations_seed
 from conversations.demo.loader import demo_store_seed
 from conversations.importing import ImportFileError, progress_default
 
+# Enough for every dashboard chart and the top topics to show something; seconds on SQLite.
+DEFAULT_CONVERSATIONS = 300
+
 
 class Command(BaseCommand):
     help = (
         "Load the demo store: a bot with its FAQ, customers and orders. Safe to run again. "
-        "--conversations N also makes sure N generated past conversations exist."
+        f"--conversations N makes sure N generated past conversations exist "
+        f"(default {DEFAULT_CONVERSATIONS}; 0 for none)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--conversations",
             type=int,
-            default=0,
+            default=DEFAULT_CONVERSATIONS,
             metavar="N",
             help="Generate past conversations (over the last 60 days) until N exist.",
         )

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from conversations.agents.hours import agents_at_work
+from conversations.agents.hours import agents_at_work, agents_availability, agents_back_at
 
 MONDAY_10 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 SATURDAY_10 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
@@ -42,3 +42,31 @@ def test_bad_settings_fail_the_system_check(settings):
     settings.SUPPORTBOT_AGENT_HOURS = "weekdays"
     settings.SUPPORTBOT_AGENT_TIMEZONE = "Mars/Olympus"
     assert [e.id for e in agent_hours_check(None)] == ["supportbot.E101", "supportbot.E102"]
+
+
+@pytest.mark.parametrize(
+    ("hours", "now", "expected"),
+    [
+        ("", SATURDAY_10, None),
+        ("mon-fri 09:00-17:00", MONDAY_10, None),
+        ("mon-fri 09:00-17:00", SATURDAY_10, datetime(2026, 11, 30, 9, 0, tzinfo=UTC)),
+        ("mon-fri 11:00-17:00", MONDAY_10, datetime(2026, 11, 30, 11, 0, tzinfo=UTC)),
+        ("mon 09:00-10:00", MONDAY_10, datetime(2026, 12, 7, 9, 0, tzinfo=UTC)),
+    ],
+)
+def test_when_agents_are_back(hours, now, expected):
+    assert agents_back_at(now=now, hours=hours, tz="UTC") == expected
+
+
+def test_agents_are_back_in_their_time_zone():
+    back = agents_back_at(now=MONDAY_10, hours="mon-fri 09:00-17:00", tz="Asia/Tokyo")
+    assert back == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # Tuesday 09:00 in Tokyo
+
+
+def test_the_widget_learns_when_agents_are_back(settings):
+    settings.SUPPORTBOT_AGENT_HOURS = "mon-fri 09:00-17:00"
+    assert agents_availability(now=SATURDAY_10) == {
+        "available": False,
+        "back_at": "2026-11-30T09:00:00+00:00",
+    }
+    assert agents_availability(now=MONDAY_10) == {"available": True, "back_at": None}

@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 
 from conversations.demo.loader import DEMO_FAQ_FILE, DEMO_STORE_FILE, demo_store_seed
-from conversations.models import Bot, FaqEntry, Order, StoreCustomer
+from conversations.models import Bot, Conversation, FaqEntry, Order, StoreCustomer
 from tests.conversations.importing.test_orders import store_checksum, store_counts
 
 FAQ_FIXTURE = Path(__file__).resolve().parents[2] / "data" / "faq" / "faq.json"
@@ -57,10 +57,14 @@ def test_command_is_idempotent(db, capsys):
     call_command("seed_demo")
     first = capsys.readouterr().out
     assert "Created bot 'demo'" in first and "orders: 30 created" in first
+    # A few hundred past conversations by default, so that the dashboard shows something.
+    assert "conversations: 300 generated" in first
+    assert Conversation.objects.exclude(topic="").count() == 300
     bot_key = Bot.objects.get(slug="demo").public_key
     call_command("seed_demo")
     second = capsys.readouterr().out
     assert "Kept bot 'demo'" in second and "orders: 0 created, 0 updated, 30 unchanged" in second
+    assert "conversations: 0 generated" in second and Conversation.objects.count() == 300
     assert Bot.objects.get(slug="demo").public_key == bot_key
     if not DEMO_FAQ_FILE.exists():
         assert "FAQ skipped" in second

@@ -79,6 +79,12 @@ def test_the_system_prompt_says_who_the_customer_is(bot, customer):
     assert "verified by" in prompt and "cust-1" in prompt and "ann@example.com" not in prompt
 
 
+def test_the_model_is_told_to_reply_in_the_customers_language(bot, customer):
+    prompt = system_prompt_compose(bot=bot, customer=customer)
+    assert "Reply in the language of the customer's latest message" in prompt
+    assert "FAQ" in prompt.split("Reply in the language")[1].split("\n")[0]
+
+
 async def test_old_turns_are_trimmed_whole_and_summarised(
     openai_engine, settings, conversation, say
 ):

@@ -118,6 +118,24 @@ async def test_a_faq_question_end_to_end(offline_engine, conversation, say, fake
     assert rows[-1].engine == "offline" and rows[-1].state == "complete"
 
 
+def test_a_customer_writing_another_language_is_told_which_one_it_understands():
+    text, calls = plan("Hallo, wie kann ich meine Bestellung zurückgeben?", tools=())
+    assert not calls
+    assert "Ich verstehe nur Englisch, die Sprache unserer FAQ" in text
+    english, _ = plan("Hello, how can I return my order?", tools=())
+    assert english and "understand" not in english and "Englisch" not in english
+
+
+async def test_the_note_comes_after_a_grounded_answer(
+    offline_engine, conversation, say, fake_tools
+):
+    events = await say(conversation, "Was ist die Rückgabe policy für Schuhe? Ich habe die Größe")
+    text = text_of(events)
+    answer, note = text.rsplit("\n\n", 1)
+    assert answer and "Ich verstehe nur Englisch" not in answer
+    assert note.startswith("_Hinweis: Ich verstehe nur Englisch") and note.endswith("Menschen._")
+
+
 async def test_no_good_match_offers_a_human_instead_of_guessing(
     offline_engine, conversation, say, fake_tools
 ):

@@ -28,6 +28,18 @@ def stored(conversation):
     return list(Message.objects.filter(conversation=conversation).order_by("seq"))
 
 
+async def test_the_model_is_asked_to_answer_in_the_customers_language(
+    openai_engine, conversation, say
+):
+    openai_engine.script(Reply(text="Ihre Bestellung ist unterwegs."))
+    await say(conversation, "Wo ist meine Bestellung?")
+    (request,) = openai_engine.chat_requests()
+    system = request.messages[0]
+    assert system["role"] == "system"
+    assert "Reply in the language of the customer's latest message" in system["content"]
+    assert request.last_user_text == "Wo ist meine Bestellung?"
+
+
 async def test_streams_text_and_stores_usage_and_cost(openai_engine, conversation, say):
     openai_engine.script(
         Reply(

@@ -230,6 +230,21 @@ def test_too_many_requests_from_one_address_get_429_the_page_can_read(client, bo
     cache.clear()
 
 
+def test_the_session_says_when_agents_are_away(client, bot, settings):
+    settings.SUPPORTBOT_AGENT_HOURS = ""
+    assert start(client, bot).json()["agents"] == {"available": True, "back_at": None}
+    settings.SUPPORTBOT_AGENT_HOURS = "sun 00:00-00:01"  # away nearly all week
+    agents = start(client, bot, new=True).json()["agents"]
+    assert agents["available"] is False and agents["back_at"].endswith("00:00+00:00")
+
+
+def test_the_embed_page_sets_the_widgets_language(client, bot):
+    page = client.get("/widget/demo?locale=de").content.decode()
+    assert 'data-locale="de"' in page
+    page = client.get('/widget/demo?locale="><script>').content.decode()
+    assert "data-locale" not in page.split("</table>")[1]
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -52,7 +52,9 @@ class PeriodicTasks(threading.Thread):
                 if self.due[name] <= now and not self.stopped.is_set():
                     self._run_one(name, entry)
                     self.due[name] = self.clock() + float(entry["schedule"])
-            self.stopped.wait(max(0.05, min(self.due.values()) - self.clock()))
+            # An empty schedule idles until stopped.
+            next_due = min(self.due.values(), default=self.clock() + 60.0)
+            self.stopped.wait(max(0.05, next_due - self.clock()))
 
     def _run_one(self, name: str, entry: dict[str, Any]) -> None:
         from supportbot.celery import app

@@ -18,7 +18,7 @@ def redis_away(monkeypatch):
     def refuse(**kwargs):
         raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(widget, "conversation_start", refuse)
+    monkeypatch.setattr(widget, "session_open", refuse)
 
 
 def test_the_widget_answers_503_with_retry_after_not_500(client, bot, redis_away):
@@ -44,7 +44,7 @@ def test_the_api_answers_503_with_retry_after_not_500(client, bot, monkeypatch):
     def refuse(*args, **kwargs):
         raise RedisConnectionError("Connection refused.")
 
-    monkeypatch.setattr(api_conversations, "conversation_start", refuse)
+    monkeypatch.setattr(api_conversations, "conversation_open", refuse)
     response = client.post(
         "/api/v1/conversations",
         data="{}",

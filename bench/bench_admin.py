@@ -149,6 +149,9 @@ def main() -> None:
         username="bench-agent", defaults={"is_staff": True}
     )
     user.groups.add(agents_group_ensure())
+    # The agent handles the bench bot (agents see only their teams' bots).
+    for bot in Bot.objects.filter(slug="bench"):
+        bot.agent_groups.add(agents_group_ensure())
     client = Client()
     client.force_login(user)
     changelist = reverse("admin:conversations_conversation_changelist")

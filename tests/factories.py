@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from conversations.agents.access import agents_group_ensure
 from conversations.domain.conversation import conversation_start
 from conversations.models import (
     Bot,
@@ -28,20 +29,30 @@ _counter = itertools.count(1)
 
 
 def bot_create(**overrides: Any) -> Bot:
+    """A bot, handled by the "agents" group (as the demo's is)."""
     n = next(_counter)
     fields = {"name": f"Store {n}", "slug": f"store-{n}", "allowed_origins": ["http://testserver"]}
     fields.update(overrides)
-    return Bot.objects.create(**fields)
+    bot = Bot.objects.create(**fields)
+    bot.agent_groups.add(agents_group_ensure())
+    return bot
 
 
 def customer_create(*, bot: Bot, **overrides: Any) -> Customer:
+    """A customer; with `verified_at`, the host signed their external id (or else email)."""
     fields = {"visitor_id": f"visitor-{next(_counter)}"}
     fields.update(overrides)
+    if fields.get("verified_at") and "verified_by" not in fields:
+        fields["verified_by"] = "external_id" if fields.get("external_id") else "email"
     return Customer.objects.create(bot=bot, **fields)
 
 
 def conversation_create(*, bot: Bot, customer: Customer | None = None) -> Conversation:
-    conversation, token = conversation_start(bot=bot, customer=customer or customer_create(bot=bot))
+    """A conversation; a verified customer's one started as if with the host's signature."""
+    customer = customer or customer_create(bot=bot)
+    conversation, token = conversation_start(
+        bot=bot, customer=customer, verified=customer.is_verified
+    )
     conversation.resume_token = token  # handy in tests; never stored
     return conversation
 

@@ -7,6 +7,7 @@ customer and bot joined to it (the message count is `last_seq`, tokens and cost 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -15,7 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from conversations.admin.search import CappedCountPaginator, conversations_search
-from conversations.agents.access import agent_may_reply
+from conversations.agents.access import agent_bots_filter, agent_may_reply
 from conversations.agents.transcripts import transcript_messages, transcripts_csv, transcripts_json
 from conversations.domain.errors import DomainError
 from conversations.domain.status import conversation_close
@@ -155,12 +156,18 @@ class ConversationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def get_queryset(self, request):
+        """Only the conversations of the bots this staff member's teams handle."""
+        return agent_bots_filter(super().get_queryset(request), request.user)
+
     def get_readonly_fields(self, request, obj=None):
         return []
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
         conversation = get_object_or_404(
-            Conversation.objects.select_related("bot", "customer", "assigned_agent"),
+            self.get_queryset(request).select_related("bot", "customer", "assigned_agent"),
             pk=object_id,
         )
         extra_context = {
@@ -186,7 +193,10 @@ class ConversationAdmin(admin.ModelAdmin):
         """An image from a transcript, for staff who may view conversations."""
         if not self.has_view_permission(request):
             raise Http404
-        attachment = get_object_or_404(Attachment, pk=attachment_id)
+        attachment = get_object_or_404(
+            Attachment.objects.filter(conversation__in=self.get_queryset(request).values("pk")),
+            pk=attachment_id,
+        )
         if not attachment.file:
             raise Http404
         return FileResponse(attachment.file.open("rb"), content_type=attachment.content_type)

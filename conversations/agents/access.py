@@ -1,6 +1,14 @@
-"""Who may do what: staff in the "agents" group review and reply, admins configure bots."""
+"""Who may do what: staff in the "agents" group review and reply, admins configure bots.
+
+Which bots: an agent sees the bots whose `agent_groups` (teams) they belong to; superusers see
+every bot. The queue, the console, the admin and the agents' websockets all ask here.
+"""
 
 from typing import Any
+
+from django.db.models import QuerySet
+
+from conversations.models import Bot, Conversation
 
 AGENTS_GROUP = "agents"
 
@@ -21,10 +29,62 @@ def agent_may_reply(user: Any) -> bool:
     return agent_may_review(user) and user.has_perm("conversations.change_conversation")
 
 
+def agent_bots(user: Any) -> QuerySet[Bot]:
+    """The bots whose conversations this staff member handles."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Bot.objects.none()
+    if user.is_superuser:
+        return Bot.objects.all()
+    return Bot.objects.filter(pk__in=Bot.objects.filter(agent_groups__user=user).values("pk"))
+
+
+def agent_bots_filter(queryset: QuerySet, user: Any) -> QuerySet:
+    """`queryset` (of rows with a `bot`) cut to this staff member's bots."""
+    if user is not None and user.is_authenticated and user.is_active and user.is_superuser:
+        return queryset
+    return queryset.filter(bot_id__in=agent_bots(user).values("pk"))
+
+
+def agent_conversations(user: Any) -> QuerySet[Conversation]:
+    """The conversations this staff member may see: those of their teams' bots."""
+    return agent_bots_filter(Conversation.objects.all(), user)
+
+
+def agent_may_see(user: Any, conversation_id: Any) -> bool:
+    """Review this conversation: an agent of its bot."""
+    return agent_may_review(user) and agent_conversations(user).filter(pk=conversation_id).exists()
+
+
+def _profile(user: Any) -> Any:
+    from django.core.exceptions import ObjectDoesNotExist
+
+    try:
+        return user.agent_profile
+    except ObjectDoesNotExist:
+        return None
+
+
 def agent_name(user: Any) -> str:
+    """What customers and colleagues see: the profile's display name, else the first name."""
     if user is None:
         return ""
+    profile = _profile(user)
+    if profile is not None and profile.display_name.strip():
+        return profile.display_name.strip()
     return user.get_short_name() or user.get_username()
+
+
+def agent_avatar_url(user: Any) -> str:
+    """The avatar's public path (versioned, so a new picture is not cached away), or ""."""
+    if user is None:
+        return ""
+    profile = _profile(user)
+    if profile is None or not profile.avatar:
+        return ""
+    from django.urls import reverse
+
+    version = int(profile.updated_at.timestamp()) if profile.updated_at else 0
+    return f"{reverse('agents:avatar', args=[user.pk])}?v={version}"
 
 
 AGENT_PERMISSIONS = [

@@ -65,9 +65,16 @@ class Figures:
 
 
 def dashboard_figures(
-    *, days: int = 30, bot_id: Any = None, now: datetime | None = None
+    *,
+    days: int = 30,
+    bot_id: Any = None,
+    bot_ids: list[Any] | None = None,
+    now: datetime | None = None,
 ) -> Figures:
-    """Conversations, resolution and hand-off rates, CSAT, TTFT, tokens and cost per day."""
+    """Conversations, resolution and hand-off rates, CSAT, TTFT, tokens and cost per day.
+
+    `bot_ids`: only these bots (the viewer's); `bot_id`: only that one.
+    """
     now = now or timezone.now()
     end = timezone.localdate(now)
     start = end - timedelta(days=days - 1)
@@ -76,6 +83,9 @@ def dashboard_figures(
     replies = Message.objects.filter(
         role=MessageRole.ASSISTANT, created_at__gte=since, ttft_ms__isnull=False
     )
+    if bot_ids is not None:
+        conversations = conversations.filter(bot_id__in=bot_ids)
+        replies = replies.filter(conversation__bot_id__in=bot_ids)
     if bot_id:
         conversations = conversations.filter(bot_id=bot_id)
         replies = replies.filter(conversation__bot_id=bot_id)

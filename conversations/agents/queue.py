@@ -6,14 +6,16 @@ from typing import Any
 from django.db.models import Case, Exists, F, OuterRef, Subquery, When
 from django.utils import timezone
 
-from conversations.agents.access import agent_name
+from conversations.agents.access import agent_conversations, agent_name
 from conversations.models import Conversation, ConversationStatus, Message, MessageRole
 
 UNANSWERED_EVENT = "handoff_unanswered"
 
 
-def agent_queue(*, limit: int = 200, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Waiting conversations (oldest first), then those an agent owns; one query."""
+def agent_queue(
+    *, user: Any, limit: int = 200, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Waiting conversations (oldest first), then those an agent owns, of this agent's bots."""
     now = now or timezone.now()
     last_customer_text = Message.objects.filter(
         conversation=OuterRef("pk"), role=MessageRole.CUSTOMER
@@ -24,10 +26,9 @@ def agent_queue(*, limit: int = 200, now: datetime | None = None) -> list[dict[s
         created_at__gte=OuterRef("handoff_requested_at"),
     )
     rows = (
-        Conversation.objects.filter(
-            status__in=[ConversationStatus.WAITING, ConversationStatus.AGENT]
-        )
-        .select_related("bot", "customer", "assigned_agent")
+        agent_conversations(user)
+        .filter(status__in=[ConversationStatus.WAITING, ConversationStatus.AGENT])
+        .select_related("bot", "customer", "assigned_agent__agent_profile")
         .annotate(
             last_customer_text=Subquery(last_customer_text.values("text")[:1]),
             customer_told=Exists(customer_told),

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+from conversations.agents.access import agents_group_ensure
 from conversations.importing import ImportReport
 from conversations.importing.faq import faq_import
 from conversations.importing.orders import orders_import
@@ -33,6 +34,8 @@ def demo_store_seed(
     bot, created = Bot.objects.get_or_create(
         slug=DEMO_SLUG, defaults={"name": "Demo Store", "allowed_origins": DEMO_ORIGINS}
     )
+    # The demo's agents (the "agents" group; `make run`'s agent login is in it) handle it.
+    bot.agent_groups.add(agents_group_ensure())
     orders = orders_import(bot=bot, path=store_file, format="json", progress=progress)
     faq = faq_import(bot=bot, path=faq_file, progress=progress) if faq_file.exists() else None
     return DemoStoreResult(bot=bot, bot_created=created, orders=orders, faq=faq)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from conversations.agents.access import agent_avatar_url, agent_name
 from conversations.domain.errors import DomainError
 from conversations.domain.webhooks import webhook_emit
 from conversations.models import Conversation, Message, MessageRole, MessageState, WebhookEvent
@@ -68,7 +69,7 @@ def messages_after(*, conversation_id: Any, after_seq: int = 0, limit: int = 500
     """Messages a reconnecting client missed, in order."""
     return list(
         Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq)
-        .select_related("author")
+        .select_related("author__agent_profile")
         .prefetch_related("attachments")
         .order_by("seq")[:limit]
     )
@@ -87,7 +88,8 @@ def message_serialize(message: Message) -> dict[str, Any]:
         "event": message.event,
         "data": message.data,
         "sources": message.sources,
-        "agent_name": (author.get_short_name() or author.get_username()) if author else "",
+        "agent_name": agent_name(author),
+        "agent_avatar": agent_avatar_url(author),
         "attachments": [
             {"id": str(a.pk), "content_type": a.content_type, "width": a.width, "height": a.height}
             for a in message.attachments.all()

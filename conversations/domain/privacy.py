@@ -81,9 +81,17 @@ def conversations_anonymise(*, conversation_ids: list[Any]) -> int:
             customer.name = ""
             customer.external_id = ""
             customer.verified_at = None
+            customer.verified_by = ""
             customer.visitor_id = "anonymised-" + secrets.token_hex(12)
             customer.save(
-                update_fields=["email", "name", "external_id", "verified_at", "visitor_id"]
+                update_fields=[
+                    "email",
+                    "name",
+                    "external_id",
+                    "verified_at",
+                    "verified_by",
+                    "visitor_id",
+                ]
             )
     return len(ids)
 

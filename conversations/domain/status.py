@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from conversations.agents.access import agent_name
 from conversations.domain.conversation import conversation_payload
 from conversations.domain.errors import DomainError
 from conversations.domain.events import MessageCreated, StatusChanged
@@ -56,9 +57,7 @@ def agent_claim_check(*, conversation: Conversation, agent: AbstractBaseUser) ->
 
 
 def _agent_name(agent: AbstractBaseUser | None) -> str:
-    if agent is None:
-        return ""
-    return agent.get_short_name() or agent.get_username()
+    return agent_name(agent)
 
 
 def _record(*, conversation: Conversation, event: str, data: dict[str, Any], agent=None) -> None:

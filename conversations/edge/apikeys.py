@@ -5,9 +5,10 @@ import hmac
 import secrets
 from collections.abc import Iterable
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from conversations.models import ApiKey, ApiScope, Bot
+from conversations.models import ApiKey, ApiScope, Bot, Conversation
 
 KEY_START = "sbk_"
 PREFIX_CHARS = 8
@@ -75,3 +76,14 @@ def api_key_revoke(*, key: ApiKey) -> ApiKey:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
     return key
+
+
+def api_key_conversations(*, key: ApiKey, write: bool = False) -> QuerySet[Conversation]:
+    """The conversations a key reaches: those it started; to read, all of its bot's with `read`.
+
+    Nobody else's conversation is written into through the API, whatever the key's scopes.
+    """
+    conversations = Conversation.objects.filter(bot_id=key.bot_id)
+    if write or ApiScope.READ not in key.scopes:
+        conversations = conversations.filter(api_key_id=key.pk)
+    return conversations

@@ -72,6 +72,7 @@ class History:
     conversation_id: Any
     bot: Bot
     customer: Customer
+    customer_verified: bool
     model: str
     max_output_tokens: int
     system_prompt: str
@@ -83,14 +84,15 @@ class History:
     extra: list[dict[str, Any]] = field(default_factory=list)
 
 
-def system_prompt_compose(*, bot: Bot, customer: Customer) -> str:
+def system_prompt_compose(*, bot: Bot, customer: Customer, verified: bool = False) -> str:
+    """The bot's prompt and the engine's rules; `verified`: this conversation's signature held."""
     store = bot.name
     try:
         prompt = bot.system_prompt.format(store=store)
     except (KeyError, IndexError, ValueError):
         prompt = bot.system_prompt  # a prompt with stray braces is used as written
-    if customer.is_verified:
-        who = f"verified by {store} as {customer.email or customer.external_id}."
+    if verified and customer.is_verified:
+        who = f"verified by {store} as {customer.verified_external_id or customer.verified_email}."
     else:
         who = (
             "not verified. Before sharing any order details, ask for the order number and the "
@@ -244,9 +246,12 @@ def history_load(*, conversation_id: Any, conversation: Conversation | None = No
         conversation_id=conversation_id,
         bot=bot,
         customer=customer,
+        customer_verified=conversation.identity_verified,
         model=model,
         max_output_tokens=min(bot.max_output_tokens, spec.max_output_tokens),
-        system_prompt=system_prompt_compose(bot=bot, customer=customer),
+        system_prompt=system_prompt_compose(
+            bot=bot, customer=customer, verified=conversation.identity_verified
+        ),
         summary=summary.text if summary else "",
         summary_through_seq=through,
         turns=turns_build(rows, model=model),

@@ -186,37 +186,54 @@ class _Reply:
             backoff=settings.OPENAI_RETRY_BACKOFF,
             first_token_timeout=settings.OPENAI_TIMEOUT,
         )
-        async for event in until_cancelled(events, self.cancel):
-            if isinstance(event, TextDelta | RefusalDelta):
-                if not event.text:
-                    continue
-                if isinstance(event, RefusalDelta):
-                    row.refusal = True
-                if row.ttft_ms is None:
-                    row.ttft_ms = self._ms()
-                    self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else row.ttft_ms
-                row.text += event.text
-                self._leak_check(row, event.text)
-                for started in self._started(row):
-                    yield started
-                yield AssistantDelta(seq=row.seq, text=event.text)
-                await persistence.row_checkpoint(
-                    row, conversation_id=self.conversation_id, allow_waiting=self.allow_waiting
-                )
-            elif isinstance(event, Usage):
-                row.usage = event
-            elif isinstance(event, Finish):
-                row.finish_reason = event.reason
-                row.calls = event.tool_calls if allow_tools else []
+        try:
+            async for event in until_cancelled(events, self.cancel):
+                if isinstance(event, TextDelta | RefusalDelta):
+                    if not event.text:
+                        continue
+                    if isinstance(event, RefusalDelta):
+                        row.refusal = True
+                    if row.ttft_ms is None:
+                        row.ttft_ms = self._ms()
+                        self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else row.ttft_ms
+                    row.text += event.text
+                    sendable = self._leak_check(row)
+                    for started in self._started(row):
+                        yield started
+                    if sendable:
+                        yield AssistantDelta(seq=row.seq, text=sendable)
+                    await persistence.row_checkpoint(
+                        row, conversation_id=self.conversation_id, allow_waiting=self.allow_waiting
+                    )
+                elif isinstance(event, Usage):
+                    row.usage = event
+                elif isinstance(event, Finish):
+                    row.finish_reason = event.reason
+                    row.calls = event.tool_calls if allow_tools else []
+        except BaseException:
+            # Stopped mid-way: what was held back might begin a quote of the prompt.
+            row.text = row.text[: row.sent]
+            raise
+        if row.sent < len(row.text):  # the reply is complete and quotes nothing: send the rest
+            rest, row.sent = row.text[row.sent :], len(row.text)
+            yield AssistantDelta(seq=row.seq, text=rest)
 
-    def _leak_check(self, row: Row, delta: str) -> None:
+    def _leak_check(self, row: Row) -> str:
+        """The text that may be sent now; raises ModelFault when the reply quotes the prompt."""
         guard = self.guard
-        if guard is None or not guard.sentences or not any(c in delta for c in ".!?\n"):
-            return
-        if guard.leaked_at(row.text[-2000:]) is not None:
-            cut = guard.leaked_at(row.text) or 0
-            row.text = row.text[:cut].rstrip()
+        if guard is None or not guard.sentences:
+            sendable, row.sent = row.text[row.sent :], len(row.text)
+            return sendable
+        if row.watch is None:
+            row.watch = guard.watch()
+        leak, safe = row.watch.feed(row.text)
+        if leak is not None:
+            row.text = row.text[:leak].rstrip()
+            row.sent = min(row.sent, len(row.text))
             raise ModelFault("prompt_leak", "the reply quoted the system prompt")
+        sendable = row.text[row.sent : safe] if safe > row.sent else ""
+        row.sent = max(row.sent, safe)
+        return sendable
 
     # -- tools ------------------------------------------------------------------------------
 

@@ -170,6 +170,10 @@ class Row:
     # The checkpoint being written: the stream never waits for it (see row_checkpoint).
     pending: "asyncio.Task[bool] | None" = None
     announced: bool = False
+    # How much of `text` the client has been sent; the rest is held back by the leak guard,
+    # and only what was sent is saved at checkpoints.
+    sent: int = 0
+    watch: Any = None  # the leak guard's LeakWatch for this row
 
     @classmethod
     def of(cls, message: Message) -> "Row":
@@ -214,7 +218,7 @@ async def row_checkpoint(row: Row, *, conversation_id: Any, allow_waiting: bool)
         database_call(checkpoint)(
             conversation_id=conversation_id,
             message_id=row.id,
-            text=row.text,
+            text=row.text[: row.sent],
             allow_waiting=allow_waiting,
         )
     )

@@ -1,5 +1,6 @@
 """Supportbot's data model: bots, customers, conversations, messages, tool runs, store data."""
 
+from conversations.models.agents import AgentProfile, SavedReply
 from conversations.models.api import (
     ApiKey,
     ApiScope,
@@ -7,7 +8,7 @@ from conversations.models.api import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from conversations.models.bots import Bot, Customer, ModelName, RetentionAction
+from conversations.models.bots import Bot, Customer, ModelName, RetentionAction, VerifiedBy
 from conversations.models.chat import (
     Attachment,
     Conversation,
@@ -38,6 +39,7 @@ from conversations.models.tools import (
 )
 
 __all__ = [
+    "AgentProfile",
     "ApiKey",
     "ApiScope",
     "Attachment",
@@ -63,9 +65,11 @@ __all__ = [
     "Product",
     "ProductVariant",
     "RetentionAction",
+    "SavedReply",
     "StoreCustomer",
     "ToolRun",
     "ToolRunStatus",
+    "VerifiedBy",
     "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookEvent",

@@ -63,6 +63,13 @@ class Bot(models.Model):
         help_text="HMAC-SHA256 key the host site signs customer identities with. Keep it secret.",
     )
     is_active = models.BooleanField(default=True)
+    agent_groups = models.ManyToManyField(
+        "auth.Group",
+        blank=True,
+        related_name="bots",
+        help_text="Staff in these groups (teams) see and answer this bot's conversations; "
+        "superusers see every bot.",
+    )
     daily_token_budget = models.PositiveBigIntegerField(
         null=True,
         blank=True,
@@ -102,6 +109,14 @@ class Bot(models.Model):
         return self.name
 
 
+class VerifiedBy(models.TextChoices):
+    """Which of a customer's values the host site signed; the others are only claims."""
+
+    NOTHING = "", "nothing"
+    EXTERNAL_ID = "external_id", "external id"
+    EMAIL = "email", "email"
+
+
 class Customer(models.Model):
     """Somebody chatting with a bot: an anonymous visitor, perhaps identified by the host site."""
 
@@ -112,6 +127,13 @@ class Customer(models.Model):
     name = models.CharField(max_length=200, blank=True)
     verified_at = models.DateTimeField(
         null=True, blank=True, help_text="When the host site's signature over email/id was checked."
+    )
+    verified_by = models.CharField(
+        max_length=12,
+        choices=VerifiedBy.choices,
+        blank=True,
+        default=VerifiedBy.NOTHING,
+        help_text="The value the host signed; the other fields are what the visitor claimed.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -129,4 +151,13 @@ class Customer(models.Model):
 
     @property
     def is_verified(self) -> bool:
-        return self.verified_at is not None
+        return self.verified_at is not None and bool(self.verified_by)
+
+    @property
+    def verified_email(self) -> str:
+        return self.email if self.is_verified and self.verified_by == VerifiedBy.EMAIL else ""
+
+    @property
+    def verified_external_id(self) -> str:
+        verified = self.is_verified and self.verified_by == VerifiedBy.EXTERNAL_ID
+        return self.external_id if verified else ""

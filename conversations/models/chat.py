@@ -57,6 +57,18 @@ class Conversation(models.Model):
     completion_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(**COST_FIELD)
 
+    # The API key that started it: a `chat` key reaches only its own conversations.
+    api_key = models.ForeignKey(
+        "conversations.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
+    # Set only by the request that started (or resumed) it with a valid host signature for its
+    # customer: verification belongs to this conversation, never to a browser or a visitor id.
+    verified_at = models.DateTimeField(null=True, blank=True)
+
     # Only a SHA-256 of the resume token is kept: a leaked database does not open conversations.
     resume_token_hash = models.CharField(max_length=64, unique=True)
     # A keyed hash of the address the widget started it from (conversations.tools.access
@@ -113,6 +125,11 @@ class Conversation(models.Model):
         if self.status == ConversationStatus.AGENT:
             return "agent"
         return "nobody"
+
+    @property
+    def identity_verified(self) -> bool:
+        """This conversation presented the host's signature for its (verified) customer."""
+        return self.verified_at is not None and self.customer.is_verified
 
 
 class MessageRole(models.TextChoices):

@@ -56,13 +56,16 @@ def tool_available(*, tool: Tool | None, bot_id: int) -> bool:
 def tool_context_for(*, conversation_id: Any) -> ToolContext:
     conversation = Conversation.objects.select_related("customer").get(pk=conversation_id)
     customer = conversation.customer
+    # Verified only if this conversation presented the host's signature, and then only for the
+    # value signed: an email claimed next to a signed external id opens nothing.
+    verified = conversation.identity_verified
     return ToolContext(
         conversation_id=conversation.pk,
         bot_id=conversation.bot_id,
         customer_id=customer.pk,
-        verified=customer.is_verified,
-        email=customer.email if customer.is_verified else "",
-        external_id=customer.external_id if customer.is_verified else "",
+        verified=verified,
+        email=customer.verified_email if verified else "",
+        external_id=customer.verified_external_id if verified else "",
     )
 
 

@@ -19,12 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from conversations.domain.attachments import attachment_create
-from conversations.domain.conversation import (
-    Identity,
-    conversation_for_token,
-    conversation_start,
-    customer_identify,
-)
+from conversations.domain.conversation import Identity, conversation_for_token, session_open
 from conversations.domain.errors import DomainError
 from conversations.domain.text import text_problem
 from conversations.edge.origins import bot_origin_allowed, cors_headers_set
@@ -166,24 +161,18 @@ def session(request: HttpRequest, bot: Bot) -> HttpResponse:
         return _error(request, 400, "malformed", "visitor_id: 16 to 64 letters, digits, - or _.")
     identity = _identity(body.get("identity"))
     conversation_id, token = body.get("conversation_id"), body.get("token")
-    if isinstance(conversation_id, str) and isinstance(token, str) and not body.get("new"):
-        try:
-            conversation = conversation_for_token(conversation_id=conversation_id, token=token)
-        except (ValueError, ValidationError):
-            conversation = None
-        if conversation is not None and conversation.bot_id == bot.pk:
-            if identity is not None:
-                customer_identify(
-                    bot=bot, visitor_id=conversation.customer.visitor_id, identity=identity
-                )
-            return JsonResponse(
-                _session_payload(conversation, token, conversation.customer.visitor_id, True)
-            )
-    customer = customer_identify(bot=bot, visitor_id=visitor_id, identity=identity)
-    conversation, token = conversation_start(
-        bot=bot, customer=customer, client_key=client_key(client_ip(request))
+    resume = isinstance(conversation_id, str) and isinstance(token, str) and not body.get("new")
+    conversation, token, resumed = session_open(
+        bot=bot,
+        visitor_id=visitor_id,
+        identity=identity,
+        conversation_id=conversation_id if resume else None,
+        token=token if resume else None,
+        client_key=client_key(client_ip(request)),
     )
-    return JsonResponse(_session_payload(conversation, token, visitor_id, False), status=201)
+    return JsonResponse(
+        _session_payload(conversation, token, visitor_id, resumed), status=200 if resumed else 201
+    )
 
 
 @widget_endpoint(["POST"])

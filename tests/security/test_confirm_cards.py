@@ -8,7 +8,7 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from conversations.edge.apikeys import api_key_create
-from conversations.models import Message, MessageRole, Order, OrderAction
+from conversations.models import Conversation, Message, MessageRole, Order, OrderAction
 from conversations.tools.actions import cancel_order
 from conversations.tools.orders import identify_customer
 from conversations.tools.runs import tool_context_for
@@ -111,7 +111,9 @@ async def test_another_conversation_cannot_answer_the_card():
 
 async def test_the_api_answers_a_card_once(async_client):
     conversation, order, action_id = await a_proposal()
-    _, secret = await sync_to_async(api_key_create)(bot=conversation.bot, name="t", scopes="chat")
+    key, secret = await sync_to_async(api_key_create)(bot=conversation.bot, name="t", scopes="chat")
+    # The key answers for a conversation it started (a chat key reaches only those).
+    await Conversation.objects.filter(pk=conversation.pk).aupdate(api_key=key)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
     path = f"/api/v1/conversations/{conversation.pk}/actions/{action_id}"
     answers = await asyncio.gather(

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from conversations.agents.access import agents_group_ensure
+
 CREDENTIALS_FILE = settings.BASE_DIR / "var" / "agent-login.txt"
 
 
@@ -33,4 +35,7 @@ class Command(BaseCommand):
             CREDENTIALS_FILE.parent.mkdir(parents=True, exist_ok=True)
             CREDENTIALS_FILE.write_text(f"{username}:{password}\n")
             CREDENTIALS_FILE.chmod(0o600)
+        # A superuser sees every bot; in the agents group too, it keeps the demo bot (the
+        # "agents" group handles it) should someone take the superuser flag away.
+        user.groups.add(agents_group_ensure())
         self.stdout.write(self.style.SUCCESS(f"Agent login: {username} / {password}"))

@@ -7,7 +7,7 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 
 from conversations.domain import intake
-from conversations.domain.conversation import Identity, conversation_start, customer_identify
+from conversations.domain.conversation import Identity, conversation_open
 from conversations.domain.errors import DomainError
 from conversations.edge.identity import identity_signature
 from conversations.models import Bot, Conversation, ConversationStatus
@@ -41,10 +41,10 @@ class Command(BaseCommand):
             if email
             else None
         )
-        customer = customer_identify(
+        conversation, _ = conversation_open(
             bot=bot, visitor_id=f"terminal-{uuid.uuid4().hex[:12]}", identity=identity
         )
-        conversation, _ = conversation_start(bot=bot, customer=customer)
+        customer = conversation.customer
         self.as_json = options["json"]
         self.prefix = ""
         self.midline = False

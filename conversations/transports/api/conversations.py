@@ -1,5 +1,6 @@
 """Conversations over the API: start, post messages (JSON or SSE), read, list, close, rate."""
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -14,9 +15,9 @@ from conversations.database import database_call
 from conversations.domain.attachments import attachment_create
 from conversations.domain.conversation import (
     Identity,
-    conversation_start,
-    customer_identify,
+    conversation_open,
     customer_serialize,
+    identity_verified_field,
 )
 from conversations.domain.errors import DomainError
 from conversations.domain.events import (
@@ -28,7 +29,7 @@ from conversations.domain.events import (
 from conversations.domain.intake import customer_message_post, reply_events
 from conversations.domain.messages import message_serialize
 from conversations.domain.status import conversation_close, conversation_rate, handoff_request
-from conversations.edge.identity import identity_signature_valid
+from conversations.edge.apikeys import api_key_conversations
 from conversations.models import (
     ApiKey,
     Conversation,
@@ -61,7 +62,11 @@ from conversations.transports.api.streaming import sse_stream
 
 router = Router(tags=["conversations"])
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+ERRORS = {
+    **{status: ErrorOut for status in (400, 401, 403, 404, 413, 422, 429)},
+    503: ErrorOut,  # Redis away: retry after Retry-After
+}
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 TRANSCRIPT_ROLES = [MessageRole.CUSTOMER, MessageRole.ASSISTANT, MessageRole.AGENT, "event"]
 
 
@@ -71,7 +76,9 @@ def conversation_out(conversation: Conversation) -> dict[str, Any]:
         "status": conversation.status,
         "owner": conversation.owner,
         "title": conversation.title,
-        "customer": customer_serialize(conversation.customer),
+        "customer": customer_serialize(
+            conversation.customer, verified=conversation.identity_verified
+        ),
         "created_at": conversation.created_at,
         "updated_at": conversation.updated_at,
         "last_message_at": conversation.last_message_at,
@@ -82,26 +89,26 @@ def conversation_out(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-async def _conversation(key: ApiKey, conversation_id: uuid.UUID) -> Conversation:
-    """The conversation if it belongs to the key's bot; another bot's looks like a missing one."""
+async def _conversation(
+    key: ApiKey, conversation_id: uuid.UUID, *, write: bool = False
+) -> Conversation:
+    """The conversation if this key reaches it (conversations.edge.apikeys decides which)."""
     conversation = (
-        await Conversation.objects.select_related("customer")
-        .filter(pk=conversation_id, bot_id=key.bot_id)
+        await api_key_conversations(key=key)
+        .select_related("customer")
+        .filter(pk=conversation_id)
         .afirst()
     )
     if conversation is None:
+        # Another bot's, or (without `read`) another client's, looks like a missing one.
         raise ApiError("not_found", "No such conversation.", status=404)
+    if write and conversation.api_key_id != key.pk:
+        raise ApiError(
+            "not_this_keys_conversation",
+            "This key may read this conversation but only write to those it started.",
+            status=403,
+        )
     return conversation
-
-
-def _visitor_id(body: ConversationCreateIn, identity: Identity, verified: bool) -> str:
-    if body.visitor_id:
-        return body.visitor_id
-    if verified and identity.external_id:
-        return f"ext:{identity.external_id}"[:64]
-    if verified:
-        return f"email:{identity.email.lower()}"[:64]
-    return f"api:{uuid.uuid4().hex}"
 
 
 def _start(key: ApiKey, body: ConversationCreateIn) -> tuple[Conversation, str]:
@@ -111,15 +118,18 @@ def _start(key: ApiKey, body: ConversationCreateIn) -> tuple[Conversation, str]:
         if c
         else Identity()
     )
-    verified = identity_signature_valid(
-        secret=key.bot.identity_secret, value=identity.signed_value, signature=identity.signature
+    if identity.signature and not identity_verified_field(bot=key.bot, identity=identity):
+        raise ApiError(
+            "invalid_signature",
+            "customer.signature does not match; see docs/api.md, Signed identities.",
+            status=422,
+        )
+    return conversation_open(
+        bot=key.bot,
+        visitor_id=body.visitor_id or f"api:{uuid.uuid4().hex}",
+        identity=identity,
+        api_key=key,
     )
-    customer = customer_identify(
-        bot=key.bot, visitor_id=_visitor_id(body, identity, verified), identity=identity
-    )
-    conversation, token = conversation_start(bot=key.bot, customer=customer)
-    conversation.customer = customer
-    return conversation, token
 
 
 @router.post(
@@ -143,6 +153,14 @@ class ConversationFilters(In):
     created_before: datetime | None = None
     limit: int = Field(20, ge=1, le=100)
     offset: int = Field(0, ge=0, le=1_000_000)
+
+    @field_validator("created_after", "created_before", mode="before")
+    @classmethod
+    def _iso_8601(cls, value: Any) -> Any:
+        """ISO 8601 only: pydantic would read "0.5" as seconds since 1970."""
+        if value is not None and not (isinstance(value, str) and ISO_DATE.match(value)):
+            raise ValueError("an ISO 8601 date or date-time, such as 2026-05-01T12:00:00Z")
+        return value
 
     @field_validator("created_after", "created_before")
     @classmethod
@@ -193,7 +211,7 @@ async def conversation_list(request: HttpRequest, filters: Query[ConversationFil
     "/conversations/{uuid:conversation_id}",
     response={200: ConversationOut, **ERRORS},
     summary="Read a conversation",
-    description="Needs the `read` or `chat` scope.",
+    description="Needs the `read` scope, or `chat` for a conversation this key started.",
 )
 async def conversation_get(request: HttpRequest, conversation_id: uuid.UUID):
     key = scope_require(request, "read", "chat")
@@ -204,7 +222,8 @@ async def conversation_get(request: HttpRequest, conversation_id: uuid.UUID):
     "/conversations/{uuid:conversation_id}/messages",
     response={200: MessagePage, **ERRORS},
     summary="Read a conversation's messages",
-    description="Needs the `read` or `chat` scope. Oldest first; page with `after_seq`.",
+    description="Needs the `read` scope, or `chat` for a conversation this key started. "
+    "Oldest first; page with `after_seq`.",
 )
 async def message_list(
     request: HttpRequest,
@@ -280,7 +299,7 @@ def _status(conversation_id: Any) -> str:
 )
 async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: MessageIn):
     key = scope_require(request, "chat")
-    conversation = await _conversation(key, conversation_id)
+    conversation = await _conversation(key, conversation_id, write=True)
     try:
         # The reply starts there and runs to the end whoever listens; if one is already
         # running, `events` are those of the turn after it, which answers this message.
@@ -345,7 +364,7 @@ async def attachment_upload(
     request: HttpRequest, conversation_id: uuid.UUID, file: File[UploadedFile]
 ):
     key = scope_require(request, "chat")
-    conversation = await _conversation(key, conversation_id)
+    conversation = await _conversation(key, conversation_id, write=True)
     if conversation.status == ConversationStatus.CLOSED:
         raise ApiError("conversation_closed", "This conversation is closed.", status=409)
     data = await database_call(file.read)()
@@ -373,7 +392,7 @@ async def _after_status_change(key: ApiKey, conversation_id: uuid.UUID) -> dict[
 )
 async def conversation_handoff(request: HttpRequest, conversation_id: uuid.UUID, body: HandoffIn):
     key = scope_require(request, "chat")
-    conversation = await _conversation(key, conversation_id)
+    conversation = await _conversation(key, conversation_id, write=True)
     await database_call(handoff_request)(
         conversation_id=conversation.pk, summary=body.summary, requested_by="api"
     )
@@ -388,7 +407,7 @@ async def conversation_handoff(request: HttpRequest, conversation_id: uuid.UUID,
 )
 async def conversation_close_view(request: HttpRequest, conversation_id: uuid.UUID):
     key = scope_require(request, "chat")
-    conversation = await _conversation(key, conversation_id)
+    conversation = await _conversation(key, conversation_id, write=True)
     await database_call(conversation_close)(conversation_id=conversation.pk, closed_by="api")
     return await _after_status_change(key, conversation_id)
 
@@ -401,7 +420,7 @@ async def conversation_close_view(request: HttpRequest, conversation_id: uuid.UU
 )
 async def conversation_rate_view(request: HttpRequest, conversation_id: uuid.UUID, body: RatingIn):
     key = scope_require(request, "chat")
-    conversation = await _conversation(key, conversation_id)
+    conversation = await _conversation(key, conversation_id, write=True)
     await database_call(conversation_rate)(
         conversation_id=conversation.pk, rating=body.rating, comment=body.comment
     )
@@ -421,7 +440,7 @@ async def action_decide(
     request: HttpRequest, conversation_id: uuid.UUID, action_id: uuid.UUID, body: ActionDecisionIn
 ):
     key = scope_require(request, "chat")
-    conversation = await _conversation(key, conversation_id)
+    conversation = await _conversation(key, conversation_id, write=True)
     before = await database_call(_action_status)(conversation.pk, action_id)
     action = await database_call(order_action_decide)(
         conversation_id=conversation.pk, action_id=action_id, decision=body.decision

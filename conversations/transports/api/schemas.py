@@ -5,15 +5,25 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
+from conversations.domain.conversation import visitor_id_reserved
 from conversations.domain.text import text_problem
 
 VISITOR_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
 
 
 class In(Schema):
-    """A request body or query: every string in it must be storable text."""
+    """A request body or query: a JSON object whose text holds no NUL character and no lone
+    surrogate (PostgreSQL stores neither; such input answers 422)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, data: Any) -> Any:
+        # A JSON list, string or number is not this object, whatever its fields' defaults.
+        if isinstance(data, list | tuple | str | bytes | int | float | bool) or data is None:
+            raise ValueError("the body must be a JSON object")
+        return data
 
     @model_validator(mode="after")
     def _storable_text(self) -> "In":
@@ -34,7 +44,8 @@ class CustomerIn(In):
         max_length=128,
         pattern=r"^[0-9a-fA-F]*$",
         description="Hex HMAC-SHA256 of external_id (or, without one, of email) keyed with the "
-        "bot's identity secret. Without a valid signature the identity is unverified.",
+        "bot's identity secret. Only the signed value is verified; a wrong signature is "
+        "refused (422 invalid_signature); without one the identity is an unverified claim.",
     )
 
 
@@ -42,17 +53,31 @@ class CustomerOut(Schema):
     email: str
     external_id: str
     name: str
-    verified: bool
+    verified: bool = Field(
+        description="This conversation was started with the host's valid signature."
+    )
+    verified_by: str = Field(
+        description="The signed field, external_id or email; the other fields are unverified "
+        "claims. Empty when not verified."
+    )
 
 
 class ConversationCreateIn(In):
     visitor_id: str | None = Field(
         None,
         pattern=VISITOR_PATTERN,
-        description="A stable id for an anonymous visitor; omitted, a signed identity or a new "
-        "random id is used.",
+        description="A stable id for an anonymous visitor; omitted, a new random id is used. "
+        "Never makes anybody verified (only a signature does); ids starting `ext:` or `email:` "
+        "are reserved.",
     )
     customer: CustomerIn | None = None
+
+    @field_validator("visitor_id")
+    @classmethod
+    def _not_reserved(cls, value: str | None) -> str | None:
+        if value is not None and visitor_id_reserved(value):
+            raise ValueError("visitor ids starting ext: or email: are reserved")
+        return value
 
 
 class ConversationOut(Schema):
@@ -123,7 +148,7 @@ class MessageIn(In):
     attachment_ids: list[uuid.UUID] = Field(
         default_factory=list, max_length=4, description="Images uploaded to this conversation."
     )
-    stream: bool = Field(
+    stream: StrictBool = Field(
         False,
         description="Answer as Server-Sent Events (same as sending Accept: text/event-stream).",
     )
@@ -173,7 +198,7 @@ class FaqIn(In):
     answer: str = Field(min_length=1, max_length=20_000)
     alternatives: list[str] = Field(default_factory=list, max_length=50)
     tags: list[str] = Field(default_factory=list, max_length=50)
-    is_published: bool = True
+    is_published: StrictBool = True
 
 
 class FaqPatchIn(In):
@@ -181,7 +206,7 @@ class FaqPatchIn(In):
     answer: str | None = Field(None, min_length=1, max_length=20_000)
     alternatives: list[str] | None = Field(None, max_length=50)
     tags: list[str] | None = Field(None, max_length=50)
-    is_published: bool | None = None
+    is_published: StrictBool | None = None
 
 
 class FaqOut(Schema):
@@ -203,8 +228,8 @@ class FaqPage(Schema):
 
 class FaqImportIn(In):
     entries: list[FaqIn] = Field(max_length=5000)
-    replace: bool = Field(False, description="Delete the entries not in this import.")
-    dry_run: bool = Field(False, description="Check and count, store nothing.")
+    replace: StrictBool = Field(False, description="Delete the entries not in this import.")
+    dry_run: StrictBool = Field(False, description="Check and count, store nothing.")
 
 
 class ImportOut(Schema):

@@ -19,7 +19,7 @@ def _waiting_since(conversation, seconds):
     )
 
 
-def test_unclaimed_handoff_tells_the_customer_once(conversation, settings):
+def test_unclaimed_handoff_tells_the_customer_once(conversation, agent_user, settings):
     settings.SUPPORTBOT_HANDOFF_TIMEOUT = 120
     settings.SUPPORTBOT_AGENT_HOURS = ""
     _waiting_since(conversation, 60)
@@ -32,7 +32,7 @@ def test_unclaimed_handoff_tells_the_customer_once(conversation, settings):
     assert told.role == MessageRole.EVENT and "email" in told.text
     assert told.data == {"reason": "timeout", "ask_email": True}
     assert handoffs_unanswered_notify_due() == 0  # once per hand-off
-    assert agent_queue()[0]["customer_told"] is True
+    assert agent_queue(user=agent_user)[0]["customer_told"] is True
 
 
 def test_outside_opening_hours_the_customer_is_told_at_once(conversation, settings):
@@ -64,6 +64,6 @@ def test_queue_lists_waiting_oldest_first_then_agents(bot, agent_user, settings)
     conversation_claim(conversation_id=owned.pk, agent=agent_user)
     _waiting_since(new, 10)
     _waiting_since(old, 500)
-    queue = agent_queue()
+    queue = agent_queue(user=agent_user)
     assert [entry["id"] for entry in queue] == [str(old.pk), str(new.pk), str(owned.pk)]
     assert queue[0]["waited_seconds"] >= 500 and queue[2]["agent"] == "Alice"

@@ -47,13 +47,15 @@ def test_unsigned_or_forged_identity_stays_unverified(bot):
 
 def test_unverified_claim_cannot_overwrite_a_verified_email(bot):
     signature = identity_signature(secret=bot.identity_secret, value="ann@example.com")
-    customer_identify(
+    verified = customer_identify(
         bot=bot, visitor_id="v4", identity=Identity(email="ann@example.com", signature=signature)
     )
-    customer = customer_identify(
+    claimed = customer_identify(
         bot=bot, visitor_id="v4", identity=Identity(email="mallory@example.com")
     )
-    assert customer.email == "ann@example.com"
+    assert claimed.pk != verified.pk and not claimed.is_verified
+    verified.refresh_from_db()
+    assert verified.email == "ann@example.com" and verified.verified_by == "email"
 
 
 def test_a_non_ascii_signature_is_simply_invalid(bot):

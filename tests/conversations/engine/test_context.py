@@ -69,9 +69,14 @@ def test_history_keeps_each_tool_call_with_its_result(conversation):
 def test_the_system_prompt_says_who_the_customer_is(bot, customer):
     assert "not verified" in system_prompt_compose(bot=bot, customer=customer)
     customer.email, customer.verified_at = "ann@example.com", timezone.now()
-    prompt = system_prompt_compose(bot=bot, customer=customer)
+    customer.verified_by = "email"
+    assert "not verified" in system_prompt_compose(bot=bot, customer=customer)
+    prompt = system_prompt_compose(bot=bot, customer=customer, verified=True)
     assert prompt.startswith(f"You are the customer-support assistant of {bot.name}.")
     assert "verified by" in prompt and "ann@example.com" in prompt
+    customer.external_id, customer.verified_by = "cust-1", "external_id"
+    prompt = system_prompt_compose(bot=bot, customer=customer, verified=True)
+    assert "verified by" in prompt and "cust-1" in prompt and "ann@example.com" not in prompt
 
 
 async def test_old_turns_are_trimmed_whole_and_summarised(

@@ -153,8 +153,10 @@ async def test_a_verified_customer_gets_the_order_directly(
     offline_engine, conversation, say, fake_tools
 ):
     await Customer.objects.filter(pk=conversation.customer_id).aupdate(
-        email="ann@example.com", verified_at=timezone.now()
+        email="ann@example.com", verified_at=timezone.now(), verified_by="email"
     )
+    # As if the conversation had started with the host's signature over that email.
+    await Conversation.objects.filter(pk=conversation.pk).aupdate(verified_at=timezone.now())
     events = await say(conversation, "status of #W2611340")
     assert [name for name, _ in fake_tools.calls] == ["get_order"]
     assert "Total: $113.50." in events[-1].text

@@ -87,8 +87,10 @@ async def test_parallel_tool_calls_split_across_chunks_run_and_feed_back(
         Reply(text="It was delivered, and returns are free.", prompt_tokens=700),
     )
     await Customer.objects.filter(pk=conversation.customer_id).aupdate(
-        email="ann@example.com", verified_at=timezone.now()
+        email="ann@example.com", verified_at=timezone.now(), verified_by="email"
     )
+    # As if the conversation had started with the host's signature over that email.
+    await Conversation.objects.filter(pk=conversation.pk).aupdate(verified_at=timezone.now())
     events = await say(conversation, "Where is #W2611340 and can I return it?")
 
     assert types(events)[:2] == ["assistant.started", "assistant.delta"]

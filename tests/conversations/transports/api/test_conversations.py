@@ -87,15 +87,19 @@ def test_a_signed_identity_is_verified_and_reused(client, bot, auth):
         "external_id": "cust-42",
         "name": "",
         "verified": True,
+        "verified_by": "external_id",
     }
     one = Conversation.objects.get(pk=first["id"])
     two = Conversation.objects.get(pk=second["id"])
     assert one.customer_id == two.customer_id
 
 
-def test_a_wrong_signature_leaves_the_identity_unverified(client, bot, auth):
+def test_a_wrong_signature_is_refused_and_no_signature_is_a_claim(client, bot, auth):
     customer = {"email": "ann@example.com", "signature": "0" * 64}
-    body = start(client, auth, {"customer": customer})
+    response = post(client, BASE, {"customer": customer}, auth)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_signature"
+    body = start(client, auth, {"customer": {"email": "ann@example.com"}})
     assert body["customer"]["verified"] is False
     assert body["customer"]["email"] == "ann@example.com"
 

@@ -1,7 +1,24 @@
 """The FAQ tool: the best answers for a question, citable by id and title."""
 
+from typing import Annotated
+
+from pydantic import Field
+
 from conversations.knowledge import faq_search
-from conversations.tools.registry import Tool, ToolContext, ToolResult, object_schema, tool_register
+from conversations.tools.registry import (
+    Length,
+    Tool,
+    ToolArguments,
+    ToolContext,
+    ToolResult,
+    tool_register,
+)
+
+
+class SearchArguments(ToolArguments):
+    question: Annotated[
+        str, Length(1, 500), Field(description="The customer's question in their own words.")
+    ]
 
 
 def search_faq(*, context: ToolContext, question: str) -> ToolResult:
@@ -22,16 +39,7 @@ tool_register(
             "sizing, warranty, order changes). Answer only from the matches and cite them; "
             "if no_good_match is true, say you don't know and offer a human agent."
         ),
-        parameters=object_schema(
-            {
-                "question": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 500,
-                    "description": "The customer's question in their own words.",
-                }
-            }
-        ),
+        arguments=SearchArguments,
         function=search_faq,
         label="Searching the help center…",
         done_label="Searched the help center",

@@ -1,29 +1,38 @@
+import os
+import subprocess
+import sys
 import uuid
 
 import psycopg
-import pytest
-from django.core.management import call_command
 from django.db import connection
 
+from tests.asgi_server import ROOT
 from tests.conftest import requires_postgres
 
 
 @requires_postgres
-@pytest.mark.django_db
-def test_creates_the_missing_database_once(settings):
+def test_creates_the_missing_database_once(db):
     name = f"sb_create_{uuid.uuid4().hex[:8]}"
-    db = dict(connection.settings_dict)  # a copy: the original name is put back below
-    admin = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/postgres"
-    settings.DATABASES["default"]["NAME"] = name
-    from django.db import connections
+    settings = connection.settings_dict
+    server = f"postgresql://{settings['USER']}@{settings['HOST']}:{settings['PORT']}"
+    env = {**os.environ, "DATABASE_URL": f"{server}/{name}", "SECRET_KEY": "x"}
 
-    connections["default"].settings_dict["NAME"] = name
+    def create() -> str:
+        return subprocess.run(
+            [sys.executable, "manage.py", "database_create"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+
     try:
-        call_command("database_create")
-        call_command("database_create")  # a second run changes nothing
-        with psycopg.connect(admin, autocommit=True) as conn:
-            assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        assert f"Created database {name}" in create()
+        assert f"Database {name} exists" in create()  # a second run changes nothing
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            assert admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
     finally:
-        connections["default"].settings_dict["NAME"] = db["NAME"]
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

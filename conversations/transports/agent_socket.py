@@ -150,10 +150,10 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
             after_seq = page[-1]["message"]["seq"]
 
     async def disconnect(self, code: int) -> None:
+        layer_listener_remove(self)
         draft = getattr(self, "draft", None)
         if draft is not None:
             draft.cancel()
-        layer_listener_remove(self)
         if hasattr(self, "group"):
             try:
                 await self.channel_layer.group_discard(self.group, self.channel_name)

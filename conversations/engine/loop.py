@@ -57,7 +57,7 @@ from conversations.engine.faults import (
     stream_with_retries,
 )
 from conversations.engine.persistence import Row
-from conversations.engine.safety import LeakGuard
+from conversations.engine.safety import LeakGuard, leak_guard_for
 from conversations.models import Message, MessageState, ToolRunStatus
 from conversations.tools import ToolOutcome, call_arguments
 
@@ -304,7 +304,7 @@ class _Reply:
         self.budget = context_budget(
             model=self.history.model, max_output_tokens=self.history.max_output_tokens
         )
-        self.guard = LeakGuard(self.history.system_prompt) if self.engine == "openai" else None
+        self.guard = leak_guard_for(self.history.system_prompt) if self.engine == "openai" else None
         row = Row.of(message)
         round_index, context_retried = 0, False
         while True:

@@ -1,5 +1,6 @@
 """A guard against a reply echoing the system prompt (the input rule is domain.messages')."""
 
+import functools
 import re
 import unicodedata
 
@@ -35,16 +36,31 @@ class LeakGuard:
     Matching is on letters and digits only (see _letters). A sentence of the prompt found in
     the reply stops it there; until the reply's end, the tail that could still be the start
     of a sentence is held back, so no part of a quoted sentence ever reaches the client.
+    The sentences are a trie, walked one letter at a time: a streamed token costs the few
+    partial matches alive at that point, not a scan of the reply.
     """
 
     def __init__(self, system_prompt: str) -> None:
         sentences = (_letters(s)[0] for s in SENTENCE.findall(system_prompt))
         self.sentences = sorted({s for s in sentences if len(s) >= LEAK_MIN_CHARS})
-        self.prefixes = {s[:n] for s in self.sentences for n in range(1, len(s))}
-        self.longest = max((len(s) for s in self.sentences), default=0)
+        self.trie: dict = {}
+        for sentence in self.sentences:
+            node = self.trie
+            for letter in sentence:
+                node = node.setdefault(letter, {})
+            node[_END] = True
 
     def watch(self) -> "LeakWatch":
         return LeakWatch(self)
+
+
+_END = ""  # the trie key that marks a whole sentence (never a letter)
+
+
+@functools.lru_cache(maxsize=64)
+def leak_guard_for(system_prompt: str) -> LeakGuard:
+    """The guard of a system prompt, built once (a bot's prompt changes rarely)."""
+    return LeakGuard(system_prompt)
 
 
 class LeakWatch:
@@ -53,8 +69,11 @@ class LeakWatch:
     def __init__(self, guard: LeakGuard) -> None:
         self.guard = guard
         self.seen = 0  # raw characters fed so far
-        self.letters = ""
-        self.where: list[int] = []
+        self.letters = 0  # letters matched so far
+        self.where: list[int] = []  # for each letter, its index in the raw text
+        # Partial matches alive after the last letter: (trie node, index of their first letter).
+        self.alive: list[tuple[dict, int]] = []
+        self.leak: int | None = None
 
     def feed(self, text: str) -> tuple[int | None, int]:
         """Take the reply's whole text so far; returns (leak start or None, safe length).
@@ -62,17 +81,24 @@ class LeakWatch:
         Both are indexes into `text`: a leak is cut there; text before the safe length may be
         sent now.
         """
-        before = len(self.letters)
+        if self.leak is not None:
+            return self.leak, self.leak
         letters, where = _letters(text[self.seen :])
-        self.letters += letters
         self.where += [self.seen + i for i in where]
         self.seen = len(text)
-        for sentence in self.guard.sentences:
-            found = self.letters.find(sentence, max(0, before - len(sentence) + 1))
-            if found >= 0:
-                return self.where[found], self.where[found]
-        tail = len(self.letters)
-        for start in range(max(0, tail - self.guard.longest), tail - HOLD_MIN_CHARS + 1):
-            if self.letters[start:] in self.guard.prefixes:
-                return None, self.where[start]
-        return None, len(text)
+        root = self.guard.trie
+        for letter in letters:
+            index = self.letters
+            self.letters += 1
+            alive = []
+            for node, start in (*self.alive, (root, index)):
+                child = node.get(letter)
+                if child is None:
+                    continue
+                if _END in child:
+                    self.leak = self.where[start]
+                    return self.leak, self.leak
+                alive.append((child, start))
+            self.alive = alive
+        held = [start for _, start in self.alive if self.letters - start >= HOLD_MIN_CHARS]
+        return None, (self.where[min(held)] if held else len(text))

@@ -7,6 +7,8 @@ The context (who is asking, in which conversation) comes from the execution laye
 the model's arguments, so scoping cannot be talked around.
 """
 
+import copy
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,13 +135,17 @@ def tools_all() -> list[Tool]:
     return list(_tools.values())
 
 
+@functools.lru_cache(maxsize=256)
+def _definition(tool: Tool) -> dict[str, Any]:
+    # Building the strict schema from the model costs about a millisecond a tool: once.
+    return openai.pydantic_function_tool(
+        tool.arguments, name=tool.name, description=tool.description
+    )
+
+
 def tool_definitions_for(*, bot: Bot) -> list[dict[str, Any]]:
     """The OpenAI `tools` parameter: each enabled tool's strict schema, from its model."""
-    return [
-        openai.pydantic_function_tool(tool.arguments, name=tool.name, description=tool.description)
-        for tool in tools_all()
-        if tool.enabled(bot)
-    ]
+    return [copy.deepcopy(_definition(tool)) for tool in tools_all() if tool.enabled(bot)]
 
 
 def arguments_validate(*, tool: Tool, arguments_json: str) -> dict[str, Any]:

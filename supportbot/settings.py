@@ -200,6 +200,16 @@ SUPPORTBOT_ORDER_PROOF_WINDOW = env_int("SUPPORTBOT_ORDER_PROOF_WINDOW", 900, mi
 # FAQ search: below either floor the best entry is "no good match" (see README, FAQ search).
 SUPPORTBOT_FAQ_MIN_SCORE = env_float("SUPPORTBOT_FAQ_MIN_SCORE", 4.0, minimum=0.0)
 SUPPORTBOT_FAQ_MIN_COVERAGE = env_float("SUPPORTBOT_FAQ_MIN_COVERAGE", 0.2, minimum=0.0)
+# Embeddings for hybrid search (docs/knowledge.md): "local" (offline, numpy, the default),
+# "openai" (the chat model's base URL and key) or "off".
+SUPPORTBOT_EMBEDDING_BACKEND = env_str("SUPPORTBOT_EMBEDDING_BACKEND", "local")
+if SUPPORTBOT_EMBEDDING_BACKEND not in {"local", "openai", "off"}:
+    raise ImproperlyConfigured(
+        f"SUPPORTBOT_EMBEDDING_BACKEND={SUPPORTBOT_EMBEDDING_BACKEND!r} must be 'local', "
+        "'openai' or 'off'."
+    )
+SUPPORTBOT_EMBEDDING_MODEL = env_str("SUPPORTBOT_EMBEDDING_MODEL", "text-embedding-3-small")
+SUPPORTBOT_EMBEDDING_BATCH = env_int("SUPPORTBOT_EMBEDDING_BATCH", 128, minimum=1, maximum=2048)
 # Modules that register more tools (a deployment's own; the tests add a slow one).
 SUPPORTBOT_EXTRA_TOOLS = env_list("SUPPORTBOT_EXTRA_TOOLS")
 # Let the bot cancel pending orders and start returns (after the customer confirms).
@@ -244,7 +254,7 @@ SUPPORTBOT_INSIGHTS_IDLE_MINUTES = env_int("SUPPORTBOT_INSIGHTS_IDLE_MINUTES", 3
 SUPPORTBOT_INSIGHTS_BATCH = env_int("SUPPORTBOT_INSIGHTS_BATCH", 10, minimum=1, maximum=50)
 
 # --- Background schedules (celery beat); every task takes ids or nothing and is idempotent.
-CELERY_IMPORTS = ["conversations.agents.tasks"]
+CELERY_IMPORTS = ["conversations.agents.tasks", "conversations.knowledge.tasks"]
 CELERY_BEAT_SCHEDULE = {
     "handoffs-unanswered": {
         "task": "conversations.agents.handoffs_unanswered",

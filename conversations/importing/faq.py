@@ -17,6 +17,7 @@ from conversations.importing import (
     in_batches,
     progress_bar,
 )
+from conversations.knowledge.index import faq_vectors_refresh_queue
 from conversations.models import Bot, FaqEntry
 
 FORMATS = ("auto", "json", "csv")
@@ -164,6 +165,9 @@ def faq_records_import(
             with transaction.atomic():
                 _faq_batch_upsert(bot=bot, records=batch, report=report)
             bar.update(len(batch))
+    if not dry_run:
+        # bulk_create sends no signals: the new entries' vectors are queued here.
+        faq_vectors_refresh_queue(bot_id=bot.pk)
     return report
 
 

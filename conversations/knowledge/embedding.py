@@ -20,7 +20,7 @@ from django.conf import settings
 
 from conversations.knowledge.text import STOP_WORDS, terms
 
-EMBEDDERS = ("local", "openai")
+EMBEDDERS = ("local", "openai", "minilm")
 
 
 class EmbeddingError(Exception):
@@ -176,6 +176,10 @@ def _embedder_build(backend: str, model: str) -> Embedder:
         return LocalEmbedder()
     if backend == "openai":
         return OpenAIEmbedder(model=model, batch_size=settings.SUPPORTBOT_EMBEDDING_BATCH)
+    if backend == "minilm":
+        from conversations.knowledge.minilm import minilm_embedder
+
+        return minilm_embedder()
     raise ValueError(f"unknown embedding backend {backend!r}; use one of {', '.join(EMBEDDERS)}")
 
 
@@ -184,6 +188,10 @@ def embedder_for(bot: Any = None) -> CachedEmbedder | None:
     backend = settings.SUPPORTBOT_EMBEDDING_BACKEND
     if backend == "off":
         return None
+    if backend == "auto":
+        from conversations.knowledge.minilm import minilm_installed
+
+        backend = "minilm" if minilm_installed() else "local"
     key = (backend, settings.SUPPORTBOT_EMBEDDING_MODEL)
     with _embedders_lock:
         embedder = _embedders.get(key)

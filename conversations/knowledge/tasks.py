@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from conversations.knowledge.index import faq_vectors_refresh
+from conversations.knowledge.search import faq_router_fit
 
 
 @shared_task(
@@ -14,5 +15,7 @@ from conversations.knowledge.index import faq_vectors_refresh
     ignore_result=True,
 )
 def faq_vectors_refresh_task(bot_id: int) -> int:
-    """Embed the bot's FAQ entries whose vectors are missing or stale (idempotent)."""
-    return faq_vectors_refresh(bot_id=bot_id)
+    """Embed the bot's FAQ entries whose vectors are missing or stale, then refit its router."""
+    embedded = faq_vectors_refresh(bot_id=bot_id)
+    faq_router_fit(bot_id=bot_id)
+    return embedded

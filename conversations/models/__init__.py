@@ -19,7 +19,7 @@ from conversations.models.chat import (
     ToolRunStatus,
 )
 from conversations.models.engine import ContextSummary
-from conversations.models.knowledge import FaqEntry
+from conversations.models.knowledge import FaqEntry, FaqRouter
 from conversations.models.shop import (
     Fulfillment,
     Order,
@@ -41,6 +41,7 @@ __all__ = [
     "ConversationStatus",
     "Customer",
     "FaqEntry",
+    "FaqRouter",
     "Fulfillment",
     "Message",
     "MessageRole",

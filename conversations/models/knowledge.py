@@ -34,3 +34,19 @@ class FaqEntry(models.Model):
 
     def __str__(self) -> str:
         return self.question
+
+
+class FaqRouter(models.Model):
+    """A bot's fitted FAQ router (conversations.knowledge.hybrid): weights and threshold."""
+
+    bot = models.OneToOneField(Bot, on_delete=models.CASCADE, related_name="faq_router")
+    # The hash of the entries and embedder it was fitted on; another hash means "refit".
+    version = models.CharField(max_length=64)
+    params = models.JSONField(default=dict)
+    fitted_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "FAQ router"
+
+    def __str__(self) -> str:
+        return f"FAQ router of {self.bot}"

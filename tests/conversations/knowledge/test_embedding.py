@@ -32,8 +32,9 @@ def test_local_embedder_rows_are_normalised_and_close_for_paraphrases():
 
 
 def test_embed_texts_uses_the_configured_backend():
-    assert embedder_for().name == LocalEmbedder.name
-    assert embed_texts(["a refund"]).shape[0] == 1
+    with override_settings(SUPPORTBOT_EMBEDDING_BACKEND="local"):
+        assert embedder_for().name == LocalEmbedder.name
+        assert embed_texts(["a refund"]).shape == (1, LocalEmbedder().dim)
     with override_settings(SUPPORTBOT_EMBEDDING_BACKEND="off"):
         assert embedder_for() is None
         with pytest.raises(embedding.EmbeddingError):
@@ -86,7 +87,8 @@ def test_vectors_are_stored_and_recomputed_when_phrasings_change(bot):
     assert faq_vectors_refresh(bot_id=bot.pk) == 0
     entry.refresh_from_db()
     embedder = embedder_for()
-    assert faq_entry_vectors(entry, embedder=embedder).shape == (2, LocalEmbedder().dim)
+    dim = embedder.embed(["x"]).shape[1]
+    assert faq_entry_vectors(entry, embedder=embedder).shape == (2, dim)
     assert entry.embedding_model == embedder.name
     entry.alternatives = ["When will it arrive?", "delivery times"]
     entry.save()

@@ -74,9 +74,11 @@ def measure(index, cases, embedder, fusion):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("faq", type=Path)
-    parser.add_argument("cases", type=Path)
-    parser.add_argument("--embedder", default="local", choices=["local", "minilm", "none"])
+    parser.add_argument("faq", type=Path, nargs="?", default=ROOT / "conversations/demo/faq.json")
+    parser.add_argument(
+        "cases", type=Path, nargs="?", default=ROOT / "tests/data/eval/demo_faq_tuning.jsonl"
+    )
+    parser.add_argument("--embedder", default="minilm", choices=["local", "minilm", "none"])
     parser.add_argument("--good-refused", type=float, default=0.05)
     args = parser.parse_args()
     documents = documents_read(args.faq)

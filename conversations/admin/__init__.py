@@ -1,3 +1,8 @@
 """The Django admin: transcript review for agents, bot configuration for admins."""
 
-from conversations.admin import apikeys, bots, conversations  # noqa: F401  (registers the admins)
+from conversations.admin import (  # noqa: F401  (registers the admins)
+    apikeys,
+    bots,
+    conversations,
+    evaluation,
+)

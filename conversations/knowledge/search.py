@@ -201,3 +201,32 @@ def faq_search_index(*, index: FaqIndex, question: str, limit: int = 3) -> FaqSe
 def faq_search(*, bot_id: int, question: str, limit: int = 3) -> FaqSearchResult:
     """The top published entries of a bot's FAQ for a customer's question."""
     return faq_search_index(index=faq_index(bot_id=bot_id), question=question, limit=limit)
+
+
+def knowledge_warm_up(*, background: bool = True) -> None:
+    """Load the embedder and every bot's index now, so the first question after start-up is
+    as fast as the rest (loading MiniLM and building a 1,000-entry index take a moment)."""
+
+    def warm() -> None:
+        from django.db import connections
+
+        try:
+            embedder = embedder_for()
+            if embedder is not None and settings.SUPPORTBOT_EMBEDDING_BACKEND != "openai":
+                embedder.embed(["warm up"])
+            bot_ids = (
+                FaqEntry.objects.filter(is_published=True)
+                .values_list("bot_id", flat=True)
+                .distinct()
+            )
+            for bot_id in list(bot_ids):
+                faq_index(bot_id=bot_id)
+        except Exception:  # a cold start is slower, never broken
+            log.warning("Knowledge warm-up failed", exc_info=True)
+        finally:
+            connections.close_all()
+
+    if background:
+        threading.Thread(target=warm, name="knowledge-warm-up", daemon=True).start()
+    else:
+        warm()

@@ -1,6 +1,9 @@
 """Background jobs for the knowledge base (queue "background")."""
 
+from typing import Any
+
 from celery import shared_task
+from celery.signals import worker_process_init
 
 from conversations.knowledge.index import faq_vectors_refresh
 from conversations.knowledge.search import faq_router_fit
@@ -19,3 +22,11 @@ def faq_vectors_refresh_task(bot_id: int) -> int:
     embedded = faq_vectors_refresh(bot_id=bot_id)
     faq_router_fit(bot_id=bot_id)
     return embedded
+
+
+@worker_process_init.connect(dispatch_uid="knowledge_warm_up")
+def knowledge_warm_up_in_worker(**kwargs: Any) -> None:
+    """Tools (search_faq among them) run in the workers: warm each one's indexes."""
+    from conversations.knowledge.search import knowledge_warm_up
+
+    knowledge_warm_up()

@@ -19,6 +19,7 @@ from conversations.models.chat import (
     ToolRunStatus,
 )
 from conversations.models.engine import ContextSummary
+from conversations.models.evaluation import EvaluationCaseResult, EvaluationRun
 from conversations.models.knowledge import FaqEntry, FaqRouter
 from conversations.models.shop import (
     Fulfillment,
@@ -40,6 +41,8 @@ __all__ = [
     "Conversation",
     "ConversationStatus",
     "Customer",
+    "EvaluationCaseResult",
+    "EvaluationRun",
     "FaqEntry",
     "FaqRouter",
     "Fulfillment",

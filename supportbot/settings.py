@@ -155,7 +155,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Threads for the ORM calls async code makes on PostgreSQL
-# (conversations.engine.persistence.in_thread).
+# (conversations.database.database_call).
 DB_THREADS = env_int("DB_THREADS", 16, minimum=1)
 
 # --- Celery: a broker on Redis, or every task run in-process on the embedded default.
@@ -202,6 +202,16 @@ SUPPORTBOT_TOOL_RESULT_MAX_BYTES = env_int(
 # Failed order proofs (number + email/zip) allowed per conversation within the window.
 SUPPORTBOT_ORDER_PROOF_MAX_FAILURES = env_int("SUPPORTBOT_ORDER_PROOF_MAX_FAILURES", 5, minimum=1)
 SUPPORTBOT_ORDER_PROOF_WINDOW = env_int("SUPPORTBOT_ORDER_PROOF_WINDOW", 900, minimum=1)
+# The same across conversations: per order, per visitor, per address (widget conversations).
+SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_ORDER = env_int(
+    "SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_ORDER", 10, minimum=1
+)
+SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_VISITOR = env_int(
+    "SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_VISITOR", 10, minimum=1
+)
+SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_IP = env_int(
+    "SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_IP", 30, minimum=1
+)
 # FAQ search: each bot's "no good match" threshold is fitted so that at most this share of
 # its own phrasings (held out one at a time) would be refused (docs/knowledge.md).
 SUPPORTBOT_FAQ_GOOD_REFUSED = env_float("SUPPORTBOT_FAQ_GOOD_REFUSED", 0.05, minimum=0.0)
@@ -222,6 +232,8 @@ SUPPORTBOT_EMBEDDING_BATCH = env_int("SUPPORTBOT_EMBEDDING_BATCH", 128, minimum=
 SUPPORTBOT_EXTRA_TOOLS = env_list("SUPPORTBOT_EXTRA_TOOLS")
 # Let the bot cancel pending orders and start returns (after the customer confirms).
 SUPPORTBOT_ORDER_ACTIONS = env_bool("SUPPORTBOT_ORDER_ACTIONS", True)
+# How long a confirm card for an order action stays answerable, in seconds.
+SUPPORTBOT_ORDER_ACTION_TTL = env_int("SUPPORTBOT_ORDER_ACTION_TTL", 1800, minimum=60)
 # Order data: the store's tables by default, or the store's own HTTP API when this is set.
 ORDER_SOURCE_URL = env_str("ORDER_SOURCE_URL")
 # A whole header line, e.g. "Authorization: Bearer s3cret".
@@ -234,6 +246,9 @@ SUPPORTBOT_MODERATION = env_bool("SUPPORTBOT_MODERATION", False)
 OPENAI_RETRY_BACKOFF = env_float("OPENAI_RETRY_BACKOFF", 0.5, minimum=0.0)
 # A smaller window than the model's, e.g. for a local server started with a short context.
 SUPPORTBOT_CONTEXT_WINDOW = env_int("SUPPORTBOT_CONTEXT_WINDOW", 0, minimum=0)
+# A running reply's lease: renewed every third of it; a reply whose process died is ended (and
+# its message answered again) within about this long.
+SUPPORTBOT_REPLY_LEASE_SECONDS = env_float("SUPPORTBOT_REPLY_LEASE_SECONDS", 30.0, minimum=0.5)
 SUPPORTBOT_OFFLINE_DELAY = env_float("SUPPORTBOT_OFFLINE_DELAY", 0.02, minimum=0.0)
 SUPPORTBOT_REPLY_CACHE_SECONDS = env_int("SUPPORTBOT_REPLY_CACHE_SECONDS", 3600, minimum=0)
 
@@ -246,6 +261,8 @@ SUPPORTBOT_RATE_PER_KEY_PER_MINUTE = env_int("SUPPORTBOT_RATE_PER_KEY_PER_MINUTE
 SUPPORTBOT_RATE_PER_IP_PER_MINUTE = env_int("SUPPORTBOT_RATE_PER_IP_PER_MINUTE", 300, minimum=1)
 # How many reverse proxies in front of us append to X-Forwarded-For (0: use the peer address).
 SUPPORTBOT_TRUSTED_PROXY_COUNT = env_int("SUPPORTBOT_TRUSTED_PROXY_COUNT", 0, minimum=0)
+# Let webhook URLs point at loopback/private/link-local addresses (off: SSRF; tests turn it on).
+SUPPORTBOT_WEBHOOK_ALLOW_PRIVATE = env_bool("SUPPORTBOT_WEBHOOK_ALLOW_PRIVATE", False)
 SUPPORTBOT_WEBHOOK_TIMEOUT = env_float("SUPPORTBOT_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
 SUPPORTBOT_WEBHOOK_MAX_ATTEMPTS = env_int("SUPPORTBOT_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
 SUPPORTBOT_WEBHOOK_BACKOFF_SECONDS = env_float(

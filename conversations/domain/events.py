@@ -77,6 +77,38 @@ class ToolFinished(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ActionProposed(Event):
+    """The bot proposes an order action: the customer's client shows a confirm card.
+
+    Only the customer's answer carrying `action_id` (the `action.decide` frame, or the API)
+    carries it out, once; the model cannot.
+    """
+
+    type: ClassVar[str] = "action.proposed"
+    seq: int
+    action_id: str
+    action: str  # cancel_order or start_return
+    order_number: str
+    details: dict[str, Any]
+    order: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionDecided(Event):
+    """The customer answered a confirm card; `status` is done, declined, refused, failed or
+    expired, and `order` the order as it is now."""
+
+    type: ClassVar[str] = "action.decided"
+    action_id: str
+    action: str
+    order_number: str
+    details: dict[str, Any]
+    status: str
+    order: dict[str, Any] | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class AssistantDone(Event):
     type: ClassVar[str] = "assistant.done"
     seq: int
@@ -100,6 +132,7 @@ class AgentMessage(Event):
     message_id: int
     text: str
     agent_name: str
+    agent_avatar: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,3 +181,39 @@ class AgentQueue(Event):
 
     type: ClassVar[str] = "agent.queue"
     conversations: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class DraftDelta(Event):
+    """For the agent who asked: more of the copilot's draft reply (never sent to the customer)."""
+
+    type: ClassVar[str] = "draft.delta"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DraftTool(Event):
+    """For the agent who asked: the copilot is looking something up."""
+
+    type: ClassVar[str] = "draft.tool"
+    tool: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class DraftDone(Event):
+    """For the agent who asked: the whole draft; the agent edits and sends it, or not."""
+
+    type: ClassVar[str] = "draft.done"
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TakeoverSummary(Event):
+    """For the agent who just took a conversation over: what happened so far."""
+
+    type: ClassVar[str] = "takeover.summary"
+    summary: str
+    topic: str = ""

@@ -2,11 +2,23 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from conversations.agents.access import agent_avatar_url, agent_name
+from conversations.domain.errors import DomainError
 from conversations.domain.webhooks import webhook_message_created
 from conversations.models import Conversation, Message, MessageRole, MessageState
+
+
+def message_text_check(*, text: str, attachments: int = 0) -> None:
+    """The one rule for what a person may send: some text or an image, within the length limit."""
+    limit = settings.SUPPORTBOT_MAX_MESSAGE_CHARS
+    if len(text) > limit:
+        raise DomainError("too_long", f"Messages are at most {limit:,} characters.")
+    if not text.strip() and not attachments:
+        raise DomainError("empty", "The message is empty.")
 
 
 def message_append(
@@ -57,7 +69,7 @@ def messages_after(*, conversation_id: Any, after_seq: int = 0, limit: int = 500
     """Messages a reconnecting client missed, in order."""
     return list(
         Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq)
-        .select_related("author")
+        .select_related("author__agent_profile")
         .prefetch_related("attachments")
         .order_by("seq")[:limit]
     )
@@ -76,7 +88,8 @@ def message_serialize(message: Message) -> dict[str, Any]:
         "event": message.event,
         "data": message.data,
         "sources": message.sources,
-        "agent_name": (author.get_short_name() or author.get_username()) if author else "",
+        "agent_name": agent_name(author),
+        "agent_avatar": agent_avatar_url(author),
         "attachments": [
             {"id": str(a.pk), "content_type": a.content_type, "width": a.width, "height": a.height}
             for a in message.attachments.all()

@@ -18,8 +18,11 @@ from typing import Any
 from django.conf import settings
 
 from conversations import tools as tool_registry
+from conversations.database import database_call
 from conversations.domain.budget import bot_budget_exceeded
+from conversations.domain.errors import DomainError
 from conversations.domain.events import (
+    ActionProposed,
     AssistantDelta,
     AssistantDone,
     AssistantStarted,
@@ -28,6 +31,7 @@ from conversations.domain.events import (
     ToolFinished,
     ToolStarted,
 )
+from conversations.domain.messages import message_text_check
 from conversations.domain.status import handoff_request
 from conversations.engine import cache as reply_cache
 from conversations.engine import persistence
@@ -58,7 +62,7 @@ from conversations.engine.faults import (
     stream_with_retries,
 )
 from conversations.engine.pricing import cost_usd
-from conversations.engine.safety import InputRejected, LeakGuard, message_check
+from conversations.engine.safety import LeakGuard, LeakWatch
 from conversations.models import Message, MessageState, ToolRunStatus
 from conversations.tools import ToolCall, ToolOutcome
 
@@ -96,6 +100,9 @@ class _Row:
     # The checkpoint being written: the stream never waits for it (see _maybe_checkpoint).
     pending: "asyncio.Task[bool] | None" = None
     announced: bool = False
+    # How much of `text` the client has been sent; the rest is held back by the leak guard.
+    sent: int = 0
+    watch: LeakWatch | None = None
 
 
 @dataclass(slots=True)
@@ -107,7 +114,7 @@ class _Reply:
     model: str
     tools: list[dict[str, Any]]
     cancel: asyncio.Event | None
-    cache_key: str | None
+    cache_key: reply_cache.CacheSlot | None
     started: float = field(default_factory=time.monotonic)
     allow_waiting: bool = False
     prompt_tokens: int = 0
@@ -125,7 +132,7 @@ class _Reply:
         return int((time.monotonic() - self.started) * 1000)
 
     async def _row_open(self) -> _Row | None:
-        message = await persistence.in_thread(persistence.assistant_row_create)(
+        message = await database_call(persistence.assistant_row_create)(
             conversation_id=self.conversation_id,
             engine=self.engine,
             model=self.model,
@@ -168,7 +175,7 @@ class _Reply:
             fields["data"] = data
         if finish_reason != "tool_calls":
             fields["sources"] = self.sources
-        return await persistence.in_thread(persistence.row_finish)(
+        return await database_call(persistence.row_finish)(
             conversation_id=self.conversation_id,
             message_id=row.id,
             allow_waiting=self.allow_waiting,
@@ -244,14 +251,14 @@ class _Reply:
                         completion_tokens=usage.completion_tokens,
                         cached_tokens=usage.cached_tokens,
                     )
-                    await persistence.in_thread(persistence.conversation_usage_add)(
+                    await database_call(persistence.conversation_usage_add)(
                         conversation_id=self.conversation_id, usage=usage, cost=cost
                     )
             except Exception:
                 logger.warning("Summarising older turns failed; keeping their gist", exc_info=True)
             summary = summary or summary_extractive(previous=history.summary, messages=dropped)
             through = history.turns[count - 1].last_seq
-            await persistence.in_thread(summary_store)(
+            await database_call(summary_store)(
                 conversation_id=self.conversation_id, text=summary, through_seq=through
             )
             history.summary, history.summary_through_seq = summary, through
@@ -286,35 +293,52 @@ class _Reply:
             backoff=settings.OPENAI_RETRY_BACKOFF,
             first_token_timeout=settings.OPENAI_TIMEOUT,
         )
-        async for event in until_cancelled(events, self.cancel):
-            if isinstance(event, TextDelta | RefusalDelta):
-                if not event.text:
-                    continue
-                if isinstance(event, RefusalDelta):
-                    row.refusal = True
-                if row.ttft_ms is None:
-                    row.ttft_ms = self._ms()
-                    self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else row.ttft_ms
-                row.text += event.text
-                self._leak_check(row, event.text)
-                for started in self._started(row):
-                    yield started
-                yield AssistantDelta(seq=row.seq, text=event.text)
-                await self._maybe_checkpoint(row)
-            elif isinstance(event, Usage):
-                row.usage = event
-            elif isinstance(event, Finish):
-                row.finish_reason = event.reason
-                row.calls = event.tool_calls if allow_tools else []
+        try:
+            async for event in until_cancelled(events, self.cancel):
+                if isinstance(event, TextDelta | RefusalDelta):
+                    if not event.text:
+                        continue
+                    if isinstance(event, RefusalDelta):
+                        row.refusal = True
+                    if row.ttft_ms is None:
+                        row.ttft_ms = self._ms()
+                        self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else row.ttft_ms
+                    row.text += event.text
+                    sendable = self._leak_check(row)
+                    for started in self._started(row):
+                        yield started
+                    if sendable:
+                        yield AssistantDelta(seq=row.seq, text=sendable)
+                    await self._maybe_checkpoint(row)
+                elif isinstance(event, Usage):
+                    row.usage = event
+                elif isinstance(event, Finish):
+                    row.finish_reason = event.reason
+                    row.calls = event.tool_calls if allow_tools else []
+        except BaseException:
+            # Stopped mid-way: what was held back might begin a quote of the prompt.
+            row.text = row.text[: row.sent]
+            raise
+        if row.sent < len(row.text):  # the reply is complete and quotes nothing: send the rest
+            rest, row.sent = row.text[row.sent :], len(row.text)
+            yield AssistantDelta(seq=row.seq, text=rest)
 
-    def _leak_check(self, row: _Row, delta: str) -> None:
+    def _leak_check(self, row: _Row) -> str:
+        """The text that may be sent now; raises ModelFault when the reply quotes the prompt."""
         guard = self.guard
-        if guard is None or not guard.sentences or not any(c in delta for c in ".!?\n"):
-            return
-        if guard.leaked_at(row.text[-2000:]) is not None:
-            cut = guard.leaked_at(row.text) or 0
-            row.text = row.text[:cut].rstrip()
+        if guard is None or not guard.sentences:
+            sendable, row.sent = row.text[row.sent :], len(row.text)
+            return sendable
+        if row.watch is None:
+            row.watch = guard.watch()
+        leak, safe = row.watch.feed(row.text)
+        if leak is not None:
+            row.text = row.text[:leak].rstrip()
+            row.sent = min(row.sent, len(row.text))
             raise ModelFault("prompt_leak", "the reply quoted the system prompt")
+        sendable = row.text[row.sent : safe] if safe > row.sent else ""
+        row.sent = max(row.sent, safe)
+        return sendable
 
     async def _maybe_checkpoint(self, row: _Row) -> None:
         """Save the partial text now and then, without holding the stream up.
@@ -340,10 +364,10 @@ class _Reply:
             return
         row.checkpoint_at, row.deltas_since_checkpoint = now, 0
         row.pending = asyncio.ensure_future(
-            persistence.in_thread(persistence.checkpoint)(
+            database_call(persistence.checkpoint)(
                 conversation_id=self.conversation_id,
                 message_id=row.id,
-                text=row.text,
+                text=row.text[: row.sent],
                 allow_waiting=self.allow_waiting,
             )
         )
@@ -380,6 +404,9 @@ class _Reply:
                 continue
             pending.pop(outcome.call_id)
             yield await self._tool_finished(row, outcome)
+            proposal = _proposal_event(row, outcome)
+            if proposal is not None:
+                yield proposal
             yield outcome
         for call in pending.values():  # every call needs a result, or the API refuses
             outcome = ToolOutcome(
@@ -393,7 +420,7 @@ class _Reply:
             yield outcome
 
     async def _tool_finished(self, row: _Row, outcome: ToolOutcome) -> ToolFinished:
-        await persistence.in_thread(persistence.tool_message_store)(
+        await database_call(persistence.tool_message_store)(
             conversation_id=self.conversation_id, outcome=outcome
         )
         self.tools_used.append(outcome.name)
@@ -499,7 +526,7 @@ class _Reply:
                     else:
                         yield item
             except Stop as stop:
-                await persistence.in_thread(Message.objects.filter(pk=row.id).update)(
+                await database_call(Message.objects.filter(pk=row.id).update)(
                     state=MessageState.INTERRUPTED, finish_reason=stop.reason
                 )
                 for event in self._finish(row, MessageState.INTERRUPTED, stop.reason):
@@ -550,18 +577,38 @@ class _Reply:
                 tools_used=self.tools_used, outcomes_ok=self.outcomes_ok, finish_reason=reason
             )
         ):
-            await persistence.in_thread(reply_cache.reply_cache_set)(
-                key=self.cache_key, text=row.text, sources=self.sources
+            await database_call(reply_cache.reply_cache_store)(
+                slot=self.cache_key,
+                bot_id=self.history.bot.pk,
+                customer=self.history.customer,
+                text=row.text,
+                sources=self.sources,
             )
         for event in self._finish(row, state, reason):
             yield event
+
+
+def _proposal_event(row: _Row, outcome: ToolOutcome) -> ActionProposed | None:
+    """The confirm card for an order action the tool recorded (see tools/actions.py)."""
+    data = outcome.data
+    if outcome.status != ToolRunStatus.SUCCEEDED or not data.get("confirmation_required"):
+        return None
+    details = data.get("details") or {}
+    return ActionProposed(
+        seq=row.seq,
+        action_id=str(data.get("action_id", "")),
+        action=str(data.get("action", "")),
+        order_number=str(details.get("order_number", "")),
+        details=details,
+        order=data.get("order"),
+    )
 
 
 async def _cached_reply(
     *, conversation_id: Any, history: History, engine: str, hit: dict[str, Any]
 ) -> AsyncIterator[Event]:
     started = time.monotonic()
-    message = await persistence.in_thread(persistence.assistant_row_create)(
+    message = await database_call(persistence.assistant_row_create)(
         conversation_id=conversation_id, engine="cache", model=history.model, allow_waiting=False
     )
     if message is None:
@@ -571,7 +618,7 @@ async def _cached_reply(
     for start in range(0, len(text), CACHE_PIECE_CHARS):
         yield AssistantDelta(seq=message.seq, text=text[start : start + CACHE_PIECE_CHARS])
     ms = int((time.monotonic() - started) * 1000)
-    state, reason = await persistence.in_thread(persistence.row_finish)(
+    state, reason = await database_call(persistence.row_finish)(
         conversation_id=conversation_id,
         message_id=message.pk,
         allow_waiting=False,
@@ -603,8 +650,8 @@ class _Prepared:
     """What a reply needs from the database before the model call (see _prepare)."""
 
     history: History | None = None
-    rejected: InputRejected | None = None
-    cache_key: str | None = None
+    rejected: DomainError | None = None
+    cache_key: reply_cache.CacheSlot | None = None
     hit: dict[str, Any] | None = None
     over_budget: bool = False
     tools: list[dict[str, Any]] = field(default_factory=list)
@@ -625,8 +672,9 @@ def _prepare(*, conversation_id: Any, engine: str, ask_moderation: bool) -> _Pre
     last = history.last_customer
     if last is not None:
         try:
-            message_check(text=last.text, images=history.last_customer_images)
-        except InputRejected as rejected:
+            # The intake refuses these already; rows written any other way meet the same rule.
+            message_text_check(text=last.text, attachments=history.last_customer_images)
+        except DomainError as rejected:
             return _Prepared(history=history, rejected=rejected)
     prepared = _Prepared(history=history)
     if not ask_moderation:
@@ -661,7 +709,7 @@ async def reply_stream(
     """The events of the bot's reply to a conversation (see conversations/engine/__init__.py)."""
     engine = settings.SUPPORTBOT_ENGINE
     ask_moderation = engine == "openai" and settings.SUPPORTBOT_MODERATION
-    prepared = await persistence.in_thread(_prepare)(
+    prepared = await database_call(_prepare)(
         conversation_id=conversation_id, engine=engine, ask_moderation=ask_moderation
     )
     history = prepared.history
@@ -684,9 +732,7 @@ async def reply_stream(
         if flagged:
             yield Error(code="moderated", message=customer_message("moderated"), seq=last.seq)
             return
-        await persistence.in_thread(_prepare_rest)(
-            prepared, conversation_id=conversation_id, engine=engine
-        )
+        await database_call(_prepare_rest)(prepared, conversation_id=conversation_id, engine=engine)
     if prepared.hit is not None:
         async for event in _cached_reply(
             conversation_id=conversation_id, history=history, engine=engine, hit=prepared.hit
@@ -695,7 +741,7 @@ async def reply_stream(
         return
     if prepared.over_budget:
         # Past the bot's daily token budget a person answers instead of the model.
-        await persistence.in_thread(handoff_request)(
+        await database_call(handoff_request)(
             conversation_id=conversation_id,
             summary="The bot's daily token budget is used up.",
             requested_by="bot",

@@ -1,5 +1,6 @@
 """Supportbot's data model: bots, customers, conversations, messages, tool runs, store data."""
 
+from conversations.models.agents import AgentProfile, SavedReply
 from conversations.models.api import (
     ApiKey,
     ApiScope,
@@ -30,9 +31,16 @@ from conversations.models.shop import (
     ProductVariant,
     StoreCustomer,
 )
-from conversations.models.tools import OrderAccessGrant, OrderProofAttempt
+from conversations.models.tools import (
+    OrderAccessGrant,
+    OrderAction,
+    OrderActionStatus,
+    OrderProofAttempt,
+    OrderProofLimit,
+)
 
 __all__ = [
+    "AgentProfile",
     "ApiKey",
     "ApiScope",
     "Attachment",
@@ -52,12 +60,16 @@ __all__ = [
     "ModelName",
     "Order",
     "OrderAccessGrant",
+    "OrderAction",
+    "OrderActionStatus",
     "OrderLine",
     "OrderProofAttempt",
+    "OrderProofLimit",
     "Payment",
     "Product",
     "ProductVariant",
     "RetentionAction",
+    "SavedReply",
     "StoreCustomer",
     "ToolRun",
     "ToolRunStatus",

@@ -59,6 +59,9 @@ class Conversation(models.Model):
 
     # Only a SHA-256 of the resume token is kept: a leaked database does not open conversations.
     resume_token_hash = models.CharField(max_length=64, unique=True)
+    # A keyed hash of the address the widget started it from (conversations.tools.access
+    # .client_key): order-proof guessing is limited per address without storing the address.
+    client_key = models.CharField(max_length=32, blank=True)
     # Set when retention stripped its personal data; the figures stay for the dashboard.
     anonymised_at = models.DateTimeField(null=True, blank=True)
 
@@ -169,6 +172,10 @@ class Message(models.Model):
     state = models.CharField(
         max_length=12, choices=MessageState.choices, default=MessageState.COMPLETE
     )
+    # A reply being written holds a lease: the process writing it, renewed while it runs. A
+    # streaming row whose lease expired lost its process; the sweep (domain/recovery.py) ends it.
+    lease_owner = models.CharField(max_length=120, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -185,6 +192,11 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["role", "created_at"], name="message_role_created"),
             models.Index(fields=["model", "conversation"], name="message_model_conversation"),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(state="streaming"),
+                name="message_streaming_lease",
+            ),
         ]
 
     def __str__(self) -> str:

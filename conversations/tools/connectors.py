@@ -1,6 +1,6 @@
 """Where order data comes from: the store's tables, or a deployment's own HTTP API.
 
-Both return `OrderRecord`s; who may see a record is decided by the tools (conversations.tools
+Both return `ConnectorOrder`s; who may see a record is decided by the tools (conversations.tools
 .access), never here. Configure the HTTP source with ORDER_SOURCE_URL, ORDER_SOURCE_AUTH_HEADER
 and ORDER_SOURCE_TIMEOUT.
 """
@@ -23,8 +23,16 @@ class OrderSourceError(Exception):
     """The order system could not answer (down, slow, or said something unreadable)."""
 
 
+class OrderActionRefused(Exception):
+    """The order is no longer in a state that allows the action (seen under its row lock)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the order is {status}")
+        self.status = status
+
+
 @dataclass(frozen=True, slots=True)
-class OrderRecord:
+class ConnectorOrder:
     """One order as the tools see it, whichever system it came from."""
 
     number: str
@@ -63,15 +71,20 @@ class OrderRecord:
 
 
 class OrderSource(Protocol):
-    def find_order(self, *, bot_id: int, number: str) -> OrderRecord | None: ...
+    def find_order(self, *, bot_id: int, number: str) -> ConnectorOrder | None: ...
 
     def orders_for_customer(
         self, *, bot_id: int, email: str = "", external_id: str = "", limit: int = 10
-    ) -> list[OrderRecord]: ...
+    ) -> list[ConnectorOrder]: ...
 
-    def order_cancel(self, *, bot_id: int, number: str, reason: str) -> OrderRecord: ...
+    # `key` identifies the one confirmed action: a retry with the same key changes nothing.
+    def order_cancel(
+        self, *, bot_id: int, number: str, reason: str, key: str
+    ) -> ConnectorOrder: ...
 
-    def order_return(self, *, bot_id: int, number: str, item_ids: list[str]) -> OrderRecord: ...
+    def order_return(
+        self, *, bot_id: int, number: str, item_ids: list[str], key: str
+    ) -> ConnectorOrder: ...
 
 
 def order_number_candidates(number: str) -> list[str]:
@@ -96,14 +109,14 @@ class DatabaseOrderSource:
     def _queryset(self, bot_id: int):
         return Order.objects.filter(bot_id=bot_id).select_related("customer")
 
-    def _record(self, order: Order) -> OrderRecord:
+    def _record(self, order: Order) -> ConnectorOrder:
         customer = order.customer
         zips = {
             str((order.shipping_address or {}).get("zip", "")),
             str((customer.address or {}).get("zip", "")),
         }
         methods = customer.payment_methods or {}
-        return OrderRecord(
+        return ConnectorOrder(
             number=order.number,
             status=order.status,
             total=_money(order.total),
@@ -140,7 +153,7 @@ class DatabaseOrderSource:
             zip_codes=tuple(sorted(z for z in zips if z)),
         )
 
-    def find_order(self, *, bot_id: int, number: str) -> OrderRecord | None:
+    def find_order(self, *, bot_id: int, number: str) -> ConnectorOrder | None:
         candidates = order_number_candidates(number)
         if not candidates:
             return None
@@ -157,7 +170,7 @@ class DatabaseOrderSource:
 
     def orders_for_customer(
         self, *, bot_id: int, email: str = "", external_id: str = "", limit: int = 10
-    ) -> list[OrderRecord]:
+    ) -> list[ConnectorOrder]:
         if external_id:
             who = Q(customer__external_id=external_id)
         elif email:
@@ -172,9 +185,13 @@ class DatabaseOrderSource:
         )
         return [self._record(order) for order in orders]
 
-    def order_cancel(self, *, bot_id: int, number: str, reason: str) -> OrderRecord:
+    def order_cancel(self, *, bot_id: int, number: str, reason: str, key: str) -> ConnectorOrder:
         with transaction.atomic():
+            # The status is read again under the row lock: of two confirmed cancellations
+            # racing, the second finds the order cancelled and refunds nothing.
             order = self._queryset(bot_id).select_for_update().get(number=number)
+            if order.status != "pending":
+                raise OrderActionRefused(order.status)
             order.status = "cancelled"
             order.save(update_fields=["status"])
             position = order.payments.aggregate(top=Max("position"))["top"] or 0
@@ -190,12 +207,23 @@ class DatabaseOrderSource:
                 )
         return self.find_order(bot_id=bot_id, number=number)
 
-    def order_return(self, *, bot_id: int, number: str, item_ids: list[str]) -> OrderRecord:
+    def order_return(
+        self, *, bot_id: int, number: str, item_ids: list[str], key: str
+    ) -> ConnectorOrder:
         with transaction.atomic():
             order = self._queryset(bot_id).select_for_update().get(number=number)
+            if order.status != "delivered":
+                raise OrderActionRefused(order.status)
             order.status = "return requested"
             order.save(update_fields=["status"])
         return self.find_order(bot_id=bot_id, number=number)
+
+
+def _conflict_status(response: httpx.Response) -> str:
+    try:
+        return str((response.json() or {}).get("status") or "changed")
+    except (ValueError, AttributeError):
+        return "changed"
 
 
 def _method_label(method: dict[str, Any]) -> str:
@@ -209,8 +237,10 @@ def _method_label(method: dict[str, Any]) -> str:
 
 class HttpOrderSource:
     """A store's own order API: GET {url}/orders/{number}, GET {url}/orders?email=|external_id=,
-    POST {url}/orders/{number}/cancel and /return. Orders come back in OrderRecord's public
-    shape plus "customer": {"email", "external_id", "zip_codes"}; 404 means no such order."""
+    POST {url}/orders/{number}/cancel and /return. Orders come back in ConnectorOrder's public
+    shape plus "customer": {"email", "external_id", "zip_codes"}; 404 means no such order.
+    Actions carry an Idempotency-Key header (one per confirmed action; a retry reuses it), and
+    409 {"status": ...} means the order is no longer in a state for that action."""
 
     def __init__(self, *, url: str, auth_header: str = "", timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
@@ -228,6 +258,9 @@ class HttpOrderSource:
             raise OrderSourceError(f"order API unreachable: {type(exc).__name__}") from exc
         if response.status_code == 404:
             return None
+        if response.status_code == 409:
+            # The store refuses: the order is no longer in a state for this action.
+            raise OrderActionRefused(_conflict_status(response))
         if response.status_code >= 400:
             raise OrderSourceError(f"order API answered {response.status_code}")
         try:
@@ -236,10 +269,10 @@ class HttpOrderSource:
             raise OrderSourceError("order API answered something that is not JSON") from exc
 
     @staticmethod
-    def _record(raw: dict[str, Any]) -> OrderRecord:
+    def _record(raw: dict[str, Any]) -> ConnectorOrder:
         try:
             customer = raw.get("customer") or {}
-            return OrderRecord(
+            return ConnectorOrder(
                 number=str(raw["number"]),
                 status=str(raw["status"]),
                 total=_money(raw.get("total", 0)),
@@ -278,7 +311,7 @@ class HttpOrderSource:
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise OrderSourceError("order API sent an order in an unknown shape") from exc
 
-    def find_order(self, *, bot_id: int, number: str) -> OrderRecord | None:
+    def find_order(self, *, bot_id: int, number: str) -> ConnectorOrder | None:
         candidates = order_number_candidates(number)
         if not candidates:
             return None
@@ -287,23 +320,27 @@ class HttpOrderSource:
 
     def orders_for_customer(
         self, *, bot_id: int, email: str = "", external_id: str = "", limit: int = 10
-    ) -> list[OrderRecord]:
+    ) -> list[ConnectorOrder]:
         params = {"external_id": external_id} if external_id else {"email": email}
         if not (email or external_id):
             return []
         raw = self._request("GET", "/orders", params={**params, "limit": limit}) or {}
         return [self._record(order) for order in raw.get("orders", [])[:limit]]
 
-    def order_cancel(self, *, bot_id: int, number: str, reason: str) -> OrderRecord:
+    def order_cancel(self, *, bot_id: int, number: str, reason: str, key: str) -> ConnectorOrder:
         path = "/orders/" + quote(number, safe="") + "/cancel"
-        raw = self._request("POST", path, json={"reason": reason})
+        raw = self._request("POST", path, json={"reason": reason}, headers={"Idempotency-Key": key})
         if not raw:
             raise OrderSourceError("order API does not know this order")
         return self._record(raw)
 
-    def order_return(self, *, bot_id: int, number: str, item_ids: list[str]) -> OrderRecord:
+    def order_return(
+        self, *, bot_id: int, number: str, item_ids: list[str], key: str
+    ) -> ConnectorOrder:
         path = "/orders/" + quote(number, safe="") + "/return"
-        raw = self._request("POST", path, json={"item_ids": item_ids})
+        raw = self._request(
+            "POST", path, json={"item_ids": item_ids}, headers={"Idempotency-Key": key}
+        )
         if not raw:
             raise OrderSourceError("order API does not know this order")
         return self._record(raw)

@@ -8,16 +8,18 @@ conversation's events as JSON frames.
 import asyncio
 import json
 import logging
+import re
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from conversations.database import database_call
 from conversations.domain import intake
 from conversations.domain.conversation import conversation_for_token
+from conversations.domain.errors import DomainError
 from conversations.domain.events import (
     Error,
     Event,
@@ -26,17 +28,22 @@ from conversations.domain.events import (
     StatusChanged,
     Typing,
 )
-from conversations.domain.intake import database_call
 from conversations.domain.messages import message_serialize, messages_after
 from conversations.domain.realtime import conversation_group
-from conversations.domain.status import StatusError, conversation_rate, handoff_request
-from conversations.engine.persistence import bot_may_write
+from conversations.domain.status import bot_may_write, conversation_rate, handoff_request
+from conversations.domain.text import text_problem
+from conversations.edge.origins import bot_origin_allowed
+from conversations.edge.ratelimit import TokenBucket
 from conversations.models import Bot, Conversation
+from conversations.tools.actions import order_action_decide
 
 logger = logging.getLogger(__name__)
 
-MAX_FRAME_CHARS = 16 * 1024
 MAX_CLIENT_ID_CHARS = 64
+# Room for a frame's other fields (client id, attachment ids, type) however they are escaped.
+FRAME_OVERHEAD_CHARS = 16 * 1024
+# A client id found in a frame too large (or too frequent) to be read whole.
+CLIENT_ID_IN_FRAME = re.compile(r'"client_id"\s*:\s*"([A-Za-z0-9._:@-]{1,64})"')
 AUTH_TIMEOUT_SECONDS = 10.0
 REPLAY_BATCH = 500
 
@@ -44,33 +51,22 @@ REPLAY_BATCH = 500
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_AUTH_TIMEOUT = 4408
+CLOSE_NOT_FOUND = 4404
 
 
-class TokenBucket:
-    """At most `burst` actions at once, refilled at `rate` a second."""
+def max_frame_chars() -> int:
+    """The longest frame taken: the longest message fits however its JSON is escaped.
 
-    def __init__(self, *, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.stamp = float(burst), time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+    json.dumps' defaults escape every non-ASCII character: 6 characters for "Я", 12 for an
+    emoji (a surrogate pair), so a message of N characters may need 12 N in the frame.
+    """
+    return 12 * settings.SUPPORTBOT_MAX_MESSAGE_CHARS + FRAME_OVERHEAD_CHARS
 
 
-def origin_allowed(*, origin: str, host: str, allowed: list[str]) -> bool:
-    """The bot's allowed origins, "*" for any, and the server's own pages (the demo)."""
-    if not origin:
-        return False
-    if "*" in allowed or origin in allowed:
-        return True
-    parts = urlsplit(origin)
-    return bool(host) and parts.netloc == host and parts.scheme in ("http", "https")
+def _client_id_of(text_data: str) -> str | None:
+    """The client id of a frame not parsed (too large, over the limit), when it shows one."""
+    found = CLIENT_ID_IN_FRAME.search(text_data)
+    return found.group(1) if found else None
 
 
 def _bot_for_conversation(conversation_id: str) -> Bot | None:
@@ -119,9 +115,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         origin = headers.get(b"origin", b"").decode("latin-1")
         host = headers.get(b"host", b"").decode("latin-1")
         bot = await database_call(_bot_for_conversation)(self.conversation_id)
-        if bot is not None and not origin_allowed(
-            origin=origin, host=host, allowed=list(bot.allowed_origins or [])
-        ):
+        if bot is not None and not bot_origin_allowed(bot=bot, origin=origin, host=host):
             await self.send_event(
                 Error(code="origin_not_allowed", message="This site may not open this chat.")
             )
@@ -151,16 +145,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return None
         if text_data is None:
             return await self.send_error("unsupported", "Frames must be JSON text.")
-        if len(text_data) > MAX_FRAME_CHARS:
-            return await self.send_error("frame_too_large", "That frame is too large.")
+        if len(text_data) > max_frame_chars():
+            return await self.send_error(
+                "frame_too_large", "That frame is too large.", client_id=_client_id_of(text_data)
+            )
         if not self.frames.take():
-            return await self.send_error("rate_limited", "Too many frames; slow down.")
+            # Named, so that the client knows which message to send again later.
+            return await self.send_error(
+                "rate_limited", "Too many frames; slow down.", client_id=_client_id_of(text_data)
+            )
         try:
             frame = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return await self.send_error("malformed", "Frames must be JSON objects.")
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             return await self.send_error("malformed", 'Frames are JSON objects with a "type".')
+        if problem := text_problem(frame):
+            # PostgreSQL would refuse it mid-write; say so while the socket stays usable.
+            return await self.send_error(
+                "malformed",
+                f"{problem[:1].upper()}{problem[1:]}.",
+                client_id=frame.get("client_id"),
+            )
         kind = frame["type"]
         if kind == "ping":
             return await self.send_json({"type": "pong"})
@@ -173,9 +179,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return await self.send_error("unknown_type", f"Unknown frame type {kind[:40]!r}.")
         try:
             await handler(self, frame)
-        except StatusError as error:
-            await self.send_error(error.code, error.message)
-        except intake.MessageRefused as error:
+        except DomainError as error:  # the websocket's envelope for every domain refusal
             await self.send_error(error.code, error.message, client_id=frame.get("client_id"))
 
     async def receive_auth(self, frame: dict[str, Any]) -> None:
@@ -196,6 +200,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # client drops what it already has by sequence number (and deltas by offset).
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.channel_layer.group_add(self.control_group, self.channel_name)
+        # A reply whose process died ends now, not at the next sweep: no Stop button for it.
+        await intake.lost_replies_recover(conversation_id=conversation.pk)
         messages = await database_call(_replay)(conversation.pk, last_seq)
         await self.send_event(
             SessionReady(
@@ -227,19 +233,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return await self.send_error(
                 "malformed", "message needs a text, a client_id and a list of attachment ids."
             )
-        if len(text) > settings.SUPPORTBOT_MAX_MESSAGE_CHARS:
-            return await self.send_error(
-                "too_long",
-                f"Messages are at most {settings.SUPPORTBOT_MAX_MESSAGE_CHARS} characters.",
-                client_id=client_id,
-            )
         if not self.messages.take():
             return await self.send_error(
                 "rate_limited", "You are sending messages too fast.", client_id=client_id
             )
         posted = await intake.customer_message_post(
             conversation_id=self.conversation.pk,
-            text=text.strip(),
+            text=text,
             client_id=client_id,
             attachment_ids=attachments,
         )
@@ -252,6 +252,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "duplicate": not posted.created,
             }
         )
+
+    async def receive_action_decide(self, frame: dict[str, Any]) -> None:
+        """The customer's click on a confirm card: the only way an order action is carried out."""
+        action_id, decision = frame.get("action_id"), frame.get("decision")
+        if not isinstance(action_id, str) or not isinstance(decision, str):
+            return await self.send_error(
+                "malformed", 'action.decide needs an action_id and a decision ("confirm").'
+            )
+        await database_call(order_action_decide)(
+            conversation_id=self.conversation.pk, action_id=action_id, decision=decision
+        )
+        # The bot answers the decision (the engine re-checks that it still owns the chat).
+        intake.reply_start(conversation_id=self.conversation.pk)
 
     async def receive_stop(self, frame: dict[str, Any]) -> None:
         if not intake.reply_stop(conversation_id=self.conversation.pk):
@@ -290,6 +303,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "handoff": receive_handoff,
         "rate": receive_rate,
         "typing": receive_typing,
+        "action.decide": receive_action_decide,
     }
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -332,6 +346,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def send_error(self, code: str, message: str, client_id: Any = None) -> None:
         payload = Error(code=code, message=message).to_dict()
-        if isinstance(client_id, str):
+        if isinstance(client_id, str) and text_problem(client_id) is None:
             payload["client_id"] = client_id[:MAX_CLIENT_ID_CHARS]
         await self.send_json(payload)
+
+
+class NotFoundConsumer(AsyncWebsocketConsumer):
+    """Any other websocket path: accepted only to close with 4404, rather than an HTTP 500."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=CLOSE_NOT_FOUND)

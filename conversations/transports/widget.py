@@ -9,52 +9,56 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from conversations.domain.attachments import AttachmentError, attachment_create
+from conversations.domain.attachments import attachment_create
 from conversations.domain.conversation import (
     Identity,
     conversation_for_token,
     conversation_start,
     customer_identify,
 )
+from conversations.domain.errors import DomainError
+from conversations.domain.text import text_problem
+from conversations.edge.origins import bot_origin_allowed, cors_headers_set
 from conversations.edge.ratelimit import client_ip, rate_limit_hit, rate_limited_response
+from conversations.edge.responses import error_response
 from conversations.models import Attachment, Bot, Conversation, ConversationStatus
+from conversations.tools.access import client_key
 
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_ATTACHMENTS_PER_CONVERSATION = 100
+ALLOW_METHODS = "GET, POST, OPTIONS"
+ALLOW_HEADERS = "Content-Type, X-Conversation, X-Resume-Token"
+# A session body holds a visitor id, a resume token and an identity: a few hundred bytes.
+MAX_SESSION_BODY_BYTES = 16 * 1024
 
 
 def _origin_allowed(request: HttpRequest, bot: Bot) -> bool:
     origin = request.headers.get("Origin", "")
     if not origin:
         return True  # same-origin GETs and non-browser clients; the token still decides
-    allowed = list(bot.allowed_origins or [])
-    if "*" in allowed or origin in allowed:
-        return True
-    return urlsplit(origin).netloc == request.get_host()
+    return bot_origin_allowed(bot=bot, origin=origin, host=request.get_host())
 
 
 def _cors(response: HttpResponse, request: HttpRequest) -> HttpResponse:
     origin = request.headers.get("Origin")
-    if origin:
-        response["Access-Control-Allow-Origin"] = origin
-        response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response["Access-Control-Allow-Headers"] = "Content-Type, X-Conversation, X-Resume-Token"
-        response["Access-Control-Max-Age"] = "600"
-    response["Vary"] = "Origin"
-    return response
+    if not origin:
+        patch_vary_headers(response, ["Origin"])
+        return response
+    return cors_headers_set(response, origin=origin, methods=ALLOW_METHODS, headers=ALLOW_HEADERS)
 
 
 def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
-    return _cors(JsonResponse({"code": code, "message": message}, status=status), request)
+    """The widget's answers share the API's envelope: {"error": {"code", "message"}}."""
+    return _cors(error_response(status=status, code=code, message=message), request)
 
 
 def widget_endpoint(methods: list[str]) -> Callable:
@@ -68,9 +72,10 @@ def widget_endpoint(methods: list[str]) -> Callable:
                 return _error(request, 404, "unknown_bot", "This chat is not available.")
             if not _origin_allowed(request, bot):
                 # No CORS headers: the browser hides the answer from the page.
-                return JsonResponse(
-                    {"code": "origin_not_allowed", "message": "This site may not use this chat."},
+                return error_response(
                     status=403,
+                    code="origin_not_allowed",
+                    message="This site may not use this chat.",
                 )
             if request.method == "OPTIONS":
                 return _cors(HttpResponse(status=204), request)
@@ -128,15 +133,34 @@ def _identity(raw: Any) -> Identity | None:
     return Identity(**fields) if any(fields.values()) else None
 
 
+def _session_body(request: HttpRequest) -> tuple[dict[str, Any], str]:
+    """The session request's JSON object, or why it cannot be taken (too large, too deep, ...)."""
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_SESSION_BODY_BYTES:
+        return {}, f"The body is larger than {MAX_SESSION_BODY_BYTES // 1024} KB."
+    raw = request.body or b"{}"
+    if len(raw) > MAX_SESSION_BODY_BYTES:
+        return {}, f"The body is larger than {MAX_SESSION_BODY_BYTES // 1024} KB."
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        body = None
+    if not isinstance(body, dict):
+        return {}, "The body must be a JSON object."
+    if problem := text_problem(body):
+        return {}, problem
+    return body, ""
+
+
 @widget_endpoint(["POST"])
 def session(request: HttpRequest, bot: Bot) -> HttpResponse:
     """Resume the visitor's conversation, or start a new one: its id and resume token."""
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return _error(request, 400, "malformed", "The body must be a JSON object.")
+    body, problem = _session_body(request)
+    if problem:
+        return _error(request, 400, "malformed", problem)
     visitor_id = body.get("visitor_id")
     if not isinstance(visitor_id, str) or not VISITOR_ID.match(visitor_id):
         return _error(request, 400, "malformed", "visitor_id: 16 to 64 letters, digits, - or _.")
@@ -156,7 +180,9 @@ def session(request: HttpRequest, bot: Bot) -> HttpResponse:
                 _session_payload(conversation, token, conversation.customer.visitor_id, True)
             )
     customer = customer_identify(bot=bot, visitor_id=visitor_id, identity=identity)
-    conversation, token = conversation_start(bot=bot, customer=customer)
+    conversation, token = conversation_start(
+        bot=bot, customer=customer, client_key=client_key(client_ip(request))
+    )
     return JsonResponse(_session_payload(conversation, token, visitor_id, False), status=201)
 
 
@@ -184,7 +210,7 @@ def attachment_upload(request: HttpRequest, bot: Bot) -> HttpResponse:
         return _error(request, 429, "too_many", "This conversation has too many images.")
     try:
         attachment = attachment_create(conversation_id=conversation.pk, data=upload.read())
-    except AttachmentError as refused:
+    except DomainError as refused:
         if refused.code == "image_too_large":
             return _error(request, 413, "too_large", refused.message)
         return _error(request, 415, "unsupported_image", "Attach a JPEG, PNG, WebP or GIF image.")

@@ -39,7 +39,7 @@
     return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
 
-  // --- Safe Markdown: DOM nodes and textContent only, never innerHTML.
+  // --- DOM nodes from data: textContent only, never innerHTML.
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
     if (attrs) Object.keys(attrs).forEach(function (k) {
@@ -50,76 +50,22 @@
     (children || []).forEach(function (c) { node.append(c); });
     return node;
   }
-  function safeUrl(href) {
-    try {
-      var url = new URL(href, location.href);
-      return ["http:", "https:", "mailto:"].indexOf(url.protocol) >= 0 ? url.href : null;
-    } catch (e) { return null; }
-  }
-  function link(href, label) {
-    var url = safeUrl(href);
-    if (!url) return document.createTextNode(label);
-    return el("a", { href: url, target: "_blank", rel: "noopener noreferrer nofollow ugc", text: label });
-  }
-  var INLINE = /(`[^`\n]+`)|(\*\*[^*\n]+\*\*|__[^_\n]+__)|(!?\[[^\]\n]*\]\([^)\s]+\))|(\*[^*\s][^*\n]*\*|_[^_\s][^_\n]*_)|(https?:\/\/[^\s<>()]*[^\s<>().,;:!?'"])/g;
-  function inline(text, parent) {
-    var last = 0, match;
-    var pattern = new RegExp(INLINE.source, "g"); // one per call: inline() recurses
-    while ((match = pattern.exec(text))) {
-      if (match.index > last) parent.append(text.slice(last, match.index));
-      var token = match[0];
-      if (match[1]) parent.append(el("code", { text: token.slice(1, -1) }));
-      else if (match[2]) parent.append(inline(token.slice(2, -2), el("strong")));
-      else if (match[3]) {
-        var parts = /^(!?)\[([^\]]*)\]\(([^)\s]+)\)$/.exec(token);
-        // Images in the model's text are never loaded: they become links.
-        parent.append(parts[1] ? link(parts[3], "Image: " + (parts[2] || parts[3])) : link(parts[3], parts[2] || parts[3]));
-      } else if (match[4]) parent.append(inline(token.slice(1, -1), el("em")));
-      else parent.append(link(token, token));
-      last = match.index + token.length;
-    }
-    if (last < text.length) parent.append(text.slice(last));
-    return parent;
-  }
+  // The safe Markdown lives in markdown.js beside this file (the agent console shares it);
+  // it is loaded before the widget mounts. Should it fail to load, text stays plain text.
   function markdown(source) {
-    var root = document.createDocumentFragment();
-    var lines = String(source || "").replace(/\r\n?/g, "\n").split("\n");
-    var i = 0, paragraph = null, list = null;
-    function end() { paragraph = null; list = null; }
-    while (i < lines.length) {
-      var line = lines[i];
-      if (/^```/.test(line)) {
-        end();
-        var code = [];
-        i++;
-        while (i < lines.length && !/^```/.test(lines[i])) code.push(lines[i++]);
-        root.append(el("pre", null, [el("code", { text: code.join("\n") })]));
-        i++;
-        continue;
-      }
-      var bullet = /^\s*(?:[-*+]|(\d+)[.)])\s+(.*)$/.exec(line);
-      var heading = /^#{1,6}\s+(.*)$/.exec(line);
-      if (!line.trim()) end();
-      else if (bullet) {
-        var kind = bullet[1] ? "ol" : "ul";
-        if (!list || list.tagName.toLowerCase() !== kind) { list = el(kind); root.append(list); }
-        paragraph = null;
-        list.append(inline(bullet[2], el("li")));
-      } else if (heading) {
-        end();
-        root.append(inline(heading[1], el("p", { class: "heading" })));
-      } else if (/^>\s?/.test(line)) {
-        end();
-        root.append(inline(line.replace(/^>\s?/, ""), el("blockquote")));
-      } else {
-        list = null;
-        if (!paragraph) { paragraph = el("p"); root.append(paragraph); }
-        else paragraph.append(el("br"));
-        inline(line, paragraph);
-      }
-      i++;
-    }
-    return root;
+    if (window.SupportbotMarkdown) return window.SupportbotMarkdown.render(source);
+    return document.createTextNode(String(source || ""));
+  }
+  function markdownLoad(done) {
+    if (window.SupportbotMarkdown) return done();
+    var called = false;
+    function once() { if (!called) { called = true; done(); } }
+    var tag = document.createElement("script");
+    tag.src = new URL("markdown.js", script.src).href;
+    tag.async = true;
+    tag.onload = tag.onerror = once;
+    setTimeout(once, 4000); // a stalled request must not keep the chat away
+    (document.head || document.documentElement).append(tag);
   }
 
   // --- The shadow root: styles cannot leak in or out.
@@ -158,10 +104,17 @@
     ".agent{border-color:#86efac;background:#f0fdf4}",
     ".who{display:block;font-size:11px;font-weight:600;color:#15803d;margin-bottom:2px}",
     ".note{align-self:center;font-size:12px;color:#64748b;text-align:center}",
+    ".action-card{align-self:stretch;border:1px solid #cbd5e1;border-radius:12px;padding:10px;background:#f8fafc;font-size:14px}",
+    ".action-card .actions{display:flex;gap:8px;margin-top:8px}",
+    ".action-card button{border:1px solid #cbd5e1;border-radius:8px;padding:6px 12px;background:#fff}",
+    ".action-card button.confirm{background:var(--sb-accent,#2563eb);color:#fff;border-color:transparent}",
+    ".action-card button:disabled{opacity:.5;cursor:default}",
+    ".action-card .outcome{display:block;margin-top:6px;font-size:12px;color:#334155}",
     ".stopped{display:block;font-size:11px;color:#64748b;margin-top:4px}",
     ".msg img{max-width:100%;max-height:180px;border-radius:8px;display:block;margin-top:4px}",
     ".typing{align-self:flex-start;padding:10px 14px}.typing span{display:inline-block;width:7px;height:7px;margin:0 2px;border-radius:50%;background:#94a3b8;animation:blink 1.2s infinite}",
     ".typing span:nth-child(2){animation-delay:.2s}.typing span:nth-child(3){animation-delay:.4s}",
+    ".typing-label{margin-left:6px;font-size:12px;font-style:normal;color:#64748b}",
     "@keyframes blink{0%,80%,100%{opacity:.25}40%{opacity:1}}",
     "@media (prefers-reduced-motion:reduce){.typing span{animation:none}}",
     ".toolstatus{font-size:12px;color:#475569;padding:4px 14px;background:#f1f5f9;border-top:1px solid #e2e8f0}",
@@ -243,6 +196,7 @@
   function showTyping(on, label) {
     if (on && !typingNode) {
       typingNode = el("div", { class: "msg assistant typing", "aria-label": label || "Assistant is typing" }, [el("span"), el("span"), el("span")]);
+      if (label) typingNode.append(el("em", { class: "typing-label", text: label })); // "Dana is typing"
       log.append(typingNode);
       scrollDown();
     } else if (!on && typingNode) { typingNode.remove(); typingNode = null; }
@@ -294,6 +248,45 @@
     return bubble;
   }
 
+  // --- Confirm cards: the bot proposes an order action, only this click carries it out.
+  var cards = {};
+  var OUTCOME_TEXT = {
+    done: "Done.",
+    declined: "Cancelled: nothing was changed.",
+    refused: "Not possible any more: nothing was changed.",
+    failed: "That did not work: nothing was changed. Please try again later.",
+    expired: "This confirmation expired: nothing was changed.",
+  };
+  function cardQuestion(f) {
+    if (f.action === "cancel_order") return "Cancel order " + f.order_number + (f.details && f.details.reason ? " (" + f.details.reason + ")" : "") + "? It will be refunded in full.";
+    var count = (f.details && f.details.item_ids || []).length;
+    return "Start a return of " + count + " item" + (count === 1 ? "" : "s") + " from order " + f.order_number + "?";
+  }
+  function cardShow(f) {
+    if (cards[f.action_id]) return;
+    var confirm = el("button", { type: "button", class: "confirm", text: f.action === "cancel_order" ? "Cancel the order" : "Start the return" });
+    var decline = el("button", { type: "button", class: "decline", text: "Keep it as is" });
+    var buttons = el("div", { class: "actions" }, [confirm, decline]);
+    var node = el("div", { class: "action-card", role: "group", "data-action-id": f.action_id }, [el("span", { text: cardQuestion(f) }), buttons]);
+    cards[f.action_id] = { node: node, buttons: buttons };
+    function decide(decision) {
+      confirm.disabled = decline.disabled = true;
+      send({ type: "action.decide", action_id: f.action_id, decision: decision });
+    }
+    confirm.addEventListener("click", function () { decide("confirm"); });
+    decline.addEventListener("click", function () { decide("decline"); });
+    if (typingNode && typingNode.parentNode === log) log.insertBefore(node, typingNode);
+    else log.append(node);
+    scrollDown();
+  }
+  function cardOutcome(f) {
+    var text = OUTCOME_TEXT[f.status] || f.status;
+    var card = cards[f.action_id];
+    if (!card) { note(cardQuestion(f).replace(/\?.*$/, "") + ": " + text); return; }
+    if (card.buttons) { card.buttons.remove(); card.buttons = null; }
+    card.node.append(el("span", { class: "outcome", text: text }));
+  }
+
   // --- Frames from the server.
   function onMessage(message) {
     // Tool results, and the assistant turns that only called tools, have nothing to show.
@@ -304,6 +297,7 @@
     if (message.role === "event") {
       if (bubbles[message.seq]) return;
       bubbles[message.seq] = { node: null };
+      if (message.event === "order_action" && message.data) { cardOutcome(message.data); lastSeq = Math.max(lastSeq, message.seq); return; }
       var text = EVENT_TEXT[message.event];
       if (text) note(text.replace("{agent}", (message.data && message.data.agent) || "An agent"));
     } else if (message.role === "customer") {
@@ -385,6 +379,8 @@
     },
     "tool.started": function (f) { toolStatus.textContent = f.label || "Working on it…"; },
     "tool.finished": function (f) { toolStatus.textContent = f.label || ""; },
+    "action.proposed": function (f) { cardShow(f); },
+    "action.decided": function (f) { cardOutcome(f); },
     "assistant.done": function (f) {
       showTyping(false);
       toolStatus.textContent = "";
@@ -405,6 +401,7 @@
       scrollDown();
     },
     "agent.message": function (f) {
+      showTyping(false); // the message ends "<agent> is typing"
       onMessage({ seq: f.seq, role: "agent", text: f.text, agent_name: f.agent_name, state: "complete" });
     },
     "status.changed": function (f) {
@@ -442,7 +439,7 @@
       headers: { "Content-Type": "text/plain" },
       body: JSON.stringify(body),
     }).then(function (r) {
-      return r.json().then(function (data) { if (!r.ok) throw data; return data; });
+      return r.json().then(function (data) { if (!r.ok) throw data.error || data; return data; });
     });
   }
   function identity() {
@@ -568,7 +565,7 @@
       method: "POST",
       headers: { "X-Conversation": session.conversation_id, "X-Resume-Token": session.token },
       body: data,
-    }).then(function (r) { return r.json().then(function (d) { if (!r.ok) throw d; return d; }); })
+    }).then(function (r) { return r.json().then(function (d) { if (!r.ok) throw d.error || d; return d; }); })
       .then(function (uploaded) {
         var entry = { id: uploaded.id, url: URL.createObjectURL(file) };
         attachments.push(entry);
@@ -638,6 +635,8 @@
     if (stored.open || script.dataset.open === "true") open(false);
     else if (stored.conversation_id) start(false); // reconnect quietly: unread replies show on the badge
   }
-  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+  markdownLoad(function () {
+    if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+  });
   window.Supportbot = { open: open, close: close };
 })();

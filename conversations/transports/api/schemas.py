@@ -2,33 +2,14 @@
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from django.conf import settings
 from ninja import Schema
 from pydantic import Field, model_validator
 
+from conversations.domain.text import text_problem
+
 VISITOR_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
-
-
-def text_problem(value: Any) -> str | None:
-    """Why this input cannot be stored as text (PostgreSQL refuses NUL and lone surrogates)."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return "text may not contain NUL characters"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "text must be valid Unicode"
-    elif isinstance(value, dict):
-        for item in (*value.keys(), *value.values()):
-            if problem := text_problem(item):
-                return problem
-    elif isinstance(value, list | tuple):
-        for item in value:
-            if problem := text_problem(item):
-                return problem
-    return None
 
 
 class In(Schema):
@@ -130,7 +111,9 @@ class MessagePage(Schema):
 
 class MessageIn(In):
     text: str = Field(
-        "", max_length=settings.SUPPORTBOT_MAX_MESSAGE_CHARS, description="The customer's text."
+        "",
+        description="The customer's text, at most SUPPORTBOT_MAX_MESSAGE_CHARS characters "
+        "(the session's limits say how many; longer is refused with `too_long`).",
     )
     client_id: str | None = Field(
         None,
@@ -156,6 +139,29 @@ class ReplyOut(Schema):
 class RatingIn(In):
     rating: int = Field(ge=1, le=5)
     comment: str = Field("", max_length=2000)
+
+
+class ActionDecisionIn(In):
+    decision: Literal["confirm", "decline"] = Field(
+        description="The customer's answer to the confirm card."
+    )
+
+
+class ActionOut(Schema):
+    action_id: str = Field(description="The one-time id from the `action.proposed` event.")
+    action: str = Field(description="cancel_order or start_return.")
+    order_number: str
+    details: dict[str, Any]
+    status: str = Field(
+        description="proposed, confirmed, done, declined, refused, failed or expired."
+    )
+    order: dict[str, Any] | None = Field(None, description="The order as it is now.")
+    message: str = ""
+
+
+class ActionDecisionOut(Schema):
+    action: ActionOut
+    reply: MessageOut | None = Field(description="The bot's answer to the decision, if any.")
 
 
 class HandoffIn(In):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0007_api_keys_and_webhooks'),
+        ('conversations', '0011_agent_profiles_and_saved_replies'),
     ]
 
     operations = [

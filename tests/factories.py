@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from conversations.agents.access import agents_group_ensure
@@ -139,6 +140,11 @@ def order_create(
 def faq_load(*, bot: Bot, path: Path = DEMO_FAQ) -> list[FaqEntry]:
     """Load an FAQ in the import format (a JSON list of entries) into a bot."""
     entries = json.loads(path.read_text())
+    with transaction.atomic():  # one vector refresh for the whole FAQ, not one per entry
+        return _faq_entries_create(bot=bot, entries=entries)
+
+
+def _faq_entries_create(*, bot: Bot, entries: list[dict[str, Any]]) -> list[FaqEntry]:
     return [
         FaqEntry.objects.create(
             bot=bot,

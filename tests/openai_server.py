@@ -36,6 +36,7 @@ import re
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,6 +178,7 @@ class OpenAIServer:
         self.record = record
         self.default_text = default_text
         self.flagged_words: set[str] = set()
+        self.embedding_dim = 64
         self.requests: list[ReceivedRequest] = []
         self.streams_open = 0
         self.streams_cut = 0
@@ -311,6 +313,8 @@ class OpenAIServer:
             await self._chat(request, send, receive)
         elif path.endswith("/moderations") and scope["method"] == "POST":
             await self._json(send, 200, self._moderation(request))
+        elif path.endswith("/embeddings") and scope["method"] == "POST":
+            await self._json(send, 200, self._embeddings(request))
         elif path.endswith("/models"):
             await self._json(send, 200, {"object": "list", "data": [{"id": "gpt-4o-mini"}]})
         else:
@@ -327,6 +331,27 @@ class OpenAIServer:
         raw_headers += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": data})
+
+    def _embeddings(self, request: ReceivedRequest) -> dict[str, Any]:
+        """Deterministic vectors: hashed lower-case words, so shared words mean closeness."""
+        inputs = request.body.get("input", "")
+        if not isinstance(inputs, list):
+            inputs = [inputs]
+        data = []
+        for n, text in enumerate(inputs):
+            vector = [0.0] * self.embedding_dim
+            for word in str(text).lower().split():
+                word = word.strip(".,!?")
+                if word:
+                    vector[zlib.crc32(word.encode()) % self.embedding_dim] += 1.0
+            data.append({"object": "embedding", "index": n, "embedding": vector})
+        tokens = sum(len(str(t).split()) for t in inputs)
+        return {
+            "object": "list",
+            "data": data,
+            "model": request.body.get("model", ""),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
 
     def _moderation(self, request: ReceivedRequest) -> dict[str, Any]:
         inputs = request.body.get("input", "")

@@ -5,4 +5,5 @@ from conversations.admin import (  # noqa: F401  (registers the admins)
     apikeys,
     bots,
     conversations,
+    evaluation,
 )

@@ -283,7 +283,8 @@ class _Reply:
             self.allow_waiting = True  # the bot may confirm the handoff it just made
         cited = [] if outcome.data.get("no_good_match") else outcome.sources
         if self.engine == "offline":
-            cited = cited[:1]  # the offline engine quotes the best match only
+            # The offline engine quotes the best match only, and none when it asks which one.
+            cited = [] if outcome.data.get("ambiguous") else cited[:1]
         for source in cited:
             if source not in self.sources:
                 self.sources.append(source)

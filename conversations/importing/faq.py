@@ -16,6 +16,7 @@ from conversations.importing import (
     in_batches,
     progress_bar,
 )
+from conversations.knowledge.index import faq_vectors_refresh_queue
 from conversations.models import Bot, FaqEntry
 
 FORMATS = ("auto", "json", "csv")
@@ -165,6 +166,9 @@ def faq_records_import(
         for batch in in_batches(records, size=BATCH_SIZE):
             _faq_batch_upsert(bot=bot, records=batch, report=report)
             bar.update(len(batch))
+    if not dry_run:
+        # bulk_create sends no signals: the new entries' vectors are queued here.
+        faq_vectors_refresh_queue(bot_id=bot.pk)
     return report
 
 

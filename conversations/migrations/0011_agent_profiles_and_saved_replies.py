@@ -6,37 +6,87 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0010_merge_20261201_0753'),
+        ("conversations", "0010_merge_20261201_0753"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AgentProfile',
+            name="AgentProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('display_name', models.CharField(help_text='What customers see, e.g. "Dana from Support".', max_length=80)),
-                ('avatar', models.ImageField(blank=True, help_text='Optional; shown small beside the name.', upload_to='avatars/')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='agent_profile', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "display_name",
+                    models.CharField(
+                        help_text='What customers see, e.g. "Dana from Support".', max_length=80
+                    ),
+                ),
+                (
+                    "avatar",
+                    models.ImageField(
+                        blank=True,
+                        help_text="Optional; shown small beside the name.",
+                        upload_to="avatars/",
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="agent_profile",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SavedReply',
+            name="SavedReply",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=120)),
-                ('shortcut', models.SlugField(help_text='Typed after "/" in the reply box, e.g. "tracking".', max_length=40, unique=True)),
-                ('text', models.TextField(help_text='Markdown. Placeholders: {customer_name}, {order_number}, {agent_name}.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('bot', models.ForeignKey(blank=True, help_text="Only for this bot's conversations; empty means every bot.", null=True, on_delete=django.db.models.deletion.CASCADE, related_name='saved_replies', to='conversations.bot')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=120)),
+                (
+                    "shortcut",
+                    models.SlugField(
+                        help_text='Typed after "/" in the reply box, e.g. "tracking".',
+                        max_length=40,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "text",
+                    models.TextField(
+                        help_text="Markdown. Placeholders: {customer_name}, {order_number}, {agent_name}."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Only for this bot's conversations; empty means every bot.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="saved_replies",
+                        to="conversations.bot",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'saved replies',
-                'ordering': ['shortcut'],
+                "verbose_name_plural": "saved replies",
+                "ordering": ["shortcut"],
             },
         ),
     ]

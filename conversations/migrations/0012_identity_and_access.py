@@ -29,22 +29,27 @@ def existing_bots_to_agents(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('conversations', '0011_agent_profiles_and_saved_replies'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("conversations", "0011_agent_profiles_and_saved_replies"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='conversation',
-            name='verified_at',
+            model_name="conversation",
+            name="verified_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='customer',
-            name='verified_by',
-            field=models.CharField(blank=True, choices=[('', 'nothing'), ('external_id', 'external id'), ('email', 'email')], default='', help_text='The value the host signed; the other fields are what the visitor claimed.', max_length=12),
+            model_name="customer",
+            name="verified_by",
+            field=models.CharField(
+                blank=True,
+                choices=[("", "nothing"), ("external_id", "external id"), ("email", "email")],
+                default="",
+                help_text="The value the host signed; the other fields are what the visitor claimed.",
+                max_length=12,
+            ),
         ),
         migrations.AddField(
             model_name="conversation",

@@ -20,7 +20,8 @@ from conversations.models.chat import (
     ToolRunStatus,
 )
 from conversations.models.engine import ContextSummary
-from conversations.models.knowledge import FaqEntry
+from conversations.models.evaluation import EvaluationCaseResult, EvaluationRun
+from conversations.models.knowledge import FaqEntry, FaqRouter
 from conversations.models.shop import (
     Fulfillment,
     Order,
@@ -48,7 +49,10 @@ __all__ = [
     "Conversation",
     "ConversationStatus",
     "Customer",
+    "EvaluationCaseResult",
+    "EvaluationRun",
     "FaqEntry",
+    "FaqRouter",
     "Fulfillment",
     "Message",
     "MessageRole",

@@ -68,6 +68,22 @@ I_DONT_KNOW = (
     "I'm not sure about that, and I'd rather not guess. Would you like me to connect you with "
     "a human agent?"
 )
+CLARIFY_OPENING = "I want to be sure I answer the right question. Do you mean"
+CLARIFY_OPTIONS = re.compile(r"\d\) (.+?\?)(?: or |$)")
+FIRST = re.compile(r"^\s*(1|one|first|the first( one)?|#1|option 1|the 1st|1st)\b", re.I)
+SECOND = re.compile(r"^\s*(2|two|second|the second( one)?|#2|option 2|the 2nd|2nd)\b", re.I)
+# Offers the engine makes and then must understand a yes or no to.
+HUMAN_OFFER = re.compile(r"connect you with a human agent\?|would you like me to connect you", re.I)
+YES = re.compile(
+    r"^\s*(yes|yeah|yep|yup|sure|ok(ay)?|please( do)?|yes,? please|go ahead|that would be "
+    r"(great|good|nice)|definitely|of course|absolutely|y)\b[\s\w,.!']*$",
+    re.I,
+)
+NO = re.compile(
+    r"^\s*(no|nope|nah|no thanks?|no,? thank you|not now|don'?t|never ?mind|i'?m (good|fine|ok))"
+    r"\b[\s\w,.!']*$",
+    re.I,
+)
 
 
 def order_number_find(text: str) -> str | None:
@@ -213,6 +229,20 @@ def _plan_for_message(request: ModelRequest, cues: Cues, available: set[str]) ->
     question = bool(FAQ_TOPIC.search(rest)) and len(rest.split()) >= 3
     store = cues.store_name or "our store"
 
+    offered = _last_bot_text(request.messages)
+    if HUMAN_OFFER.search(offered) and len(message.split()) <= 5:
+        if YES.match(message) and not NO.match(message) and "handoff_to_human" in available:
+            summary = " / ".join(t.strip() for t in texts[-3:-1] if t.strip())[:500]
+            return _Plan(
+                calls=[("handoff_to_human", {"summary": summary or "Customer accepted a human."})]
+            )
+        if NO.match(message):
+            return _Plan(text="No problem. Is there anything else I can help you with?")
+    if CLARIFY_OPENING in offered and "search_faq" in available:
+        picked = _clarified_question(message, offered)
+        if picked:
+            return _Plan(calls=[("search_faq", {"question": picked})])
+
     if HUMAN.search(message) and "handoff_to_human" in available:
         summary = " / ".join(t.strip() for t in texts[-3:] if t.strip())[:500]
         return _Plan(
@@ -264,6 +294,46 @@ def _plan_for_message(request: ModelRequest, cues: Cues, available: set[str]) ->
     if "search_faq" in available and rest:
         return _Plan(calls=[("search_faq", {"question": rest})])
     return _Plan(text=I_DONT_KNOW)
+
+
+def _faq_reply(data: dict[str, Any]) -> str:
+    """The router decided: the best entry's answer, a question between two, or "I don't know"."""
+    matches = data.get("matches") or []
+    if not matches or data.get("no_good_match"):
+        return I_DONT_KNOW
+    if data.get("ambiguous") and len(matches) > 1:
+        first, second = (str(m.get("question", "")).strip().rstrip("?.") for m in matches[:2])
+        return f"{CLARIFY_OPENING} 1) {first}? or 2) {second}?"
+    return str(matches[0].get("answer", "")).strip() or I_DONT_KNOW
+
+
+def _last_bot_text(messages: list[dict[str, Any]]) -> str:
+    """What the bot said last before the customer's newest message."""
+    seen_user = False
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            if seen_user:
+                return ""
+            seen_user = True
+        elif seen_user and message.get("role") == "assistant" and message.get("content"):
+            return str(message["content"])
+    return ""
+
+
+def _clarified_question(message: str, offered: str) -> str | None:
+    """The entry question the customer picked from our "Do you mean 1) … or 2) …" offer."""
+    options = CLARIFY_OPTIONS.findall(offered)
+    if len(options) != 2:
+        return None
+    text = message.strip().lower()
+    if FIRST.search(text):
+        return options[0]
+    if SECOND.search(text):
+        return options[1]
+    for option in options:
+        if text and text.rstrip("?.! ") in option.lower():
+            return option
+    return None
 
 
 def _compose(request: ModelRequest, cues: Cues, available: set[str], can_call: bool) -> _Plan:
@@ -326,12 +396,7 @@ def _compose(request: ModelRequest, cues: Cues, available: set[str], can_call: b
             else:
                 paragraphs.append("I don't see any orders for you yet.")
         elif outcome.name == "search_faq":
-            matches = data.get("matches") or []
-            question = _call_arguments(request, outcome.call_id).get("question", "")
-            if matches and not data.get("no_good_match") and faq_grounded(question, matches[0]):
-                paragraphs.append(str(matches[0].get("answer", "")).strip())
-            else:
-                paragraphs.append(I_DONT_KNOW)
+            paragraphs.append(_faq_reply(data))
         elif outcome.name == "handoff_to_human":
             paragraphs.append(
                 "I've asked a human agent to join this conversation. They'll reply right here "
@@ -343,91 +408,6 @@ def _compose(request: ModelRequest, cues: Cues, available: set[str], can_call: b
     if follow_up:
         return _Plan(calls=follow_up)
     return _Plan(text="\n\n".join(p for p in paragraphs if p) or I_DONT_KNOW)
-
-
-STOPWORDS = frozenset(
-    {
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "could",
-        "do",
-        "does",
-        "for",
-        "from",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "please",
-        "so",
-        "that",
-        "the",
-        "their",
-        "there",
-        "this",
-        "to",
-        "was",
-        "we",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "about",
-        "any",
-        "anything",
-        "get",
-        "got",
-        "just",
-        "like",
-        "need",
-        "want",
-    }
-)
-WORD = re.compile(r"[a-z0-9]+")
-
-
-def faq_grounded(question: str, match: dict[str, Any]) -> bool:
-    """Whether the entry covers most of the question's words (a stem of five letters will do).
-
-    A ranking always has a first place; without a model to judge it, an answer is given only
-    when it shares most of what the customer asked about, so "do you sell spaceships?" does
-    not get the privacy policy because it says "we don't sell personal data".
-    """
-    words = [w for w in WORD.findall(question.lower()) if w not in STOPWORDS and len(w) > 2]
-    if not words:
-        return True
-    entry = " ".join(
-        [str(match.get("question", "")), str(match.get("answer", ""))]
-        + [str(a) for a in match.get("alternatives") or []]
-    ).lower()
-    covered = sum(1 for w in words if w[:5] in entry)
-    return covered * 2 > len(words)
 
 
 def _call_arguments(request: ModelRequest, call_id: str) -> dict[str, Any]:

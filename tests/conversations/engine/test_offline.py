@@ -1,5 +1,7 @@
 """The offline engine: tools picked from the message, grounded answers, the same event stream."""
 
+import json
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
@@ -193,29 +195,67 @@ async def test_streams_in_word_sized_pieces(offline_engine, conversation, say):
     assert len(deltas) > 10 and all(len(d.split()) == 1 for d in deltas)
 
 
-@pytest.mark.parametrize(
-    ("question", "grounded"),
-    [
-        ("do you sell spaceships?", False),
-        ("can I pay with paypal", True),
-        ("my package arrived damaged", True),
-        ("what is your return policy", True),
-    ],
-)
-def test_an_faq_answer_must_cover_the_question(question, grounded):
-    from conversations.engine.backends.offline import faq_grounded
+def plan_after(bot_said, text, *, tools=DEFINITIONS):
+    messages = [
+        {"role": "system", "content": "x"},
+        {"role": "user", "content": "something"},
+        {"role": "assistant", "content": bot_said},
+        {"role": "user", "content": text},
+    ]
+    request = ModelRequest(model="offline", messages=messages, tools=list(tools), max_tokens=100)
+    text, calls = offline_plan(request)
+    return text, [(c.name, c.arguments) for c in calls]
 
-    entries = {
-        "do you sell spaceships?": (
-            "How do you protect my personal data?",
-            "We don't sell personal data.",
-        ),
-        "can I pay with paypal": ("What payment methods do you accept?", "Cards and PayPal."),
-        "my package arrived damaged": (
-            "What if my item arrived damaged or defective?",
-            "Send us a photo.",
-        ),
-        "what is your return policy": ("What is your return policy?", "30 days."),
-    }
-    entry_question, answer = entries[question]
-    assert faq_grounded(question, {"question": entry_question, "answer": answer}) is grounded
+
+@pytest.mark.parametrize("reply", ["yes please", "Yes", "sure", "ok go ahead", "yeah"])
+def test_yes_to_its_own_offer_of_a_human_hands_off(reply):
+    from conversations.engine.backends.offline import I_DONT_KNOW
+
+    _, calls = plan_after(I_DONT_KNOW, reply)
+    assert [name for name, _ in calls] == ["handoff_to_human"]
+
+
+@pytest.mark.parametrize("reply", ["no thanks", "No", "nope, I'm good"])
+def test_no_to_its_own_offer_is_understood(reply):
+    from conversations.engine.backends.offline import I_DONT_KNOW
+
+    text, calls = plan_after(I_DONT_KNOW, reply)
+    assert calls == [] and "anything else" in text
+
+
+def test_a_yes_without_an_offer_is_just_a_question():
+    _, calls = plan_after("Standard shipping takes 3-5 days.", "yes please")
+    assert [name for name, _ in calls] != ["handoff_to_human"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "picked"),
+    [("the first one", "Is shipping free?"), ("2", "Is return shipping free?")],
+)
+def test_a_pick_after_a_clarifying_question_searches_that_entry(reply, picked):
+    from conversations.engine.backends.offline import _faq_reply
+
+    offer = _faq_reply(
+        {
+            "matches": [
+                {"question": "Is shipping free?"},
+                {"question": "Is return shipping free?"},
+            ],
+            "no_good_match": False,
+            "ambiguous": True,
+        }
+    )
+    _, calls = plan_after(offer, reply)
+    assert calls == [("search_faq", json.dumps({"question": picked}))]
+
+
+def test_the_faq_reply_follows_the_router():
+    from conversations.engine.backends.offline import I_DONT_KNOW, _faq_reply
+
+    match = {"question": "Q?", "answer": "A.", "alternatives": ["q"], "confidence": 0.9}
+    assert _faq_reply({"matches": [match], "no_good_match": False}) == "A."
+    assert _faq_reply({"matches": [], "no_good_match": True}) == I_DONT_KNOW
+    other = {"question": "R?", "answer": "B."}
+    assert "1) Q? or 2) R?" in _faq_reply(
+        {"matches": [match, other], "no_good_match": False, "ambiguous": True}
+    )

@@ -6,5 +6,5 @@ class ConversationsConfig(AppConfig):
     verbose_name = "Conversations"
 
     def ready(self) -> None:
-        from conversations.domain import webhooks  # noqa: F401  (its Celery task)
         from conversations.agents import checks  # noqa: F401  (registers the system checks)
+        from conversations.domain import webhooks  # noqa: F401  (its Celery task)

@@ -200,6 +200,10 @@ SUPPORTBOT_ORDER_PROOF_WINDOW = env_int("SUPPORTBOT_ORDER_PROOF_WINDOW", 900, mi
 # FAQ search: below either floor the best entry is "no good match" (see README, FAQ search).
 SUPPORTBOT_FAQ_MIN_SCORE = env_float("SUPPORTBOT_FAQ_MIN_SCORE", 4.0, minimum=0.0)
 SUPPORTBOT_FAQ_MIN_COVERAGE = env_float("SUPPORTBOT_FAQ_MIN_COVERAGE", 0.2, minimum=0.0)
+# Article passages: the same test, and how much the title and headings count against the text.
+SUPPORTBOT_PASSAGE_MIN_SCORE = env_float("SUPPORTBOT_PASSAGE_MIN_SCORE", 4.0, minimum=0.0)
+SUPPORTBOT_PASSAGE_MIN_COVERAGE = env_float("SUPPORTBOT_PASSAGE_MIN_COVERAGE", 0.3, minimum=0.0)
+SUPPORTBOT_PASSAGE_HEADING_WEIGHT = env_float("SUPPORTBOT_PASSAGE_HEADING_WEIGHT", 2.0, minimum=0.0)
 # Modules that register more tools (a deployment's own; the tests add a slow one).
 SUPPORTBOT_EXTRA_TOOLS = env_list("SUPPORTBOT_EXTRA_TOOLS")
 # Let the bot cancel pending orders and start returns (after the customer confirms).
@@ -244,7 +248,7 @@ SUPPORTBOT_INSIGHTS_IDLE_MINUTES = env_int("SUPPORTBOT_INSIGHTS_IDLE_MINUTES", 3
 SUPPORTBOT_INSIGHTS_BATCH = env_int("SUPPORTBOT_INSIGHTS_BATCH", 10, minimum=1, maximum=50)
 
 # --- Background schedules (celery beat); every task takes ids or nothing and is idempotent.
-CELERY_IMPORTS = ["conversations.agents.tasks"]
+CELERY_IMPORTS = ["conversations.agents.tasks", "conversations.knowledge.tasks"]
 CELERY_BEAT_SCHEDULE = {
     "handoffs-unanswered": {
         "task": "conversations.agents.handoffs_unanswered",
@@ -252,6 +256,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "insights-sweep": {"task": "conversations.agents.insights_sweep", "schedule": 60.0},
     "retention": {"task": "conversations.agents.retention_apply", "schedule": 3600.0},
+    "articles-reindex": {"task": "conversations.knowledge.articles_reindex", "schedule": 300.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

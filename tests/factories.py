@@ -139,3 +139,16 @@ def faq_load(*, bot: Bot, path: Path = DEMO_FAQ) -> list[FaqEntry]:
         )
         for entry in entries
     ]
+
+
+def article_create(*, bot: Bot, body: str, title: str = "", **overrides: Any):
+    """An article saved and indexed at once (the indexing task is queued after commit)."""
+    from conversations.knowledge.articles import ArticleFields, article_index, article_save
+
+    n = next(_counter)
+    fields = {"source": f"article-{n}.md", "title": title or f"Article {n}", "body": body}
+    fields.update(overrides)
+    article, _ = article_save(bot=bot, fields=ArticleFields(**fields))
+    article_index(article_id=article.pk)
+    article.refresh_from_db()
+    return article

@@ -19,7 +19,7 @@ from conversations.models.chat import (
     ToolRunStatus,
 )
 from conversations.models.engine import ContextSummary
-from conversations.models.knowledge import FaqEntry
+from conversations.models.knowledge import Article, ArticleFormat, FaqEntry, Passage
 from conversations.models.shop import (
     Fulfillment,
     Order,
@@ -34,6 +34,8 @@ from conversations.models.tools import OrderAccessGrant, OrderProofAttempt
 __all__ = [
     "ApiKey",
     "ApiScope",
+    "Article",
+    "ArticleFormat",
     "Attachment",
     "Bot",
     "ContextSummary",
@@ -50,6 +52,7 @@ __all__ = [
     "OrderAccessGrant",
     "OrderLine",
     "OrderProofAttempt",
+    "Passage",
     "Payment",
     "Product",
     "ProductVariant",

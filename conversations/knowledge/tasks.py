@@ -1,0 +1,26 @@
+"""Background jobs for knowledge: indexing an article's passages, drafting FAQ entries."""
+
+from celery import shared_task
+
+from conversations.knowledge.articles import article_index, articles_reindex_due
+
+
+@shared_task(
+    name="conversations.knowledge.article_index",
+    autoretry_for=(Exception,),
+    retry_backoff=10,
+    max_retries=3,
+    time_limit=300,
+    ignore_result=True,
+)
+def article_index_task(article_id: int) -> int:
+    return article_index(article_id=article_id)
+
+
+@shared_task(name="conversations.knowledge.articles_reindex", time_limit=60, ignore_result=True)
+def articles_reindex_task() -> int:
+    """Queue the articles whose newest version is not indexed yet (a task that was lost)."""
+    due = articles_reindex_due()
+    for article_id in due:
+        article_index_task.delay(article_id)
+    return len(due)

@@ -152,3 +152,14 @@ def article_create(*, bot: Bot, body: str, title: str = "", **overrides: Any):
     article_index(article_id=article.pk)
     article.refresh_from_db()
     return article
+
+
+def help_center_load(*, bot: Bot) -> None:
+    """The demo help center (conversations/demo/help/) as the bot's articles, indexed."""
+    from conversations.demo.loader import DEMO_HELP_DIR
+    from conversations.importing.articles import articles_read, articles_store
+    from conversations.knowledge.articles import article_index, articles_reindex_due
+
+    articles_store(bot=bot, articles=articles_read(paths=[DEMO_HELP_DIR]))
+    for article_id in articles_reindex_due(bot_id=bot.pk):
+        article_index(article_id=article_id)

@@ -143,15 +143,15 @@ def passage_search_index(
     *, index: PassageIndex, question: str, limit: int = 3
 ) -> PassageSearchResult:
     """Rank an index's passages for a question, at most one per article section."""
-    scored = index.bm25.search(question, limit=limit * 3)
-    matches: list[PassageMatch] = []
+    scored = index.bm25.search(question, limit=limit * 4)
+    candidates: list[PassageMatch] = []
     seen: set[tuple[int, str]] = set()
     for s in scored:
         meta = index.meta[s.document.id]
         if (meta.article_id, meta.heading) in seen:
             continue
         seen.add((meta.article_id, meta.heading))
-        matches.append(
+        candidates.append(
             PassageMatch(
                 id=s.document.id,
                 article_id=meta.article_id,
@@ -163,8 +163,7 @@ def passage_search_index(
                 coverage=s.coverage,
             )
         )
-        if len(matches) == limit:
-            break
+    matches = candidates[:limit]
     good = bool(matches) and (
         matches[0].score >= settings.SUPPORTBOT_PASSAGE_MIN_SCORE
         and matches[0].coverage >= settings.SUPPORTBOT_PASSAGE_MIN_COVERAGE

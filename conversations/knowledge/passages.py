@@ -14,6 +14,7 @@ from django.utils.text import slugify
 # Words, not tokens: a word is about 1.3 tokens, so 170 words is a passage of ~220 tokens.
 PASSAGE_WORDS = 170
 OVERLAP_WORDS = 30
+SHORT_INTRO_WORDS = 40
 HEADING_SEPARATOR = " > "
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -259,5 +260,17 @@ def section_chunks(section: Section, *, title: str) -> list[Chunk]:
 def article_chunks(*, title: str, body: str, body_format: str) -> tuple[str, list[Chunk]]:
     """The clean text of an article and its passages, in order."""
     sections = article_sections(body=body, body_format=body_format)
+    text = sections_text(sections)
+    first = sections[0] if sections else None
+    if (
+        first is not None
+        and len(sections) > 1
+        and not [h for h in first.headings if h.strip().lower() != title.strip().lower()]
+        and sum(len(p.split()) for p in first.paragraphs) < SHORT_INTRO_WORDS
+    ):
+        # A short lead-in says what the article is about, rarely an answer: it joins the
+        # first section instead of standing alone as a passage that only matches the title.
+        second = sections[1]
+        sections = [Section(second.headings, first.paragraphs + second.paragraphs), *sections[2:]]
     chunks = [chunk for section in sections for chunk in section_chunks(section, title=title)]
-    return sections_text(sections), chunks
+    return text, chunks

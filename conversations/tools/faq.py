@@ -1,17 +1,15 @@
-"""The FAQ tool: the best answers for a question, citable by id and title."""
+"""The knowledge tool: the best FAQ entries and article passages for a question, citable."""
 
 from conversations.knowledge import faq_search
+from conversations.knowledge.passage_answers import knowledge_result
 from conversations.tools.registry import Tool, ToolContext, ToolResult, object_schema, tool_register
 
 
 def search_faq(*, context: ToolContext, question: str) -> ToolResult:
     """The top FAQ entries for a question; `no_good_match` when none answers it."""
     result = faq_search(bot_id=context.bot_id, question=question, limit=3)
-    matches = [] if result.no_good_match else [m.to_dict() for m in result.matches]
-    return ToolResult(
-        data={"matches": matches, "no_good_match": result.no_good_match},
-        sources=[{"id": m["id"], "title": m["question"]} for m in matches],
-    )
+    data, sources = knowledge_result(bot_id=context.bot_id, question=question, faq=result)
+    return ToolResult(data=data, sources=sources)
 
 
 tool_register(
@@ -19,8 +17,10 @@ tool_register(
         name="search_faq",
         description=(
             "Search the store's help center (shipping, returns, refunds, payments, accounts, "
-            "sizing, warranty, order changes). Answer only from the matches and cite them; "
-            "if no_good_match is true, say you don't know and offer a human agent."
+            "sizing, warranty, order changes): FAQ entries (matches) and article passages "
+            "(passages, with title, heading and url). Answer only from them and cite what you "
+            "used: the FAQ question, or the article title and its section (heading). If "
+            "no_good_match is true, say you don't know and offer a human agent."
         ),
         parameters=object_schema(
             {

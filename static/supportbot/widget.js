@@ -159,6 +159,7 @@
     ".who{display:block;font-size:11px;font-weight:600;color:#15803d;margin-bottom:2px}",
     ".note{align-self:center;font-size:12px;color:#64748b;text-align:center}",
     ".stopped{display:block;font-size:11px;color:#64748b;margin-top:4px}",
+    ".sources{display:block;font-size:12px;color:#475569;margin-top:6px}.sources a{margin-right:8px}",
     ".msg img{max-width:100%;max-height:180px;border-radius:8px;display:block;margin-top:4px}",
     ".typing{align-self:flex-start;padding:10px 14px}.typing span{display:inline-block;width:7px;height:7px;margin:0 2px;border-radius:50%;background:#94a3b8;animation:blink 1.2s infinite}",
     ".typing span:nth-child(2){animation-delay:.2s}.typing span:nth-child(3){animation-delay:.4s}",
@@ -268,7 +269,19 @@
     if (bubble.role === "customer") node.append(document.createTextNode(bubble.text));
     else node.append(markdown(bubble.text));
     if (images) node.append(images);
+    if (bubble.role === "assistant") { var cited = sourcesFor(bubble.sources); if (cited) node.append(cited); }
     if (bubble.state === "interrupted") node.append(el("span", { class: "stopped", text: "Stopped" }));
+  }
+  // The help-center articles a reply cites, as links (the product's own pages are relative).
+  function sourcesFor(list) {
+    var articles = (list || []).filter(function (s) { return s && s.type === "article" && s.url; });
+    if (!articles.length) return null;
+    var box = el("span", { class: "sources", text: "Sources: " });
+    articles.forEach(function (s) {
+      var href = s.url.charAt(0) === "/" ? SERVER + s.url : s.url;
+      box.append(link(href, s.title + (s.section ? " › " + s.section : "")));
+    });
+    return box;
   }
   function imagesFor(list) {
     var box = el("div", { class: "images" });
@@ -324,6 +337,7 @@
       if (message.state === "streaming" && b.text.length > message.text.length) return;
       b.text = message.text;
       b.state = message.state;
+      b.sources = message.sources;
       renderBody(b);
       if (message.state === "streaming") { setStreaming(message.seq); showTyping(false); }
       else if (message.role === "agent") bumpUnread();
@@ -399,6 +413,7 @@
       var b = bubbleFor({ seq: f.seq, role: "assistant", state: f.state });
       b.text = f.text;
       b.state = f.state;
+      b.sources = f.sources;
       renderBody(b);
       lastSeq = Math.max(lastSeq, f.seq);
       bumpUnread();

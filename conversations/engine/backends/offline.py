@@ -22,6 +22,7 @@ from conversations.engine.backends import (
     Usage,
 )
 from conversations.engine.tokens import prompt_tokens, token_count
+from conversations.knowledge.passage_answers import passage_reply
 from conversations.tools import ToolCall
 
 ORDER_NUMBER = re.compile(
@@ -265,7 +266,9 @@ def _compose(request: ModelRequest, available: set[str], can_call: bool) -> _Pla
         elif outcome.name == "search_faq":
             matches = data.get("matches") or []
             question = _call_arguments(request, outcome.call_id).get("question", "")
-            if matches and not data.get("no_good_match") and faq_grounded(question, matches[0]):
+            if data.get("best") == "passage":
+                paragraphs.append(passage_reply(question=question, data=data) or I_DONT_KNOW)
+            elif matches and not data.get("no_good_match") and faq_grounded(question, matches[0]):
                 paragraphs.append(str(matches[0].get("answer", "")).strip())
             else:
                 paragraphs.append(I_DONT_KNOW)

@@ -9,7 +9,8 @@ from conversations.importing import ImportFileError, progress_default
 
 class Command(BaseCommand):
     help = (
-        "Load the demo store: a bot with its FAQ, customers and orders. Safe to run again. "
+        "Load the demo store: a bot with its FAQ, help-center articles, customers and orders. "
+        "Safe to run again. "
         "--conversations N also makes sure N generated past conversations exist."
     )
 
@@ -41,6 +42,8 @@ class Command(BaseCommand):
         else:
             for line in result.faq.lines():
                 self.stdout.write(f"  {line}")
+        for line in result.articles.lines() if result.articles else ():
+            self.stdout.write(f"  {line}")
         if conversations:
             added = conversations_seed(bot=bot, count=conversations, progress=progress)
             self.stdout.write(f"  conversations: {added} generated, {conversations} wanted")

@@ -150,7 +150,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Threads for the ORM calls async code makes on PostgreSQL
-# (conversations.engine.persistence.in_thread).
+# (conversations.database.database_call).
 DB_THREADS = env_int("DB_THREADS", 16, minimum=1)
 
 # --- Celery: a broker on Redis, or every task run in-process on the embedded default.

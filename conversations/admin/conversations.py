@@ -17,7 +17,8 @@ from django.utils.html import format_html
 from conversations.admin.search import CappedCountPaginator, conversations_search
 from conversations.agents.access import agent_may_reply
 from conversations.agents.transcripts import transcript_messages, transcripts_csv, transcripts_json
-from conversations.domain.status import StatusError, conversation_close
+from conversations.domain.errors import DomainError
+from conversations.domain.status import conversation_close
 from conversations.models import Attachment, Conversation, ConversationStatus, Message, ModelName
 
 
@@ -226,7 +227,7 @@ class ConversationAdmin(admin.ModelAdmin):
             try:
                 conversation_close(conversation_id=pk, closed_by="agent", agent=request.user)
                 closed += 1
-            except StatusError as error:  # pragma: no cover - close never refuses today
+            except DomainError as error:  # pragma: no cover - close never refuses today
                 self.message_user(request, error.message, messages.WARNING)
         self.message_user(request, f"Closed {closed} conversation(s).")
 

@@ -2,15 +2,14 @@
 
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
 from conversations.agents.access import agent_name
 from conversations.domain.events import AgentMessage, MessageCreated
-from conversations.domain.messages import message_append, message_serialize
+from conversations.domain.messages import message_append, message_serialize, message_text_check
 from conversations.domain.realtime import event_publish_on_commit
-from conversations.domain.status import StatusError
-from conversations.models import Conversation, ConversationStatus, Message, MessageRole
+from conversations.domain.status import agent_write_check
+from conversations.models import Conversation, Message, MessageRole
 
 
 def agent_reply(
@@ -22,25 +21,14 @@ def agent_reply(
     close cannot slip in between the owner check and the write.
     """
     text = (text or "").strip()
-    if not text:
-        raise StatusError("empty", "Write a message first.")
-    if len(text) > settings.SUPPORTBOT_MAX_MESSAGE_CHARS:
-        raise StatusError(
-            "too_long", f"Messages are at most {settings.SUPPORTBOT_MAX_MESSAGE_CHARS} characters."
-        )
+    message_text_check(text=text)
     with transaction.atomic():
         conversation = (
             Conversation.objects.select_for_update()
             .only("id", "status", "assigned_agent_id")
             .get(pk=conversation_id)
         )
-        if conversation.status == ConversationStatus.CLOSED:
-            raise StatusError("closed", "This conversation is closed.")
-        if (
-            conversation.status != ConversationStatus.AGENT
-            or conversation.assigned_agent_id != agent.pk
-        ):
-            raise StatusError("not_owner", "Take the conversation over before replying.")
+        agent_write_check(conversation=conversation, agent=agent)
         message, created = message_append(
             conversation_id=conversation_id,
             role=MessageRole.AGENT,

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from PIL import Image, UnidentifiedImageError
 
+from conversations.domain.errors import DomainError
 from conversations.models import Attachment
 
 # Magic numbers of the formats we accept, and the content type each is stored as.
@@ -24,13 +25,6 @@ _SIGNATURES = (
     (b"GIF89a", "GIF", "image/gif"),
 )
 MAX_PIXELS = 40_000_000
-
-
-class AttachmentError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +46,13 @@ def _sniff(data: bytes) -> tuple[str, str] | None:
 def image_validate(*, data: bytes) -> ImageInfo:
     """Check that `data` is a PNG, JPEG, GIF or WebP image within the size limits."""
     if not data:
-        raise AttachmentError("empty_file", "The file is empty.")
+        raise DomainError("empty_file", "The file is empty.")
     if len(data) > settings.SUPPORTBOT_MAX_IMAGE_BYTES:
         limit_mb = settings.SUPPORTBOT_MAX_IMAGE_BYTES / (1024 * 1024)
-        raise AttachmentError("image_too_large", f"Images may be at most {limit_mb:g} MB.")
+        raise DomainError("image_too_large", f"Images may be at most {limit_mb:g} MB.")
     sniffed = _sniff(data)
     if sniffed is None:
-        raise AttachmentError("unsupported_type", "Only PNG, JPEG, GIF and WebP images.")
+        raise DomainError("unsupported_type", "Only PNG, JPEG, GIF and WebP images.")
     pil_format, content_type = sniffed
     try:
         with warnings.catch_warnings():
@@ -67,17 +61,17 @@ def image_validate(*, data: bytes) -> ImageInfo:
             image = Image.open(io.BytesIO(data))
         with image:
             if image.format != pil_format:
-                raise AttachmentError("unsupported_type", "The image's format is inconsistent.")
+                raise DomainError("unsupported_type", "The image's format is inconsistent.")
             width, height = image.size
             if width * height > MAX_PIXELS:
-                raise AttachmentError("image_too_large", "The image has too many pixels.")
+                raise DomainError("image_too_large", "The image has too many pixels.")
             image.verify()
-    except AttachmentError:
+    except DomainError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise AttachmentError("image_too_large", "The image has too many pixels.") from None
+        raise DomainError("image_too_large", "The image has too many pixels.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise AttachmentError("invalid_image", "The file is not a readable image.") from None
+        raise DomainError("invalid_image", "The file is not a readable image.") from None
     return ImageInfo(content_type=content_type, width=width, height=height)
 
 

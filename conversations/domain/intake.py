@@ -13,14 +13,15 @@ import asyncio
 import contextvars
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.db import database_sync_to_async
-from django.db import connections, transaction
+from django.db import transaction
 
 from conversations import engine
+from conversations.database import database_call
+from conversations.domain.errors import DomainError
 from conversations.domain.events import (
     AssistantDelta,
     AssistantDone,
@@ -29,9 +30,9 @@ from conversations.domain.events import (
     Event,
     MessageCreated,
 )
-from conversations.domain.messages import message_append, message_serialize
+from conversations.domain.messages import message_append, message_serialize, message_text_check
 from conversations.domain.realtime import event_publish
-from conversations.engine.persistence import database_executor
+from conversations.domain.status import bot_may_write
 from conversations.models import Attachment, Conversation, ConversationStatus, Message, MessageRole
 
 logger = logging.getLogger(__name__)
@@ -40,15 +41,6 @@ logger = logging.getLogger(__name__)
 # well under what a reader notices.
 DELTA_FLUSH_SECONDS = 0.04
 MAX_ATTACHMENTS = 4
-
-
-class MessageRefused(Exception):
-    """The customer message cannot be stored; `code` for programs, `message` for people."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -69,26 +61,17 @@ class Reply:
 _replies: dict[str, Reply] = {}
 
 
-def database_call(func: Callable) -> Callable:
-    """database_sync_to_async, on the thread pool rather than the one thread-sensitive thread.
-
-    These calls are short, self-contained transactions: run side by side, a burst of customer
-    messages does not queue behind one another (and behind the engine). SQLite takes one
-    writer at a time anyway, so there they keep to the one thread.
-    """
-    if connections["default"].vendor == "sqlite":
-        return database_sync_to_async(func, thread_sensitive=True)
-    return database_sync_to_async(func, thread_sensitive=False, executor=database_executor())
-
-
 @dataclass(frozen=True, slots=True)
 class Posted:
     """The outcome of posting a customer message."""
 
     message: Message
+    payload: dict[str, Any]  # the message's public shape (message_serialize)
     created: bool
     status: str
     reply_started: bool
+    # With `subscribe`: the events of the reply that answers this message, else None.
+    events: AsyncIterator[Event] | None = None
 
 
 def _attachments_check(*, conversation_id: Any, ids: list[str], message_pk: int | None) -> list:
@@ -98,7 +81,7 @@ def _attachments_check(*, conversation_id: Any, ids: list[str], message_pk: int 
     if len(attachments) != len(set(ids)) or any(
         a.message_id not in (None, message_pk) for a in attachments
     ):
-        raise MessageRefused("invalid_attachment", "An attached image was not found.")
+        raise DomainError("invalid_attachment", "An attached image was not found.")
     return attachments
 
 
@@ -108,23 +91,31 @@ class _Stored:
     created: bool
     status: str
     is_last: bool
-    payload: dict[str, Any] | None
+    payload: dict[str, Any]
 
 
 def _customer_message_store(
     *, conversation_id: Any, text: str, client_id: str, attachment_ids: list[str]
 ) -> _Stored:
     with transaction.atomic():
-        conversation = Conversation.objects.only("id", "status", "last_seq").get(pk=conversation_id)
+        # Locked: a close (or takeover) that commits meanwhile is seen here, not after the write.
+        conversation = (
+            Conversation.objects.select_for_update()
+            .only("id", "status", "last_seq")
+            .get(pk=conversation_id)
+        )
         if client_id:
-            existing = Message.objects.filter(
-                conversation_id=conversation_id, client_id=client_id
-            ).first()
+            existing = (
+                Message.objects.filter(conversation_id=conversation_id, client_id=client_id)
+                .prefetch_related("attachments")
+                .first()
+            )
             if existing is not None:
                 is_last = existing.seq == conversation.last_seq
-                return _Stored(existing, False, conversation.status, is_last, None)
+                payload = message_serialize(existing)
+                return _Stored(existing, False, conversation.status, is_last, payload)
         if conversation.status == ConversationStatus.CLOSED:
-            raise MessageRefused("closed", "This conversation is closed.")
+            raise DomainError("closed", "This conversation is closed.")
         attachments = (
             _attachments_check(conversation_id=conversation_id, ids=attachment_ids, message_pk=None)
             if attachment_ids
@@ -143,38 +134,55 @@ def _customer_message_store(
 
 
 async def customer_message_post(
-    *, conversation_id: Any, text: str, client_id: str = "", attachment_ids: list[str] = ()
+    *,
+    conversation_id: Any,
+    text: str,
+    client_id: str = "",
+    attachment_ids: list[str] = (),
+    subscribe: bool = False,
 ) -> Posted:
     """Store a customer's message, tell every watcher, and start the bot's reply if it answers.
 
-    A resend with a known client id returns the stored message and stores nothing; it starts
-    the reply only if the first attempt never got one (the process died in between).
+    The one way a customer message enters, for every transport. Refusals raise DomainError:
+    too_long, empty, invalid_attachment, closed. A resend with a known client id returns the
+    stored message and stores nothing; it starts the reply only if the first attempt never got
+    one (the process died in between). With `subscribe`, `events` iterates
+    the reply that answers this message (for transports that stream to one client).
     """
+    text = text.strip()
     try:
-        attachment_ids = [str(uuid.UUID(str(a))) for a in attachment_ids]
+        attachment_ids = list(dict.fromkeys(str(uuid.UUID(str(a))) for a in attachment_ids))
     except ValueError:
-        raise MessageRefused("invalid_attachment", "An attached image was not found.") from None
+        raise DomainError("invalid_attachment", "An attached image was not found.") from None
     if len(attachment_ids) > MAX_ATTACHMENTS:
-        raise MessageRefused("invalid_attachment", f"At most {MAX_ATTACHMENTS} images a message.")
-    if not text.strip() and not attachment_ids:
-        raise MessageRefused("empty", "The message is empty.")
+        raise DomainError("invalid_attachment", f"At most {MAX_ATTACHMENTS} images a message.")
+    message_text_check(text=text, attachments=len(attachment_ids))
     stored = await database_call(_customer_message_store)(
         conversation_id=conversation_id,
         text=text,
         client_id=client_id,
         attachment_ids=attachment_ids,
     )
-    if stored.payload is not None:
+    if stored.created:
         await event_publish(
             conversation_id=conversation_id, event=MessageCreated(message=stored.payload)
         )
-    answer = stored.status == ConversationStatus.BOT and (
+    answer = bot_may_write(stored.status, allow_waiting=False) and (
         stored.created
         or (reply_running(conversation_id=conversation_id) is None and stored.is_last)
     )
     started = reply_start(conversation_id=conversation_id) if answer else False
+    events = None
+    if subscribe and answer:
+        # Not started now: a reply is running, and the turn after it answers this message.
+        events = _subscription(conversation_id=conversation_id, after=not started)
     return Posted(
-        message=stored.message, created=stored.created, status=stored.status, reply_started=started
+        message=stored.message,
+        payload=stored.payload,
+        created=stored.created,
+        status=stored.status,
+        reply_started=started,
+        events=events,
     )
 
 
@@ -223,6 +231,11 @@ def reply_events(*, conversation_id: Any, start: bool = True) -> AsyncIterator[E
     one sure to answer what was just stored.
     """
     after = start and not reply_start(conversation_id=conversation_id)
+    return _subscription(conversation_id=conversation_id, after=after)
+
+
+def _subscription(*, conversation_id: Any, after: bool) -> AsyncIterator[Event]:
+    """Subscribe now to the running reply (or, `after`, to its next turn)."""
     reply = _replies.get(str(conversation_id))
     queue: asyncio.Queue = asyncio.Queue()
     if reply is None:

@@ -2,11 +2,22 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from conversations.domain.errors import DomainError
 from conversations.domain.webhooks import webhook_message_created
 from conversations.models import Conversation, Message, MessageRole, MessageState
+
+
+def message_text_check(*, text: str, attachments: int = 0) -> None:
+    """The one rule for what a person may send: some text or an image, within the length limit."""
+    limit = settings.SUPPORTBOT_MAX_MESSAGE_CHARS
+    if len(text) > limit:
+        raise DomainError("too_long", f"Messages are at most {limit:,} characters.")
+    if not text.strip() and not attachments:
+        raise DomainError("empty", "The message is empty.")
 
 
 def message_append(

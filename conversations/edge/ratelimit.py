@@ -1,4 +1,5 @@
-"""Sliding-window rate limits on the Django cache (Redis in production), for API and widget.
+"""Rate limits: sliding windows on the Django cache (Redis in production) for the API and the
+widget, shared by every process; a token bucket for one websocket's own pace.
 
 The window is approximated the usual way: the count of the current fixed window plus the
 previous window's count weighted by how much of it still overlaps. Two cache keys per
@@ -16,10 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
+
+from conversations.database import blocking_call
+from conversations.edge.responses import error_response
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +62,28 @@ def rate_limit_hit(*, scope: str, subject: str, limit: int, per: float = 60.0) -
 
 
 async def arate_limit_hit(*, scope: str, subject: str, limit: int, per: float = 60.0) -> RateLimit:
-    return await sync_to_async(rate_limit_hit)(scope=scope, subject=subject, limit=limit, per=per)
+    return await blocking_call(rate_limit_hit)(scope=scope, subject=subject, limit=limit, per=per)
+
+
+class TokenBucket:
+    """At most `burst` actions at once, refilled at `rate` a second: one client's own pace.
+
+    In memory, for one long-lived connection (a websocket's frames and messages); limits that
+    all processes share are `rate_limit_hit`'s.
+    """
+
+    def __init__(self, *, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -73,14 +98,10 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def rate_limited_response(result: RateLimit) -> JsonResponse:
-    response = JsonResponse(
-        {
-            "error": {
-                "code": "rate_limited",
-                "message": f"Too many requests; retry in {result.retry_after} s.",
-            }
-        },
+    response = error_response(
         status=429,
+        code="rate_limited",
+        message=f"Too many requests; retry in {result.retry_after} s.",
     )
     response["Retry-After"] = str(result.retry_after)
     return response

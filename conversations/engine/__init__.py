@@ -22,12 +22,11 @@ In detail (docs/engine.md):
 
 The modules: loop.py (the reply loop), context.py (history, budget, running summary),
 tokens.py (o200k_base offline), pricing.py, faults.py (retries, customer messages),
-safety.py (input limit, prompt-leak guard), cache.py (repeated FAQ questions), and
+safety.py (prompt-leak guard), cache.py (repeated FAQ questions), and
 backends/ (openai.py, offline.py) behind one interface.
 """
 
 from conversations.engine.loop import reply_stream
-from conversations.engine.safety import InputRejected, message_check
 from conversations.engine.tokens import encoding
 
 
@@ -36,4 +35,4 @@ def engine_warm_up() -> None:
     encoding()
 
 
-__all__ = ["InputRejected", "engine_warm_up", "message_check", "reply_stream"]
+__all__ = ["engine_warm_up", "reply_stream"]

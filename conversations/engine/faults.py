@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import openai
 
+from conversations.domain.errors import DomainError
 from conversations.engine.backends import BackendEvent, Usage
 
 logger = logging.getLogger(__name__)
@@ -46,8 +47,8 @@ def customer_message(code: str) -> str:
     return MESSAGES.get(code, MESSAGES["internal"])
 
 
-class ModelFault(Exception):
-    """A model call failed; `code` picks the customer's message."""
+class ModelFault(DomainError):
+    """A model call failed; `code` picks the customer's message, `detail` is for the log."""
 
     def __init__(
         self,
@@ -57,11 +58,13 @@ class ModelFault(Exception):
         retryable: bool = False,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(detail or code)
-        self.code = code
+        super().__init__(code, customer_message(code))
         self.detail = detail
         self.retryable = retryable
         self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return self.detail or self.code
 
 
 class ContextTooLong(ModelFault):

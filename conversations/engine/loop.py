@@ -18,7 +18,9 @@ from typing import Any
 from django.conf import settings
 
 from conversations import tools as tool_registry
+from conversations.database import database_call
 from conversations.domain.budget import bot_budget_exceeded
+from conversations.domain.errors import DomainError
 from conversations.domain.events import (
     AssistantDelta,
     AssistantDone,
@@ -28,6 +30,7 @@ from conversations.domain.events import (
     ToolFinished,
     ToolStarted,
 )
+from conversations.domain.messages import message_text_check
 from conversations.domain.status import handoff_request
 from conversations.engine import cache as reply_cache
 from conversations.engine import persistence
@@ -58,7 +61,7 @@ from conversations.engine.faults import (
     stream_with_retries,
 )
 from conversations.engine.pricing import cost_usd
-from conversations.engine.safety import InputRejected, LeakGuard, message_check
+from conversations.engine.safety import LeakGuard
 from conversations.models import Message, MessageState, ToolRunStatus
 from conversations.tools import ToolCall, ToolOutcome
 
@@ -125,7 +128,7 @@ class _Reply:
         return int((time.monotonic() - self.started) * 1000)
 
     async def _row_open(self) -> _Row | None:
-        message = await persistence.in_thread(persistence.assistant_row_create)(
+        message = await database_call(persistence.assistant_row_create)(
             conversation_id=self.conversation_id,
             engine=self.engine,
             model=self.model,
@@ -168,7 +171,7 @@ class _Reply:
             fields["data"] = data
         if finish_reason != "tool_calls":
             fields["sources"] = self.sources
-        return await persistence.in_thread(persistence.row_finish)(
+        return await database_call(persistence.row_finish)(
             conversation_id=self.conversation_id,
             message_id=row.id,
             allow_waiting=self.allow_waiting,
@@ -244,14 +247,14 @@ class _Reply:
                         completion_tokens=usage.completion_tokens,
                         cached_tokens=usage.cached_tokens,
                     )
-                    await persistence.in_thread(persistence.conversation_usage_add)(
+                    await database_call(persistence.conversation_usage_add)(
                         conversation_id=self.conversation_id, usage=usage, cost=cost
                     )
             except Exception:
                 logger.warning("Summarising older turns failed; keeping their gist", exc_info=True)
             summary = summary or summary_extractive(previous=history.summary, messages=dropped)
             through = history.turns[count - 1].last_seq
-            await persistence.in_thread(summary_store)(
+            await database_call(summary_store)(
                 conversation_id=self.conversation_id, text=summary, through_seq=through
             )
             history.summary, history.summary_through_seq = summary, through
@@ -340,7 +343,7 @@ class _Reply:
             return
         row.checkpoint_at, row.deltas_since_checkpoint = now, 0
         row.pending = asyncio.ensure_future(
-            persistence.in_thread(persistence.checkpoint)(
+            database_call(persistence.checkpoint)(
                 conversation_id=self.conversation_id,
                 message_id=row.id,
                 text=row.text,
@@ -393,7 +396,7 @@ class _Reply:
             yield outcome
 
     async def _tool_finished(self, row: _Row, outcome: ToolOutcome) -> ToolFinished:
-        await persistence.in_thread(persistence.tool_message_store)(
+        await database_call(persistence.tool_message_store)(
             conversation_id=self.conversation_id, outcome=outcome
         )
         self.tools_used.append(outcome.name)
@@ -498,7 +501,7 @@ class _Reply:
                     else:
                         yield item
             except Stop as stop:
-                await persistence.in_thread(Message.objects.filter(pk=row.id).update)(
+                await database_call(Message.objects.filter(pk=row.id).update)(
                     state=MessageState.INTERRUPTED, finish_reason=stop.reason
                 )
                 for event in self._finish(row, MessageState.INTERRUPTED, stop.reason):
@@ -549,7 +552,7 @@ class _Reply:
                 tools_used=self.tools_used, outcomes_ok=self.outcomes_ok, finish_reason=reason
             )
         ):
-            await persistence.in_thread(reply_cache.reply_cache_set)(
+            await database_call(reply_cache.reply_cache_set)(
                 key=self.cache_key, text=row.text, sources=self.sources
             )
         for event in self._finish(row, state, reason):
@@ -560,7 +563,7 @@ async def _cached_reply(
     *, conversation_id: Any, history: History, engine: str, hit: dict[str, Any]
 ) -> AsyncIterator[Event]:
     started = time.monotonic()
-    message = await persistence.in_thread(persistence.assistant_row_create)(
+    message = await database_call(persistence.assistant_row_create)(
         conversation_id=conversation_id, engine="cache", model=history.model, allow_waiting=False
     )
     if message is None:
@@ -570,7 +573,7 @@ async def _cached_reply(
     for start in range(0, len(text), CACHE_PIECE_CHARS):
         yield AssistantDelta(seq=message.seq, text=text[start : start + CACHE_PIECE_CHARS])
     ms = int((time.monotonic() - started) * 1000)
-    state, reason = await persistence.in_thread(persistence.row_finish)(
+    state, reason = await database_call(persistence.row_finish)(
         conversation_id=conversation_id,
         message_id=message.pk,
         allow_waiting=False,
@@ -602,7 +605,7 @@ class _Prepared:
     """What a reply needs from the database before the model call (see _prepare)."""
 
     history: History | None = None
-    rejected: InputRejected | None = None
+    rejected: DomainError | None = None
     cache_key: str | None = None
     hit: dict[str, Any] | None = None
     over_budget: bool = False
@@ -624,8 +627,9 @@ def _prepare(*, conversation_id: Any, engine: str, ask_moderation: bool) -> _Pre
     last = history.last_customer
     if last is not None:
         try:
-            message_check(text=last.text, images=history.last_customer_images)
-        except InputRejected as rejected:
+            # The intake refuses these already; rows written any other way meet the same rule.
+            message_text_check(text=last.text, attachments=history.last_customer_images)
+        except DomainError as rejected:
             return _Prepared(history=history, rejected=rejected)
     prepared = _Prepared(history=history)
     if not ask_moderation:
@@ -660,7 +664,7 @@ async def reply_stream(
     """The events of the bot's reply to a conversation (see conversations/engine/__init__.py)."""
     engine = settings.SUPPORTBOT_ENGINE
     ask_moderation = engine == "openai" and settings.SUPPORTBOT_MODERATION
-    prepared = await persistence.in_thread(_prepare)(
+    prepared = await database_call(_prepare)(
         conversation_id=conversation_id, engine=engine, ask_moderation=ask_moderation
     )
     history = prepared.history
@@ -683,9 +687,7 @@ async def reply_stream(
         if flagged:
             yield Error(code="moderated", message=customer_message("moderated"), seq=last.seq)
             return
-        await persistence.in_thread(_prepare_rest)(
-            prepared, conversation_id=conversation_id, engine=engine
-        )
+        await database_call(_prepare_rest)(prepared, conversation_id=conversation_id, engine=engine)
     if prepared.hit is not None:
         async for event in _cached_reply(
             conversation_id=conversation_id, history=history, engine=engine, hit=prepared.hit
@@ -694,7 +696,7 @@ async def reply_stream(
         return
     if prepared.over_budget:
         # Past the bot's daily token budget a person answers instead of the model.
-        await persistence.in_thread(handoff_request)(
+        await database_call(handoff_request)(
             conversation_id=conversation_id,
             summary="The bot's daily token budget is used up.",
             requested_by="bot",

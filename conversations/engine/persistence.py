@@ -1,28 +1,24 @@
 """How a reply is stored: assistant rows opened and closed under the owner check, tool results.
 
-Sync functions, each called from the async loop through database_sync_to_async. The owner
-of the conversation is re-checked under a row lock before anything the bot writes is kept.
+Sync functions, each called from the async loop through conversations.database.database_call.
+The owner of the conversation is re-checked under a row lock before anything the bot writes is
+kept.
 """
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from channels.db import database_sync_to_async
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from conversations.domain.messages import message_append
+from conversations.domain.status import bot_may_write, bot_writable_statuses
 from conversations.domain.webhooks import webhook_message_created
 from conversations.engine.backends import Usage
 from conversations.engine.context import History, history_load
 from conversations.models import (
     Conversation,
-    ConversationStatus,
     Message,
     MessageRole,
     MessageState,
@@ -30,52 +26,11 @@ from conversations.models import (
 from conversations.tools import ToolOutcome
 
 
-def in_thread(func: Callable[..., Any]) -> Callable[..., Any]:
-    """`func` awaitable from async code, run in a worker thread with a managed DB connection.
-
-    On PostgreSQL the threads run in parallel (one connection each): one thread for every
-    reply's queries would make a thousand replies wait on each other. SQLite allows one
-    writer at a time, so there every call goes to the single thread-sensitive worker.
-    """
-    sqlite = "sqlite" in settings.DATABASES["default"]["ENGINE"]
-    if sqlite:
-        return database_sync_to_async(func, thread_sensitive=True)
-    return database_sync_to_async(func, thread_sensitive=False, executor=database_executor())
-
-
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
-
-
-def database_executor() -> ThreadPoolExecutor:
-    """The threads database calls run on (PostgreSQL): DB_THREADS of them, one per process.
-
-    The event loop's default executor has min(32, CPUs + 4) threads: six on two cores. Every
-    call there mostly waits on the database, so a burst of replies queued behind a handful of
-    threads while the CPU sat idle.
-    """
-    global _executor
-    if _executor is None:
-        with _executor_lock:
-            if _executor is None:
-                _executor = ThreadPoolExecutor(
-                    max_workers=settings.DB_THREADS, thread_name_prefix="database"
-                )
-    return _executor
-
-
-def bot_may_write(status: str, *, allow_waiting: bool) -> bool:
-    """The bot writes while it owns the conversation; after its own handoff it may finish."""
-    return status == ConversationStatus.BOT or (
-        allow_waiting and status == ConversationStatus.WAITING
-    )
-
-
 def reply_setup(conversation_id: Any) -> History | None:
     conversation = (
         Conversation.objects.select_related("bot", "customer").filter(pk=conversation_id).first()
     )
-    if conversation is None or conversation.status != ConversationStatus.BOT:
+    if conversation is None or not bot_may_write(conversation.status, allow_waiting=False):
         return None
     return history_load(conversation_id=conversation_id, conversation=conversation)
 
@@ -107,7 +62,7 @@ def checkpoint(*, conversation_id: Any, message_id: int, text: str, allow_waitin
 
     One statement: the update only matches while the conversation's status lets the bot write.
     """
-    statuses = [ConversationStatus.BOT] + ([ConversationStatus.WAITING] if allow_waiting else [])
+    statuses = bot_writable_statuses(allow_waiting=allow_waiting)
     updated = Message.objects.filter(pk=message_id, conversation__status__in=statuses).update(
         text=text, updated_at=timezone.now()
     )

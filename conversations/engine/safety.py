@@ -1,31 +1,9 @@
-"""Checks around the model: the input limit, and a guard against echoing the system prompt."""
+"""A guard against a reply echoing the system prompt (the input rule is domain.messages')."""
 
 import re
 
-from django.conf import settings
-
 SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 LEAK_MIN_CHARS = 40  # shorter fragments ("Keep answers short.") are too common to mean a leak
-
-
-class InputRejected(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def message_check(*, text: str, images: int = 0) -> None:
-    """Refuse a customer message the engine will not send on; raises InputRejected."""
-    limit = settings.SUPPORTBOT_MAX_MESSAGE_CHARS
-    if len(text) > limit:
-        raise InputRejected(
-            "message_too_long",
-            f"Your message is too long ({len(text):,} characters). Please keep it under "
-            f"{limit:,} characters, or split it into a few messages.",
-        )
-    if not text.strip() and not images:
-        raise InputRejected("message_empty", "Please type a message.")
 
 
 class LeakGuard:

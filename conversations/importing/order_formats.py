@@ -109,7 +109,9 @@ class PaymentRecord:
 
 
 @dataclass
-class OrderRecord:
+class ImportedOrder:
+    """One order as read from an import file, before it is stored."""
+
     number: str
     customer_id: str
     status: str
@@ -130,7 +132,7 @@ class StoreData:
     format: str
     customers: list[CustomerRecord] = field(default_factory=list)
     products: list[ProductRecord] = field(default_factory=list)
-    orders: list[OrderRecord] = field(default_factory=list)
+    orders: list[ImportedOrder] = field(default_factory=list)
 
 
 class _Problems:
@@ -346,7 +348,7 @@ def _tau2_parse(document: dict[str, Any]) -> StoreData:
             here = f"{where}.payment_history[{index}]"
             payments.append(_payment(problems, here, problems.mapping(here, item, "payment")))
         data.orders.append(
-            OrderRecord(
+            ImportedOrder(
                 number=problems.text(
                     where, order.get("order_id", key), "order_id", max_length=MAX_ID
                 ),
@@ -450,7 +452,7 @@ def _supportbot_json_parse(document: dict[str, Any]) -> StoreData:
             here = f"{where}.payments[{i}]"
             payments.append(_payment(problems, here, problems.mapping(here, item, "payment")))
         data.orders.append(
-            OrderRecord(
+            ImportedOrder(
                 number=number,
                 customer_id=problems.text(
                     where, order.get("customer"), "customer", max_length=MAX_CUSTOMER_ID
@@ -485,7 +487,7 @@ def store_csv_parse(*, text: str) -> StoreData:
     problems.raise_if_any()
     reader.fieldnames = header
     data = StoreData(format="csv")
-    orders: dict[str, OrderRecord] = {}
+    orders: dict[str, ImportedOrder] = {}
     order_rows: dict[str, dict[str, str]] = {}
     customers: dict[str, CustomerRecord] = {}
     tracking: dict[str, dict[tuple[str, str], FulfillmentRecord]] = {}
@@ -539,7 +541,7 @@ def store_csv_parse(*, text: str) -> StoreData:
         )
         order = orders.get(number)
         if order is None:
-            order = orders[number] = OrderRecord(
+            order = orders[number] = ImportedOrder(
                 number=number,
                 customer_id=customer_id,
                 status=problems.text(where, row.get("status"), "status", max_length=MAX_STATUS),

@@ -20,7 +20,7 @@ from conversations.importing import (
 )
 from conversations.importing.order_formats import (
     CustomerRecord,
-    OrderRecord,
+    ImportedOrder,
     ProductRecord,
     StoreData,
     store_file_read,
@@ -207,7 +207,7 @@ def _products_upsert(*, bot: Bot, records: Sequence[ProductRecord], report: Impo
     )
 
 
-def _lines_of(record: OrderRecord, order: Order) -> list[OrderLine]:
+def _lines_of(record: ImportedOrder, order: Order) -> list[OrderLine]:
     return [
         OrderLine(
             order=order,
@@ -222,7 +222,7 @@ def _lines_of(record: OrderRecord, order: Order) -> list[OrderLine]:
     ]
 
 
-def _fulfillments_of(record: OrderRecord, order: Order) -> list[Fulfillment]:
+def _fulfillments_of(record: ImportedOrder, order: Order) -> list[Fulfillment]:
     return [
         Fulfillment(
             order=order,
@@ -236,7 +236,7 @@ def _fulfillments_of(record: OrderRecord, order: Order) -> list[Fulfillment]:
 
 
 def _payments_of(
-    record: OrderRecord, order: Order, methods: dict[str, dict[str, Any]]
+    record: ImportedOrder, order: Order, methods: dict[str, dict[str, Any]]
 ) -> list[Payment]:
     return [
         Payment(
@@ -265,7 +265,7 @@ def _same(stored: Sequence[Any], wanted: Sequence[Any], fields: Sequence[str]) -
     return [key(row) for row in stored] == [key(row) for row in wanted]
 
 
-def _orders_upsert(*, bot: Bot, records: Sequence[OrderRecord], report: ImportReport) -> None:
+def _orders_upsert(*, bot: Bot, records: Sequence[ImportedOrder], report: ImportReport) -> None:
     counts = report.counts("orders")
     customers = {
         customer.external_id: customer
@@ -279,7 +279,7 @@ def _orders_upsert(*, bot: Bot, records: Sequence[OrderRecord], report: ImportRe
             bot=bot, number__in=[record.number for record in records]
         ).prefetch_related("lines", "fulfillments", "payments")
     }
-    new_orders: list[tuple[OrderRecord, Order]] = []
+    new_orders: list[tuple[ImportedOrder, Order]] = []
     changed_orders, changed_fields = [], set()
     children_new: dict[type, list[Any]] = {OrderLine: [], Fulfillment: [], Payment: []}
     children_stale: dict[type, list[int]] = {OrderLine: [], Fulfillment: [], Payment: []}

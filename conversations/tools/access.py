@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations.models import OrderAccessGrant, OrderProofAttempt
-from conversations.tools.connectors import OrderRecord
+from conversations.tools.connectors import ConnectorOrder
 from conversations.tools.registry import ToolContext
 
 
@@ -20,7 +20,7 @@ def _norm(value: str) -> str:
     return "".join(value.split()).casefold()
 
 
-def order_owned_by_identity(*, context: ToolContext, order: OrderRecord) -> bool:
+def order_owned_by_identity(*, context: ToolContext, order: ConnectorOrder) -> bool:
     """The verified customer's own order (external id wins over email when both are signed)."""
     if not context.verified:
         return False
@@ -29,7 +29,7 @@ def order_owned_by_identity(*, context: ToolContext, order: OrderRecord) -> bool
     return bool(context.email) and _norm(context.email) == _norm(order.customer_email)
 
 
-def order_visible(*, context: ToolContext, order: OrderRecord) -> bool:
+def order_visible(*, context: ToolContext, order: ConnectorOrder) -> bool:
     if order_owned_by_identity(context=context, order=order):
         return True
     return OrderAccessGrant.objects.filter(
@@ -37,7 +37,7 @@ def order_visible(*, context: ToolContext, order: OrderRecord) -> bool:
     ).exists()
 
 
-def order_proof_matches(*, order: OrderRecord, email_or_zip: str) -> bool:
+def order_proof_matches(*, order: ConnectorOrder, email_or_zip: str) -> bool:
     given = _norm(email_or_zip)
     if not given:
         return False

@@ -1,6 +1,6 @@
 """Where order data comes from: the store's tables, or a deployment's own HTTP API.
 
-Both return `OrderRecord`s; who may see a record is decided by the tools (conversations.tools
+Both return `ConnectorOrder`s; who may see a record is decided by the tools (conversations.tools
 .access), never here. Configure the HTTP source with ORDER_SOURCE_URL, ORDER_SOURCE_AUTH_HEADER
 and ORDER_SOURCE_TIMEOUT.
 """
@@ -24,7 +24,7 @@ class OrderSourceError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class OrderRecord:
+class ConnectorOrder:
     """One order as the tools see it, whichever system it came from."""
 
     number: str
@@ -63,15 +63,15 @@ class OrderRecord:
 
 
 class OrderSource(Protocol):
-    def find_order(self, *, bot_id: int, number: str) -> OrderRecord | None: ...
+    def find_order(self, *, bot_id: int, number: str) -> ConnectorOrder | None: ...
 
     def orders_for_customer(
         self, *, bot_id: int, email: str = "", external_id: str = "", limit: int = 10
-    ) -> list[OrderRecord]: ...
+    ) -> list[ConnectorOrder]: ...
 
-    def order_cancel(self, *, bot_id: int, number: str, reason: str) -> OrderRecord: ...
+    def order_cancel(self, *, bot_id: int, number: str, reason: str) -> ConnectorOrder: ...
 
-    def order_return(self, *, bot_id: int, number: str, item_ids: list[str]) -> OrderRecord: ...
+    def order_return(self, *, bot_id: int, number: str, item_ids: list[str]) -> ConnectorOrder: ...
 
 
 def order_number_candidates(number: str) -> list[str]:
@@ -96,14 +96,14 @@ class DatabaseOrderSource:
     def _queryset(self, bot_id: int):
         return Order.objects.filter(bot_id=bot_id).select_related("customer")
 
-    def _record(self, order: Order) -> OrderRecord:
+    def _record(self, order: Order) -> ConnectorOrder:
         customer = order.customer
         zips = {
             str((order.shipping_address or {}).get("zip", "")),
             str((customer.address or {}).get("zip", "")),
         }
         methods = customer.payment_methods or {}
-        return OrderRecord(
+        return ConnectorOrder(
             number=order.number,
             status=order.status,
             total=_money(order.total),
@@ -140,7 +140,7 @@ class DatabaseOrderSource:
             zip_codes=tuple(sorted(z for z in zips if z)),
         )
 
-    def find_order(self, *, bot_id: int, number: str) -> OrderRecord | None:
+    def find_order(self, *, bot_id: int, number: str) -> ConnectorOrder | None:
         candidates = order_number_candidates(number)
         if not candidates:
             return None
@@ -157,7 +157,7 @@ class DatabaseOrderSource:
 
     def orders_for_customer(
         self, *, bot_id: int, email: str = "", external_id: str = "", limit: int = 10
-    ) -> list[OrderRecord]:
+    ) -> list[ConnectorOrder]:
         if external_id:
             who = Q(customer__external_id=external_id)
         elif email:
@@ -172,7 +172,7 @@ class DatabaseOrderSource:
         )
         return [self._record(order) for order in orders]
 
-    def order_cancel(self, *, bot_id: int, number: str, reason: str) -> OrderRecord:
+    def order_cancel(self, *, bot_id: int, number: str, reason: str) -> ConnectorOrder:
         with transaction.atomic():
             order = self._queryset(bot_id).select_for_update().get(number=number)
             order.status = "cancelled"
@@ -190,7 +190,7 @@ class DatabaseOrderSource:
                 )
         return self.find_order(bot_id=bot_id, number=number)
 
-    def order_return(self, *, bot_id: int, number: str, item_ids: list[str]) -> OrderRecord:
+    def order_return(self, *, bot_id: int, number: str, item_ids: list[str]) -> ConnectorOrder:
         with transaction.atomic():
             order = self._queryset(bot_id).select_for_update().get(number=number)
             order.status = "return requested"
@@ -209,7 +209,7 @@ def _method_label(method: dict[str, Any]) -> str:
 
 class HttpOrderSource:
     """A store's own order API: GET {url}/orders/{number}, GET {url}/orders?email=|external_id=,
-    POST {url}/orders/{number}/cancel and /return. Orders come back in OrderRecord's public
+    POST {url}/orders/{number}/cancel and /return. Orders come back in ConnectorOrder's public
     shape plus "customer": {"email", "external_id", "zip_codes"}; 404 means no such order."""
 
     def __init__(self, *, url: str, auth_header: str = "", timeout: float = 5.0) -> None:
@@ -236,10 +236,10 @@ class HttpOrderSource:
             raise OrderSourceError("order API answered something that is not JSON") from exc
 
     @staticmethod
-    def _record(raw: dict[str, Any]) -> OrderRecord:
+    def _record(raw: dict[str, Any]) -> ConnectorOrder:
         try:
             customer = raw.get("customer") or {}
-            return OrderRecord(
+            return ConnectorOrder(
                 number=str(raw["number"]),
                 status=str(raw["status"]),
                 total=_money(raw.get("total", 0)),
@@ -278,7 +278,7 @@ class HttpOrderSource:
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise OrderSourceError("order API sent an order in an unknown shape") from exc
 
-    def find_order(self, *, bot_id: int, number: str) -> OrderRecord | None:
+    def find_order(self, *, bot_id: int, number: str) -> ConnectorOrder | None:
         candidates = order_number_candidates(number)
         if not candidates:
             return None
@@ -287,21 +287,21 @@ class HttpOrderSource:
 
     def orders_for_customer(
         self, *, bot_id: int, email: str = "", external_id: str = "", limit: int = 10
-    ) -> list[OrderRecord]:
+    ) -> list[ConnectorOrder]:
         params = {"external_id": external_id} if external_id else {"email": email}
         if not (email or external_id):
             return []
         raw = self._request("GET", "/orders", params={**params, "limit": limit}) or {}
         return [self._record(order) for order in raw.get("orders", [])[:limit]]
 
-    def order_cancel(self, *, bot_id: int, number: str, reason: str) -> OrderRecord:
+    def order_cancel(self, *, bot_id: int, number: str, reason: str) -> ConnectorOrder:
         path = "/orders/" + quote(number, safe="") + "/cancel"
         raw = self._request("POST", path, json={"reason": reason})
         if not raw:
             raise OrderSourceError("order API does not know this order")
         return self._record(raw)
 
-    def order_return(self, *, bot_id: int, number: str, item_ids: list[str]) -> OrderRecord:
+    def order_return(self, *, bot_id: int, number: str, item_ids: list[str]) -> ConnectorOrder:
         path = "/orders/" + quote(number, safe="") + "/return"
         raw = self._request("POST", path, json={"item_ids": item_ids})
         if not raw:

@@ -13,12 +13,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 
+from conversations.database import blocking_call, database_call
 from conversations.models import ToolRun, ToolRunStatus
 from conversations.tools.calls import ToolOutcome
 from conversations.tools.registry import tool_get, tool_timeout
@@ -69,7 +68,6 @@ def _outcome(run: ToolRun) -> ToolOutcome:
     )
 
 
-@database_sync_to_async
 def _prepare(conversation_id: Any, message_id: int, calls: list[Any]) -> list[PreparedRun]:
     return [
         tool_run_prepare(
@@ -83,12 +81,10 @@ def _prepare(conversation_id: Any, message_id: int, calls: list[Any]) -> list[Pr
     ]
 
 
-@database_sync_to_async
 def _outcome_load(run_id: int) -> ToolOutcome:
     return _outcome(ToolRun.objects.get(pk=run_id))
 
 
-@database_sync_to_async
 def _time_out(run_id: int, timeout: float) -> Any:
     tool_run_time_out(run_id=run_id, timeout=timeout)
     return _outcome(ToolRun.objects.get(pk=run_id))
@@ -104,13 +100,13 @@ def _execute_in_thread(*, run_id: int) -> str:
 
 
 async def _run_in_process(run: PreparedRun, timeout: float) -> Any:
-    # Not thread-sensitive: a hung tool must not hold the one thread all ORM calls share.
-    execute = database_sync_to_async(_execute_in_thread, thread_sensitive=False)
+    # A hung tool must not hold the one thread all ORM calls share (SQLite).
+    execute = database_call(_execute_in_thread, may_hang=True)
     try:
         await asyncio.wait_for(execute(run_id=run.run_id), timeout)
     except TimeoutError:
-        return await _time_out(run.run_id, timeout)
-    return await _outcome_load(run.run_id)
+        return await database_call(_time_out)(run.run_id, timeout)
+    return await database_call(_outcome_load)(run.run_id)
 
 
 class _Mailbox:
@@ -162,7 +158,7 @@ async def _run_on_worker(run: PreparedRun, timeout: float, mailbox: _Mailbox) ->
 
     done = mailbox.expect(run.run_id)
     # Publishing to the broker is network I/O: keep it off the event loop.
-    await sync_to_async(tool_run.apply_async, thread_sensitive=False)(
+    await blocking_call(tool_run.apply_async)(
         args=[run.run_id, mailbox.channel],
         queue="tools",
         expires=timeout + 1,
@@ -172,17 +168,17 @@ async def _run_on_worker(run: PreparedRun, timeout: float, mailbox: _Mailbox) ->
     try:
         await asyncio.wait_for(done, timeout)
     except TimeoutError:
-        return await _time_out(run.run_id, timeout)
+        return await database_call(_time_out)(run.run_id, timeout)
     finally:
         mailbox.forget(run.run_id)
-    return await _outcome_load(run.run_id)
+    return await database_call(_outcome_load)(run.run_id)
 
 
 async def tool_runs_await(
     *, conversation_id: Any, message_id: int, calls: list[Any]
 ) -> AsyncIterator[Any]:
     """Record, validate and run the calls concurrently; yield outcomes as they finish."""
-    prepared = await _prepare(conversation_id, message_id, calls)
+    prepared = await database_call(_prepare)(conversation_id, message_id, calls)
     pending: list[asyncio.Task] = []
     try:
         to_run = []
@@ -190,7 +186,7 @@ async def tool_runs_await(
             if run.status == ToolRunStatus.QUEUED:
                 to_run.append(run)
             else:
-                yield await _outcome_load(run.run_id)
+                yield await database_call(_outcome_load)(run.run_id)
         if not to_run:
             return
         if settings.CELERY_TASK_ALWAYS_EAGER:

@@ -1,6 +1,7 @@
 """The handoff tool: a person takes over, and the bot stops answering."""
 
-from conversations.domain.status import StatusError, handoff_request
+from conversations.domain.errors import DomainError
+from conversations.domain.status import handoff_request
 from conversations.tools.registry import Tool, ToolContext, ToolResult, object_schema, tool_register
 
 
@@ -10,7 +11,7 @@ def handoff_to_human(*, context: ToolContext, summary: str) -> ToolResult:
         conversation = handoff_request(
             conversation_id=context.conversation_id, summary=summary, requested_by="bot"
         )
-    except StatusError as exc:
+    except DomainError as exc:
         return ToolResult(data={"error": exc.code, "message": exc.message})
     return ToolResult(data={"status": conversation.status})
 

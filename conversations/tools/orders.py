@@ -10,7 +10,7 @@ from conversations.tools.access import (
     order_proofs_exhausted,
     order_visible,
 )
-from conversations.tools.connectors import OrderRecord, order_source
+from conversations.tools.connectors import ConnectorOrder, order_source
 from conversations.tools.registry import Tool, ToolContext, ToolResult, object_schema, tool_register
 
 ORDER_NUMBER = {
@@ -31,7 +31,7 @@ NOT_VISIBLE = {
 }
 
 
-def visible_order(*, context: ToolContext, order_number: str) -> OrderRecord | None:
+def visible_order(*, context: ToolContext, order_number: str) -> ConnectorOrder | None:
     """The order if this customer may see it; None whether it is missing or someone else's."""
     order = order_source().find_order(bot_id=context.bot_id, number=order_number)
     if order is None or not order_visible(context=context, order=order):

@@ -8,17 +8,17 @@
 
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from conversations.agents.access import agent_may_reply, agent_may_review, agent_name
 from conversations.agents.messaging import agent_reply
 from conversations.agents.queue import agent_queue
+from conversations.database import database_call
+from conversations.domain.errors import DomainError
 from conversations.domain.events import AgentQueue, Error, MessageCreated, StatusChanged
 from conversations.domain.messages import message_serialize, messages_after
 from conversations.domain.realtime import AGENT_QUEUE_GROUP, conversation_group
 from conversations.domain.status import (
-    StatusError,
     conversation_claim,
     conversation_close,
     conversation_release,
@@ -29,14 +29,14 @@ FORBIDDEN = 4403
 NOT_FOUND = 4404
 
 
-@database_sync_to_async
+@database_call
 def _queue_snapshot() -> dict[str, Any]:
     return AgentQueue(conversations=agent_queue()).to_dict()
 
 
 class AgentQueueConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
-        if not await database_sync_to_async(agent_may_review)(self.scope.get("user")):
+        if not await database_call(agent_may_review)(self.scope.get("user")):
             await self.close(code=FORBIDDEN)
             return
         await self.channel_layer.group_add(AGENT_QUEUE_GROUP, self.channel_name)
@@ -54,7 +54,7 @@ class AgentQueueConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(await _queue_snapshot())
 
 
-@database_sync_to_async
+@database_call
 def _history(conversation_id: Any, after_seq: int) -> list[dict[str, Any]]:
     return [
         MessageCreated(message=message_serialize(m)).to_dict()
@@ -62,7 +62,7 @@ def _history(conversation_id: Any, after_seq: int) -> list[dict[str, Any]]:
     ]
 
 
-@database_sync_to_async
+@database_call
 def _status(conversation_id: Any) -> dict[str, Any] | None:
     conversation = (
         Conversation.objects.select_related("assigned_agent").filter(pk=conversation_id).first()
@@ -78,7 +78,7 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.conversation_id = str(self.scope["url_route"]["kwargs"]["conversation_id"])
         self.user = self.scope.get("user")
-        if not await database_sync_to_async(agent_may_review)(self.user):
+        if not await database_call(agent_may_review)(self.user):
             await self.close(code=FORBIDDEN)
             return
         status = await _status(self.conversation_id)
@@ -112,12 +112,12 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         if kind not in {"claim", "release", "close", "reply"}:
             await self._error("bad_frame", "Unknown frame type.")
             return
-        if not await database_sync_to_async(agent_may_reply)(self.user):
+        if not await database_call(agent_may_reply)(self.user):
             await self._error("forbidden", "You may read this conversation but not answer it.")
             return
         try:
-            await database_sync_to_async(self._act)(kind, content)
-        except StatusError as error:
+            await database_call(self._act)(kind, content)
+        except DomainError as error:
             await self._error(error.code, error.message)
         except Conversation.DoesNotExist:
             await self._error("not_found", "This conversation no longer exists.")

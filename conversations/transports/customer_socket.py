@@ -10,14 +10,14 @@ import json
 import logging
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
+from conversations.database import database_call
 from conversations.domain import intake
 from conversations.domain.conversation import conversation_for_token
+from conversations.domain.errors import DomainError
 from conversations.domain.events import (
     Error,
     Event,
@@ -26,11 +26,11 @@ from conversations.domain.events import (
     StatusChanged,
     Typing,
 )
-from conversations.domain.intake import database_call
 from conversations.domain.messages import message_serialize, messages_after
 from conversations.domain.realtime import conversation_group
-from conversations.domain.status import StatusError, conversation_rate, handoff_request
-from conversations.engine.persistence import bot_may_write
+from conversations.domain.status import bot_may_write, conversation_rate, handoff_request
+from conversations.edge.origins import bot_origin_allowed
+from conversations.edge.ratelimit import TokenBucket
 from conversations.models import Bot, Conversation
 
 logger = logging.getLogger(__name__)
@@ -44,33 +44,6 @@ REPLAY_BATCH = 500
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_AUTH_TIMEOUT = 4408
-
-
-class TokenBucket:
-    """At most `burst` actions at once, refilled at `rate` a second."""
-
-    def __init__(self, *, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.stamp = float(burst), time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
-def origin_allowed(*, origin: str, host: str, allowed: list[str]) -> bool:
-    """The bot's allowed origins, "*" for any, and the server's own pages (the demo)."""
-    if not origin:
-        return False
-    if "*" in allowed or origin in allowed:
-        return True
-    parts = urlsplit(origin)
-    return bool(host) and parts.netloc == host and parts.scheme in ("http", "https")
 
 
 def _bot_for_conversation(conversation_id: str) -> Bot | None:
@@ -119,9 +92,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         origin = headers.get(b"origin", b"").decode("latin-1")
         host = headers.get(b"host", b"").decode("latin-1")
         bot = await database_call(_bot_for_conversation)(self.conversation_id)
-        if bot is not None and not origin_allowed(
-            origin=origin, host=host, allowed=list(bot.allowed_origins or [])
-        ):
+        if bot is not None and not bot_origin_allowed(bot=bot, origin=origin, host=host):
             await self.send_event(
                 Error(code="origin_not_allowed", message="This site may not open this chat.")
             )
@@ -173,9 +144,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return await self.send_error("unknown_type", f"Unknown frame type {kind[:40]!r}.")
         try:
             await handler(self, frame)
-        except StatusError as error:
-            await self.send_error(error.code, error.message)
-        except intake.MessageRefused as error:
+        except DomainError as error:  # the websocket's envelope for every domain refusal
             await self.send_error(error.code, error.message, client_id=frame.get("client_id"))
 
     async def receive_auth(self, frame: dict[str, Any]) -> None:
@@ -227,19 +196,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return await self.send_error(
                 "malformed", "message needs a text, a client_id and a list of attachment ids."
             )
-        if len(text) > settings.SUPPORTBOT_MAX_MESSAGE_CHARS:
-            return await self.send_error(
-                "too_long",
-                f"Messages are at most {settings.SUPPORTBOT_MAX_MESSAGE_CHARS} characters.",
-                client_id=client_id,
-            )
         if not self.messages.take():
             return await self.send_error(
                 "rate_limited", "You are sending messages too fast.", client_id=client_id
             )
         posted = await intake.customer_message_post(
             conversation_id=self.conversation.pk,
-            text=text.strip(),
+            text=text,
             client_id=client_id,
             attachment_ids=attachments,
         )

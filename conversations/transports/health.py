@@ -5,10 +5,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
+
+from conversations.database import database_call
 
 PROBE_TIMEOUT = 3.0
 
@@ -42,7 +43,7 @@ async def _check(name: str, probe: Callable[[], Any]) -> tuple[str, dict[str, An
     started = time.perf_counter()
     try:
         awaitable = (
-            probe() if asyncio.iscoroutinefunction(probe) else database_sync_to_async(probe)()
+            probe() if asyncio.iscoroutinefunction(probe) else database_call(probe, may_hang=True)()
         )
         detail = await asyncio.wait_for(awaitable, PROBE_TIMEOUT)
         result: dict[str, Any] = {"ok": True, "backend": detail}

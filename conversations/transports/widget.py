@@ -9,52 +9,52 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from conversations.domain.attachments import AttachmentError, attachment_create
+from conversations.domain.attachments import attachment_create
 from conversations.domain.conversation import (
     Identity,
     conversation_for_token,
     conversation_start,
     customer_identify,
 )
+from conversations.domain.errors import DomainError
+from conversations.edge.origins import bot_origin_allowed, cors_headers_set
 from conversations.edge.ratelimit import client_ip, rate_limit_hit, rate_limited_response
+from conversations.edge.responses import error_response
 from conversations.models import Attachment, Bot, Conversation, ConversationStatus
 
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_ATTACHMENTS_PER_CONVERSATION = 100
+ALLOW_METHODS = "GET, POST, OPTIONS"
+ALLOW_HEADERS = "Content-Type, X-Conversation, X-Resume-Token"
 
 
 def _origin_allowed(request: HttpRequest, bot: Bot) -> bool:
     origin = request.headers.get("Origin", "")
     if not origin:
         return True  # same-origin GETs and non-browser clients; the token still decides
-    allowed = list(bot.allowed_origins or [])
-    if "*" in allowed or origin in allowed:
-        return True
-    return urlsplit(origin).netloc == request.get_host()
+    return bot_origin_allowed(bot=bot, origin=origin, host=request.get_host())
 
 
 def _cors(response: HttpResponse, request: HttpRequest) -> HttpResponse:
     origin = request.headers.get("Origin")
-    if origin:
-        response["Access-Control-Allow-Origin"] = origin
-        response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response["Access-Control-Allow-Headers"] = "Content-Type, X-Conversation, X-Resume-Token"
-        response["Access-Control-Max-Age"] = "600"
-    response["Vary"] = "Origin"
-    return response
+    if not origin:
+        patch_vary_headers(response, ["Origin"])
+        return response
+    return cors_headers_set(response, origin=origin, methods=ALLOW_METHODS, headers=ALLOW_HEADERS)
 
 
 def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
-    return _cors(JsonResponse({"code": code, "message": message}, status=status), request)
+    """The widget's answers share the API's envelope: {"error": {"code", "message"}}."""
+    return _cors(error_response(status=status, code=code, message=message), request)
 
 
 def widget_endpoint(methods: list[str]) -> Callable:
@@ -68,9 +68,10 @@ def widget_endpoint(methods: list[str]) -> Callable:
                 return _error(request, 404, "unknown_bot", "This chat is not available.")
             if not _origin_allowed(request, bot):
                 # No CORS headers: the browser hides the answer from the page.
-                return JsonResponse(
-                    {"code": "origin_not_allowed", "message": "This site may not use this chat."},
+                return error_response(
                     status=403,
+                    code="origin_not_allowed",
+                    message="This site may not use this chat.",
                 )
             if request.method == "OPTIONS":
                 return _cors(HttpResponse(status=204), request)
@@ -184,7 +185,7 @@ def attachment_upload(request: HttpRequest, bot: Bot) -> HttpResponse:
         return _error(request, 429, "too_many", "This conversation has too many images.")
     try:
         attachment = attachment_create(conversation_id=conversation.pk, data=upload.read())
-    except AttachmentError as refused:
+    except DomainError as refused:
         if refused.code == "image_too_large":
             return _error(request, 413, "too_large", refused.message)
         return _error(request, 415, "unsupported_image", "Attach a JPEG, PNG, WebP or GIF image.")

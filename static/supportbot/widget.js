@@ -457,7 +457,7 @@
       headers: { "Content-Type": "text/plain" },
       body: JSON.stringify(body),
     }).then(function (r) {
-      return r.json().then(function (data) { if (!r.ok) throw data; return data; });
+      return r.json().then(function (data) { if (!r.ok) throw data.error || data; return data; });
     });
   }
   function identity() {
@@ -583,7 +583,7 @@
       method: "POST",
       headers: { "X-Conversation": session.conversation_id, "X-Resume-Token": session.token },
       body: data,
-    }).then(function (r) { return r.json().then(function (d) { if (!r.ok) throw d; return d; }); })
+    }).then(function (r) { return r.json().then(function (d) { if (!r.ok) throw d.error || d; return d; }); })
       .then(function (uploaded) {
         var entry = { id: uploaded.id, url: URL.createObjectURL(file) };
         attachments.push(entry);

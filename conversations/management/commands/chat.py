@@ -6,11 +6,11 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
+from conversations.domain import intake
 from conversations.domain.conversation import Identity, conversation_start, customer_identify
-from conversations.domain.messages import message_append
+from conversations.domain.errors import DomainError
 from conversations.edge.identity import identity_signature
-from conversations.engine import InputRejected, message_check, reply_stream
-from conversations.models import Bot, Conversation, ConversationStatus, MessageRole
+from conversations.models import Bot, Conversation, ConversationStatus
 
 QUIT = {"exit", "quit", ":q"}
 
@@ -67,20 +67,28 @@ class Command(BaseCommand):
                 self._turn(conversation, text)
 
     def _turn(self, conversation: Conversation, text: str) -> None:
-        try:
-            message_check(text=text)
-        except InputRejected as rejected:
-            self._emit({"type": "error", "code": rejected.code, "message": rejected.message})
-            return
-        message_append(conversation_id=conversation.pk, role=MessageRole.CUSTOMER, text=text)
-        asyncio.run(self._reply(conversation.pk))
+        asyncio.run(self._post(conversation.pk, text))
         status = Conversation.objects.values_list("status", flat=True).get(pk=conversation.pk)
         if status != ConversationStatus.BOT and not self.as_json:
             self.stdout.write(f"(The conversation is now {status}: a human agent answers here.)")
 
-    async def _reply(self, conversation_id) -> None:
-        async for event in reply_stream(conversation_id=conversation_id):
-            self._emit(event.to_dict())
+    async def _post(self, conversation_id, text: str) -> None:
+        """The message through the one intake, as the widget sends it; then the reply's events."""
+        try:
+            posted = await intake.customer_message_post(
+                conversation_id=conversation_id,
+                text=text,
+                client_id=f"terminal-{uuid.uuid4().hex}",
+                subscribe=True,
+            )
+        except DomainError as refused:
+            self._emit({"type": "error", "code": refused.code, "message": refused.message})
+            return
+        if posted.events is not None:
+            async for event in posted.events:
+                self._emit(event.to_dict())
+        # The reply's last writes finish before this loop (asyncio.run's) ends.
+        await intake.replies_wait()
 
     def _line(self, text: str) -> None:
         """A whole line, after ending any streamed text that is still open."""

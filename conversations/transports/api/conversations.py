@@ -5,30 +5,27 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.db import transaction
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import File, Query, Router, Status
 from ninja.files import UploadedFile
 from pydantic import Field, field_validator
 
-from conversations.domain.attachments import AttachmentError, attachment_create
+from conversations.database import database_call
+from conversations.domain.attachments import attachment_create
 from conversations.domain.conversation import Identity, conversation_start, customer_identify
+from conversations.domain.errors import DomainError
 from conversations.domain.events import (
     AssistantDone,
     AssistantStarted,
     Event,
     MessageAccepted,
-    MessageCreated,
 )
-from conversations.domain.intake import reply_events
-from conversations.domain.messages import message_append, message_serialize
-from conversations.domain.realtime import event_publish_on_commit
+from conversations.domain.intake import customer_message_post
+from conversations.domain.messages import message_serialize
 from conversations.domain.status import conversation_close, conversation_rate, handoff_request
 from conversations.edge.identity import identity_signature_valid
 from conversations.models import (
     ApiKey,
-    Attachment,
     Conversation,
     ConversationStatus,
     Message,
@@ -36,7 +33,7 @@ from conversations.models import (
     MessageState,
 )
 from conversations.transports.api.auth import scope_require
-from conversations.transports.api.errors import ApiError, ErrorOut
+from conversations.transports.api.errors import ApiError, ErrorOut, message_refused_error
 from conversations.transports.api.schemas import (
     AttachmentOut,
     ConversationCreatedOut,
@@ -130,7 +127,7 @@ def _start(key: ApiKey, body: ConversationCreateIn) -> tuple[Conversation, str]:
 )
 async def conversation_create(request: HttpRequest, body: ConversationCreateIn):
     key = scope_require(request, "chat")
-    conversation, token = await sync_to_async(_start)(key, body)
+    conversation, token = await database_call(_start)(key, body)
     return Status(201, {**conversation_out(conversation), "resume_token": token})
 
 
@@ -232,41 +229,6 @@ async def message_list(
     }
 
 
-def _customer_message_store(
-    conversation: Conversation, body: MessageIn
-) -> tuple[Message, dict[str, Any], bool, str]:
-    """Store the customer's message and bind its images; (message, serialized, created, status)."""
-    ids = [str(i) for i in dict.fromkeys(body.attachment_ids)]
-    with transaction.atomic():
-        attachments = list(
-            Attachment.objects.select_for_update().filter(
-                conversation_id=conversation.pk, pk__in=ids
-            )
-        )
-        message, created = message_append(
-            conversation_id=conversation.pk,
-            role=MessageRole.CUSTOMER,
-            text=body.text.strip(),
-            client_id=body.client_id,
-        )
-        if created:
-            if len(attachments) != len(ids) or any(a.message_id for a in attachments):
-                raise ApiError(
-                    "unknown_attachment",
-                    "An attachment id is unknown here or already sent.",
-                    status=422,
-                )
-            Attachment.objects.filter(pk__in=ids).update(message=message)
-            stored = Message.objects.prefetch_related("attachments").get(pk=message.pk)
-            event_publish_on_commit(
-                conversation_id=conversation.pk,
-                event=MessageCreated(message=message_serialize(stored)),
-            )
-        status = Conversation.objects.only("status").get(pk=conversation.pk).status
-    message = Message.objects.prefetch_related("attachments").get(pk=message.pk)
-    return message, message_serialize(message), created, status
-
-
 def _message_after(conversation_id: Any, seq: int) -> dict[str, Any] | None:
     message = (
         Message.objects.filter(
@@ -315,18 +277,19 @@ def _status(conversation_id: Any) -> str:
 async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: MessageIn):
     key = scope_require(request, "chat")
     conversation = await _conversation(key, conversation_id)
-    if conversation.status == ConversationStatus.CLOSED:
-        raise ApiError("conversation_closed", "This conversation is closed.", status=409)
-    if not body.text.strip() and not body.attachment_ids:
-        raise ApiError("empty_message", "Send some text or an image.", status=422)
-    message, message_out, created, status = await sync_to_async(_customer_message_store)(
-        conversation, body
-    )
-    # The reply starts now, in conversations.domain.intake, and runs to the end whoever listens; if
-    # one is already running, these are the events of the one after it, which answers this.
-    events = None
-    if created and status == ConversationStatus.BOT:
-        events = reply_events(conversation_id=conversation.pk)
+    try:
+        # The reply starts there and runs to the end whoever listens; if one is already
+        # running, `events` are those of the turn after it, which answers this message.
+        posted = await customer_message_post(
+            conversation_id=conversation.pk,
+            text=body.text,
+            client_id=body.client_id or "",
+            attachment_ids=[str(i) for i in body.attachment_ids],
+            subscribe=True,
+        )
+    except DomainError as refused:
+        raise message_refused_error(refused) from None
+    message, events = posted.message, posted.events
 
     wants_stream = body.stream or "text/event-stream" in request.headers.get("Accept", "")
     if wants_stream:
@@ -334,7 +297,7 @@ async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: M
             seq=message.seq,
             message_id=message.pk,
             client_id=message.client_id,
-            duplicate=not created,
+            duplicate=not posted.created,
         )
         response = StreamingHttpResponse(
             sse_stream(first=[accepted], events=events), content_type="text/event-stream"
@@ -347,14 +310,14 @@ async def message_post(request: HttpRequest, conversation_id: uuid.UUID, body: M
     if events is not None:
         reply_id = await _reply_message_id(events)
         if reply_id is not None:
-            reply = await sync_to_async(_message_by_id)(reply_id)
-    elif not created:
-        reply = await sync_to_async(_message_after)(conversation.pk, message.seq)
+            reply = await database_call(_message_by_id)(reply_id)
+    elif not posted.created:
+        reply = await database_call(_message_after)(conversation.pk, message.seq)
     return {
-        "message": message_out,
-        "duplicate": not created,
+        "message": posted.payload,
+        "duplicate": not posted.created,
         "reply": reply,
-        "status": await sync_to_async(_status)(conversation.pk),
+        "status": await database_call(_status)(conversation.pk),
     }
 
 
@@ -381,14 +344,8 @@ async def attachment_upload(
     conversation = await _conversation(key, conversation_id)
     if conversation.status == ConversationStatus.CLOSED:
         raise ApiError("conversation_closed", "This conversation is closed.", status=409)
-    data = await sync_to_async(file.read)()
-    try:
-        attachment = await sync_to_async(attachment_create)(
-            conversation_id=conversation.pk, data=data
-        )
-    except AttachmentError as exc:
-        status = 413 if exc.code == "image_too_large" else 422
-        raise ApiError(exc.code, exc.message, status=status) from None
+    data = await database_call(file.read)()
+    attachment = await database_call(attachment_create)(conversation_id=conversation.pk, data=data)
     return Status(
         201,
         {
@@ -413,7 +370,7 @@ async def _after_status_change(key: ApiKey, conversation_id: uuid.UUID) -> dict[
 async def conversation_handoff(request: HttpRequest, conversation_id: uuid.UUID, body: HandoffIn):
     key = scope_require(request, "chat")
     conversation = await _conversation(key, conversation_id)
-    await sync_to_async(handoff_request)(
+    await database_call(handoff_request)(
         conversation_id=conversation.pk, summary=body.summary, requested_by="api"
     )
     return await _after_status_change(key, conversation_id)
@@ -428,7 +385,7 @@ async def conversation_handoff(request: HttpRequest, conversation_id: uuid.UUID,
 async def conversation_close_view(request: HttpRequest, conversation_id: uuid.UUID):
     key = scope_require(request, "chat")
     conversation = await _conversation(key, conversation_id)
-    await sync_to_async(conversation_close)(conversation_id=conversation.pk, closed_by="api")
+    await database_call(conversation_close)(conversation_id=conversation.pk, closed_by="api")
     return await _after_status_change(key, conversation_id)
 
 
@@ -441,7 +398,7 @@ async def conversation_close_view(request: HttpRequest, conversation_id: uuid.UU
 async def conversation_rate_view(request: HttpRequest, conversation_id: uuid.UUID, body: RatingIn):
     key = scope_require(request, "chat")
     conversation = await _conversation(key, conversation_id)
-    await sync_to_async(conversation_rate)(
+    await database_call(conversation_rate)(
         conversation_id=conversation.pk, rating=body.rating, comment=body.comment
     )
     return await _after_status_change(key, conversation_id)

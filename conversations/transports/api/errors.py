@@ -1,4 +1,7 @@
-"""API errors: every failure is JSON `{"error": {"code", "message"}}` with a stable code."""
+"""API errors: every failure is JSON `{"error": {"code", "message"}}` with a stable code.
+
+The one place the API maps a DomainError (and Django's and Ninja's own failures) to HTTP.
+"""
 
 import logging
 from typing import Any
@@ -8,18 +11,17 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from conversations.domain.status import StatusError
+from conversations.domain.errors import DomainError
+from conversations.edge.responses import error_response as edge_error_response
 
 logger = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    """A failure with a stable `code` for programs and a `message` for people."""
+class ApiError(DomainError):
+    """A refusal of the API itself (keys, scopes, lookups), with its HTTP status."""
 
     def __init__(self, code: str, message: str, status: int = 400, **headers: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
         self.status = status
         self.headers = headers
 
@@ -37,28 +39,44 @@ class ErrorOut(Schema):
 def error_response(
     api: NinjaAPI, request: HttpRequest, *, status: int, code: str, message: str, **extra: Any
 ) -> HttpResponse:
-    body: dict[str, Any] = {"code": code, "message": message}
-    body.update({k: v for k, v in extra.items() if v is not None})
-    return api.create_response(request, {"error": body}, status=status)
+    return edge_error_response(status=status, code=code, message=message, **extra)
 
 
-STATUS_ERROR_HTTP = {"closed": 409, "taken": 409, "invalid_rating": 422}
+# The message endpoint's codes and statuses, as docs/api.md documents them, for the intake's
+# refusals (conversations.domain.intake.customer_message_post).
+MESSAGE_REFUSED_HTTP = {
+    "closed": (409, "conversation_closed"),
+    "empty": (422, "empty_message"),
+    "invalid_attachment": (422, "unknown_attachment"),
+    "too_long": (422, "too_long"),
+}
+
+
+def message_refused_error(refused: DomainError) -> ApiError:
+    """The API's error for a customer message the intake refused."""
+    status, code = MESSAGE_REFUSED_HTTP.get(refused.code, (422, refused.code))
+    return ApiError(code, refused.message, status=status)
+
+
+# The HTTP status of each domain refusal (DomainError code); anything else is 422.
+DOMAIN_ERROR_HTTP = {
+    "closed": 409,
+    "conversation_closed": 409,
+    "taken": 409,
+    "not_owner": 409,
+    "image_too_large": 413,
+}
 
 
 def error_handlers_install(api: NinjaAPI) -> None:
-    @api.exception_handler(ApiError)
-    def api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-        response = error_response(
-            api, request, status=exc.status, code=exc.code, message=exc.message
-        )
-        for name, value in exc.headers.items():
+    @api.exception_handler(DomainError)
+    def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+        """Every refusal, the API's own (ApiError) and the domain's, in the one envelope."""
+        status = getattr(exc, "status", None) or DOMAIN_ERROR_HTTP.get(exc.code, 422)
+        response = error_response(api, request, status=status, code=exc.code, message=exc.message)
+        for name, value in getattr(exc, "headers", {}).items():
             response[name.replace("_", "-")] = value
         return response
-
-    @api.exception_handler(StatusError)
-    def status_error(request: HttpRequest, exc: StatusError) -> HttpResponse:
-        status = STATUS_ERROR_HTTP.get(exc.code, 409)
-        return error_response(api, request, status=status, code=exc.code, message=exc.message)
 
     @api.exception_handler(ValidationError)
     def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:

@@ -3,13 +3,14 @@
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_vary_headers
 
-from conversations.edge.origins import cors_origin_allowed, cors_origin_known
+from conversations.database import database_call
+from conversations.edge.origins import bot_origin_allowed, cors_headers_set, origin_known
 from conversations.edge.ratelimit import arate_limit_hit, client_ip, rate_limited_response
 
 API_PREFIX = "/api/v1/"
@@ -69,7 +70,7 @@ class ApiEdgeMiddleware:
             return await self.get_response(request)
         origin = request.headers.get("Origin", "")
         if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
-            return await self._preflight(origin)
+            return await self._preflight(request, origin)
         limit = await arate_limit_hit(
             scope="api-ip",
             subject=client_ip(request),
@@ -82,23 +83,19 @@ class ApiEdgeMiddleware:
             return _too_large(cap)
         response = await self.get_response(request)
         if origin:
-            await self._cors(request, response, origin)
+            self._cors(request, response, origin)
         return response
 
-    async def _preflight(self, origin: str) -> HttpResponse:
+    async def _preflight(self, request: HttpRequest, origin: str) -> HttpResponse:
         response = HttpResponse(status=204)
-        if origin and await sync_to_async(cors_origin_known)(origin=origin):
-            response["Access-Control-Allow-Origin"] = origin
-            response["Access-Control-Allow-Methods"] = ALLOW_METHODS
-            response["Access-Control-Allow-Headers"] = ALLOW_HEADERS
-            response["Access-Control-Max-Age"] = "600"
         patch_vary_headers(response, ["Origin"])
+        if origin and await database_call(origin_known)(origin=origin, host=request.get_host()):
+            cors_headers_set(response, origin=origin, methods=ALLOW_METHODS, headers=ALLOW_HEADERS)
         return response
 
-    async def _cors(self, request: HttpRequest, response: HttpResponse, origin: str) -> None:
+    def _cors(self, request: HttpRequest, response: HttpResponse, origin: str) -> None:
         key = getattr(request, "auth", None)
         bot = getattr(key, "bot", None)
         patch_vary_headers(response, ["Origin"])
-        if bot is not None and cors_origin_allowed(bot=bot, origin=origin):
-            response["Access-Control-Allow-Origin"] = origin
-            response["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
+        if bot is not None and bot_origin_allowed(bot=bot, origin=origin, host=request.get_host()):
+            cors_headers_set(response, origin=origin, expose=EXPOSE_HEADERS)

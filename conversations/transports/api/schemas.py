@@ -4,7 +4,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from ninja import Schema
 from pydantic import Field, model_validator
 
@@ -130,7 +129,9 @@ class MessagePage(Schema):
 
 class MessageIn(In):
     text: str = Field(
-        "", max_length=settings.SUPPORTBOT_MAX_MESSAGE_CHARS, description="The customer's text."
+        "",
+        description="The customer's text, at most SUPPORTBOT_MAX_MESSAGE_CHARS characters "
+        "(the session's limits say how many; longer is refused with `too_long`).",
     )
     client_id: str | None = Field(
         None,

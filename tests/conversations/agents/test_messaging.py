@@ -4,10 +4,10 @@ import pytest
 from channels.layers import get_channel_layer
 
 from conversations.agents.messaging import agent_reply
+from conversations.domain.errors import DomainError
 from conversations.domain.messages import message_append
 from conversations.domain.realtime import conversation_group
 from conversations.domain.status import (
-    StatusError,
     conversation_claim,
     conversation_close,
     handoff_request,
@@ -17,11 +17,11 @@ from conversations.models import ConversationStatus, Message, MessageRole, Messa
 
 
 def test_only_the_owner_may_reply(conversation, agent_user, other_agent):
-    with pytest.raises(StatusError) as caught:
+    with pytest.raises(DomainError) as caught:
         agent_reply(conversation_id=conversation.pk, agent=agent_user, text="hello")
     assert caught.value.code == "not_owner"
     conversation_claim(conversation_id=conversation.pk, agent=agent_user)
-    with pytest.raises(StatusError):
+    with pytest.raises(DomainError):
         agent_reply(conversation_id=conversation.pk, agent=other_agent, text="me too")
     message = agent_reply(
         conversation_id=conversation.pk, agent=agent_user, text="  Hi, Alice here "
@@ -38,11 +38,11 @@ def test_reply_is_idempotent_on_client_id_and_refuses_empty_or_closed(conversati
     first = agent_reply(conversation_id=conversation.pk, agent=agent_user, text="x", client_id="a1")
     again = agent_reply(conversation_id=conversation.pk, agent=agent_user, text="x", client_id="a1")
     assert first.pk == again.pk
-    with pytest.raises(StatusError) as caught:
+    with pytest.raises(DomainError) as caught:
         agent_reply(conversation_id=conversation.pk, agent=agent_user, text="   ")
     assert caught.value.code == "empty"
     conversation_close(conversation_id=conversation.pk)
-    with pytest.raises(StatusError) as caught:
+    with pytest.raises(DomainError) as caught:
         agent_reply(conversation_id=conversation.pk, agent=agent_user, text="bye")
     assert caught.value.code == "closed"
 

@@ -3,7 +3,8 @@ import io
 import pytest
 from PIL import Image
 
-from conversations.domain.attachments import AttachmentError, attachment_create, image_validate
+from conversations.domain.attachments import attachment_create, image_validate
+from conversations.domain.errors import DomainError
 
 
 def image(fmt: str, size=(10, 6)) -> bytes:
@@ -30,19 +31,19 @@ def test_accepted_formats(fmt, content_type):
     ],
 )
 def test_refused_files(data, code):
-    with pytest.raises(AttachmentError) as caught:
+    with pytest.raises(DomainError) as caught:
         image_validate(data=data)
     assert caught.value.code == code
 
 
 def test_truncated_image_is_refused():
-    with pytest.raises(AttachmentError):
+    with pytest.raises(DomainError):
         image_validate(data=image("PNG", (64, 64))[:60])
 
 
 def test_size_limit(settings):
     settings.SUPPORTBOT_MAX_IMAGE_BYTES = 1024
-    with pytest.raises(AttachmentError) as caught:
+    with pytest.raises(DomainError) as caught:
         image_validate(data=image("PNG", (400, 400)) + b"\x00" * 2048)
     assert caught.value.code == "image_too_large"
 

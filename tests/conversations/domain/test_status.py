@@ -1,8 +1,8 @@
 import pytest
 from django.contrib.auth import get_user_model
 
+from conversations.domain.errors import DomainError
 from conversations.domain.status import (
-    StatusError,
     conversation_claim,
     conversation_close,
     conversation_rate,
@@ -36,20 +36,20 @@ def test_handoff_then_claim_then_release(conversation, agent):
 def test_second_agent_cannot_steal_a_claimed_conversation(conversation, agent):
     conversation_claim(conversation_id=conversation.pk, agent=agent)
     bob = get_user_model().objects.create_user(username="bob", password="x")
-    with pytest.raises(StatusError) as caught:
+    with pytest.raises(DomainError) as caught:
         conversation_claim(conversation_id=conversation.pk, agent=bob)
     assert caught.value.code == "taken"
 
 
 def test_closed_conversation_refuses_handoff(conversation):
     conversation_close(conversation_id=conversation.pk, closed_by="customer")
-    with pytest.raises(StatusError):
+    with pytest.raises(DomainError):
         handoff_request(conversation_id=conversation.pk)
 
 
 @pytest.mark.parametrize("rating", [0, 6, "5", True, 4.5])
 def test_rating_must_be_one_to_five(conversation, rating):
-    with pytest.raises(StatusError):
+    with pytest.raises(DomainError):
         conversation_rate(conversation_id=conversation.pk, rating=rating)
 
 

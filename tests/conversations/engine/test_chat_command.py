@@ -52,7 +52,7 @@ def test_interactive_until_exit(offline_engine, bot, monkeypatch):
 def test_too_long_and_unknown_bot(offline_engine, settings, bot):
     settings.SUPPORTBOT_MAX_MESSAGE_CHARS = 10
     output = run("--bot", bot.slug, "--json", "x" * 11)
-    assert json.loads(output)["code"] == "message_too_long"
+    assert json.loads(output)["code"] == "too_long"
     with pytest.raises(CommandError):
         run("--bot", "nope", "hi")
 

@@ -241,7 +241,7 @@ async def test_a_message_over_the_limit_gets_a_clear_error(
 ):
     settings.SUPPORTBOT_MAX_MESSAGE_CHARS = 100
     events = await say(conversation, "x" * 101)
-    assert types(events) == ["error"] and events[0].code == "message_too_long"
+    assert types(events) == ["error"] and events[0].code == "too_long"
     assert "100" in events[0].message
     assert openai_engine.requests == []
 

@@ -164,7 +164,7 @@ def test_what_is_not_an_image_is_refused(client, bot, data):
     session = start(client, bot).json()
     response = upload(client, bot, session, data)
     assert response.status_code == 415
-    assert response.json()["code"] == "unsupported_image"
+    assert response.json()["error"]["code"] == "unsupported_image"
     assert Attachment.objects.count() == 0
 
 

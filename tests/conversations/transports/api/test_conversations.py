@@ -373,3 +373,11 @@ def test_status_changes_show_in_the_conversation(client, bot, auth):
     post(client, f"{BASE}/{conversation['id']}/handoff", {}, auth)
     body = client.get(f"{BASE}/{conversation['id']}", **auth).json()
     assert body["status"] == ConversationStatus.WAITING and body["handoff_requested_at"]
+
+
+def test_a_too_long_message_is_refused_by_the_one_intake_rule(client, bot, auth, settings):
+    settings.SUPPORTBOT_MAX_MESSAGE_CHARS = 10
+    conversation = start(client, auth)
+    response = post(client, f"{BASE}/{conversation['id']}/messages", {"text": "x" * 11}, auth)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "too_long"
+    assert not Message.objects.filter(conversation_id=conversation["id"]).exists()

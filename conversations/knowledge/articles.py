@@ -10,6 +10,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from conversations.domain.errors import DomainError
 from conversations.knowledge.passages import article_chunks
 from conversations.models import Article, ArticleFormat, Bot, Passage
 
@@ -19,8 +20,11 @@ MAX_TITLE = 300
 MAX_SOURCE = 500
 
 
-class ArticleError(Exception):
+class ArticleError(DomainError):
     """The article cannot be stored as given."""
+
+    def __init__(self, message: str, code: str = "invalid_article") -> None:
+        super().__init__(code, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +102,15 @@ def article_save(*, bot: Bot, fields: ArticleFields) -> tuple[Article, str]:
 
 def article_update(*, article: Article, changes: dict[str, Any]) -> Article:
     """Apply some fields' changes (the API's PATCH, the admin's form) through article_save."""
+    changes = dict(changes)
+    source = changes.pop("source", article.source)
     current = {name: getattr(article, name) for name in (*CONTENT_FIELDS, *OTHER_FIELDS)}
     current.update(changes)
-    source = changes.get("source", article.source)
     if source != article.source:
         if Article.objects.filter(bot_id=article.bot_id, source=source).exists():
-            raise ArticleError("this bot already has an article with that source")
+            raise ArticleError(
+                "this bot already has an article with that source", code="duplicate_source"
+            )
         Article.objects.filter(pk=article.pk).update(source=source)
     saved, _ = article_save(bot=article.bot, fields=ArticleFields(source=source, **current))
     return saved

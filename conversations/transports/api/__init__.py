@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Swagger
 from ninja.openapi.docs import render_template
 
-from conversations.transports.api import conversations, knowledge, management
+from conversations.transports.api import articles, conversations, knowledge, management
 from conversations.transports.api.auth import ApiKeyAuth
 from conversations.transports.api.errors import error_handlers_install
 
@@ -59,3 +59,4 @@ error_handlers_install(api)
 api.add_router("/v1/", management.router)
 api.add_router("/v1/", conversations.router)
 api.add_router("/v1/", knowledge.router)
+api.add_router("/v1/", articles.router)

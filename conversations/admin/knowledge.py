@@ -2,6 +2,8 @@
 help-center articles, saved through the same domain functions as imports and the API.
 """
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
@@ -35,6 +37,19 @@ class FaqEntryAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     actions = ["publish"]
+
+    def get_changeform_initial_data(self, request):
+        """The Unanswered page's "write an answer" link fills in the question and phrasings."""
+        initial = super().get_changeform_initial_data(request)
+        try:
+            alternatives = json.loads(initial.get("alternatives") or "[]")
+        except ValueError:
+            alternatives = []
+        if isinstance(alternatives, list):
+            initial["alternatives"] = [str(a) for a in alternatives][:20]
+        else:
+            initial.pop("alternatives", None)
+        return initial
 
     @admin.display(description="learned from")
     def drafted_from_link(self, entry: FaqEntry) -> str:

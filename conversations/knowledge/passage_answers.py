@@ -14,6 +14,8 @@ from conversations.knowledge.text import terms
 PASSAGE_CHARS = 1500
 PASSAGES_BYTES = 5000
 REPLY_SENTENCES = 3
+# A match holding more than this share of the question's words answers it.
+GROUNDED = 0.5
 CLOSE_SHARE = 0.75
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
@@ -109,3 +111,19 @@ def passage_reply(*, question: str, data: dict[str, Any]) -> str:
     if best.get("heading"):
         where += f", {best['heading']}"
     return f'{excerpt}\n\n(From "{where}".)' if where else excerpt
+
+
+def knowledge_answers(*, bot_id: int, question: str) -> bool:
+    """Whether the FAQ or the articles hold a good answer: a match that covers most of it."""
+    from conversations.knowledge.search import faq_search
+
+    faq = faq_search(bot_id=bot_id, question=question, limit=3)
+    data, _ = knowledge_result(bot_id=bot_id, question=question, faq=faq)
+    if data["no_good_match"]:
+        return False
+    best = (data["passages"] if data["best"] == "passage" else data["matches"])[0]
+    text = " ".join(
+        str(best.get(k, "")) for k in ("question", "answer", "title", "heading", "text")
+    )
+    wanted = set(terms(question))
+    return bool(wanted) and len(wanted & set(terms(text))) / len(wanted) > GROUNDED

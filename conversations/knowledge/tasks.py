@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from conversations.knowledge.articles import article_index, articles_reindex_due
+from conversations.knowledge.learning import faq_draft_write
 
 
 @shared_task(
@@ -24,3 +25,17 @@ def articles_reindex_task() -> int:
     for article_id in due:
         article_index_task.delay(article_id)
     return len(due)
+
+
+@shared_task(
+    name="conversations.knowledge.faq_draft",
+    autoretry_for=(Exception,),
+    retry_backoff=30,
+    max_retries=3,
+    time_limit=120,
+    ignore_result=True,
+)
+def faq_draft_task(conversation_id: str) -> int | None:
+    """Draft an unpublished FAQ entry from a hand-off an agent resolved."""
+    entry = faq_draft_write(conversation_id=conversation_id)
+    return entry.pk if entry else None

@@ -10,4 +10,5 @@ urlpatterns = [
         "conversations/<uuid:conversation_id>/", agent_pages.conversation_page, name="conversation"
     ),
     path("dashboard/", agent_pages.dashboard, name="dashboard"),
+    path("unanswered/", agent_pages.unanswered, name="unanswered"),
 ]

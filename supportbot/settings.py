@@ -197,6 +197,16 @@ SUPPORTBOT_TOOL_RESULT_MAX_BYTES = env_int(
 # Failed order proofs (number + email/zip) allowed per conversation within the window.
 SUPPORTBOT_ORDER_PROOF_MAX_FAILURES = env_int("SUPPORTBOT_ORDER_PROOF_MAX_FAILURES", 5, minimum=1)
 SUPPORTBOT_ORDER_PROOF_WINDOW = env_int("SUPPORTBOT_ORDER_PROOF_WINDOW", 900, minimum=1)
+# The same across conversations: per order, per visitor, per address (widget conversations).
+SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_ORDER = env_int(
+    "SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_ORDER", 10, minimum=1
+)
+SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_VISITOR = env_int(
+    "SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_VISITOR", 10, minimum=1
+)
+SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_IP = env_int(
+    "SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_IP", 30, minimum=1
+)
 # FAQ search: below either floor the best entry is "no good match" (see README, FAQ search).
 SUPPORTBOT_FAQ_MIN_SCORE = env_float("SUPPORTBOT_FAQ_MIN_SCORE", 4.0, minimum=0.0)
 SUPPORTBOT_FAQ_MIN_COVERAGE = env_float("SUPPORTBOT_FAQ_MIN_COVERAGE", 0.2, minimum=0.0)
@@ -208,6 +218,8 @@ SUPPORTBOT_PASSAGE_HEADING_WEIGHT = env_float("SUPPORTBOT_PASSAGE_HEADING_WEIGHT
 SUPPORTBOT_EXTRA_TOOLS = env_list("SUPPORTBOT_EXTRA_TOOLS")
 # Let the bot cancel pending orders and start returns (after the customer confirms).
 SUPPORTBOT_ORDER_ACTIONS = env_bool("SUPPORTBOT_ORDER_ACTIONS", True)
+# How long a confirm card for an order action stays answerable, in seconds.
+SUPPORTBOT_ORDER_ACTION_TTL = env_int("SUPPORTBOT_ORDER_ACTION_TTL", 1800, minimum=60)
 # Order data: the store's tables by default, or the store's own HTTP API when this is set.
 ORDER_SOURCE_URL = env_str("ORDER_SOURCE_URL")
 # A whole header line, e.g. "Authorization: Bearer s3cret".

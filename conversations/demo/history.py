@@ -215,7 +215,7 @@ def _return(t: _Transcript, order: _Order) -> dict[str, Any]:
     t.customer(t.rng.choice(["Yes please", "Yes, original card", "yes"]))
     t.tool(
         "start_return",
-        {"order_number": order.number, "item_ids": ["item"], "confirmed": True},
+        {"order_number": order.number, "item_ids": ["item"]},
         {"status": "return requested"},
     )
     t.assistant(
@@ -264,7 +264,7 @@ def _cancel(t: _Transcript, order: _Order) -> dict[str, Any]:
         t.customer("yes please")
         t.tool(
             "cancel_order",
-            {"order_number": order.number, "reason": "ordered by mistake", "confirmed": True},
+            {"order_number": order.number, "reason": "ordered by mistake"},
             {"status": "cancelled"},
         )
         t.assistant("Your order is cancelled; the refund is on its way to your payment method.")

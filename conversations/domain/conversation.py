@@ -60,14 +60,20 @@ def customer_identify(*, bot: Bot, visitor_id: str, identity: Identity | None = 
     return customer
 
 
-def conversation_start(*, bot: Bot, customer: Customer) -> tuple[Conversation, str]:
-    """A new conversation and its resume token (shown once; only its hash is stored)."""
+def conversation_start(
+    *, bot: Bot, customer: Customer, client_key: str = ""
+) -> tuple[Conversation, str]:
+    """A new conversation and its resume token (shown once; only its hash is stored).
+
+    `client_key` is conversations.tools.access.client_key() of the caller's address, when the
+    caller is the customer's own browser.
+    """
     if customer.bot_id != bot.pk:
         raise ValueError("The customer belongs to another bot.")
     token, token_hash = resume_token_new()
     with transaction.atomic():
         conversation = Conversation.objects.create(
-            bot=bot, customer=customer, resume_token_hash=token_hash
+            bot=bot, customer=customer, resume_token_hash=token_hash, client_key=client_key
         )
         webhook_emit(
             event=WebhookEvent.CONVERSATION_CREATED,

@@ -77,6 +77,38 @@ class ToolFinished(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ActionProposed(Event):
+    """The bot proposes an order action: the customer's client shows a confirm card.
+
+    Only the customer's answer carrying `action_id` (the `action.decide` frame, or the API)
+    carries it out, once; the model cannot.
+    """
+
+    type: ClassVar[str] = "action.proposed"
+    seq: int
+    action_id: str
+    action: str  # cancel_order or start_return
+    order_number: str
+    details: dict[str, Any]
+    order: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionDecided(Event):
+    """The customer answered a confirm card; `status` is done, declined, refused, failed or
+    expired, and `order` the order as it is now."""
+
+    type: ClassVar[str] = "action.decided"
+    action_id: str
+    action: str
+    order_number: str
+    details: dict[str, Any]
+    status: str
+    order: dict[str, Any] | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class AssistantDone(Event):
     type: ClassVar[str] = "assistant.done"
     seq: int

@@ -69,6 +69,7 @@ def conversations_anonymise(*, conversation_ids: list[Any]) -> int:
                 summary="",
                 csat_comment="",
                 flag_note="",
+                client_key="",
                 anonymised_at=now,
                 resume_token_hash=resume_token_hash(secrets.token_urlsafe(32)),
             )

@@ -1,20 +1,25 @@
-"""Answers to repeated FAQ-type questions, per bot, with hits and misses counted.
+"""Answers to repeated FAQ questions, per bot, with hits and misses counted.
 
-Only a question with no customer data in it (no order number, email, ZIP or long number, no
-image) is looked up, and only a reply grounded purely in the FAQ (search_faq and nothing
-else, with a good match) is stored. The key includes the FAQ's version, so editing an entry
-retires the answers built on it. Stored in Django's cache: Redis when REDIS_URL is set.
+The cache must never carry one conversation's data to another (docs/security.md). So only
+the first turn of an anonymous conversation is stored, a question with no customer data in
+it (no order number, email, ZIP or long number, no image), answered with search_faq alone,
+citing only entries that the question itself retrieves. The key is those entries and their
+versions, so editing one retires the answers built on it. Before it is stored, the text is
+checked against the entries it cites: a URL, email address or number that is not in them
+(an order number, a tracking number, a card ending, an injected link) keeps it out. Stored in
+Django's cache: Redis when REDIS_URL is set.
 """
 
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Max
 
-from conversations.models import FaqEntry
+from conversations.knowledge import faq_search
+from conversations.models import Customer, FaqEntry
 
 if TYPE_CHECKING:
     from conversations.engine.context import History
@@ -22,6 +27,19 @@ if TYPE_CHECKING:
 PERSONAL = re.compile(r"@|#\s?\w*\d|\d{4,}")
 WORDS = re.compile(r"[a-z0-9']+")
 CACHEABLE_TOOLS = {"search_faq"}
+# What a reply must not add to its sources: links and domains, email addresses, numbers.
+LINK = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+NUMBER = re.compile(r"\d+")
+ENTRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSlot:
+    """Where a first-turn answer may be stored: its key and the FAQ entries it may cite."""
+
+    key: str
+    entry_ids: frozenset[int]
 
 
 def question_normalize(text: str) -> str:
@@ -35,10 +53,27 @@ def question_cacheable(*, text: str, images: int = 0) -> bool:
     return 3 <= len(words) <= 60 and not PERSONAL.search(text)
 
 
-def faq_version(*, bot_id: int) -> str:
-    """Changes whenever the bot's FAQ does (an entry added, removed or edited)."""
-    stats = FaqEntry.objects.filter(bot_id=bot_id).aggregate(n=Count("id"), at=Max("updated_at"))
-    return f"{stats['n']}:{stats['at'].timestamp() if stats['at'] else 0}"
+def _first_turn(history: "History") -> bool:
+    """Nothing before the customer's question: no earlier turns, no summary of any."""
+    if history.summary or len(history.turns) != 1:
+        return False
+    messages = history.turns[0].messages
+    return len(messages) == 1 and messages[0].get("role") == "user"
+
+
+def _entries_version(*, bot_id: int, question: str) -> tuple[str, frozenset[int]] | None:
+    """The published entries the question retrieves, with their versions; None: no good match."""
+    result = faq_search(bot_id=bot_id, question=question, limit=ENTRIES)
+    if result.no_good_match or not result.matches:
+        return None
+    ids = [m.id for m in result.matches]
+    stamps = dict(
+        FaqEntry.objects.filter(bot_id=bot_id, pk__in=ids).values_list("pk", "updated_at")
+    )
+    version = ",".join(
+        f"{pk}@{stamps[pk].timestamp() if stamps.get(pk) else 0}" for pk in sorted(ids)
+    )
+    return version, frozenset(ids)
 
 
 def reply_cache_key(*, bot_id: int, engine: str, model: str, text: str, version: str) -> str:
@@ -84,15 +119,47 @@ def reply_cacheable(*, tools_used: list[str], outcomes_ok: bool, finish_reason: 
     )
 
 
-def cache_lookup(*, history: "History", engine: str, model: str) -> tuple[str | None, Any]:
+def text_grounded(*, text: str, sources_text: str) -> bool:
+    """No link, email address or number in `text` that its sources do not contain."""
+    have = sources_text.casefold()
+    said = text.casefold()
+    for pattern in (EMAIL, LINK):
+        for found in pattern.findall(said):
+            if found.rstrip(".,;:!?)") not in have:
+                return False
+    return set(NUMBER.findall(said)) <= set(NUMBER.findall(have))
+
+
+def reply_cache_store(
+    *, slot: CacheSlot, bot_id: int, customer: Customer, text: str, sources: list[dict[str, Any]]
+) -> bool:
+    """Store a finished first-turn answer if nothing in it can be one conversation's own."""
+    if customer.is_verified or customer.email or customer.external_id:
+        return False  # the prompt named the customer
+    cited = {s.get("id") for s in sources}
+    if not cited or not cited <= slot.entry_ids:
+        return False
+    entries = FaqEntry.objects.filter(bot_id=bot_id, pk__in=cited, is_published=True)
+    sources_text = "\n".join(f"{e.question}\n{e.answer}" for e in entries)
+    if len(entries) != len(cited) or not text_grounded(text=text, sources_text=sources_text):
+        return False
+    reply_cache_set(key=slot.key, text=text, sources=sources)
+    return True
+
+
+def cache_lookup(*, history: "History", engine: str, model: str) -> tuple[CacheSlot | None, Any]:
     last = history.last_customer
-    if last is None or not question_cacheable(text=last.text, images=history.last_customer_images):
+    if (
+        last is None
+        or not question_cacheable(text=last.text, images=history.last_customer_images)
+        or not _first_turn(history)
+    ):
         return None, None
+    retrieved = _entries_version(bot_id=history.bot.pk, question=last.text)
+    if retrieved is None:
+        return None, None
+    version, entry_ids = retrieved
     key = reply_cache_key(
-        bot_id=history.bot.pk,
-        engine=engine,
-        model=model,
-        text=last.text,
-        version=faq_version(bot_id=history.bot.pk),
+        bot_id=history.bot.pk, engine=engine, model=model, text=last.text, version=version
     )
-    return key, reply_cache_get(key=key, bot_id=history.bot.pk)
+    return CacheSlot(key=key, entry_ids=entry_ids), reply_cache_get(key=key, bot_id=history.bot.pk)

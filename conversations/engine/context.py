@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 
 from conversations.engine.pricing import model_spec
 from conversations.engine.tokens import image_tokens, message_tokens, prompt_tokens
@@ -27,6 +28,7 @@ from conversations.models import (
 
 logger = logging.getLogger(__name__)
 
+ORDER_ACTION_EVENT = "order_action"  # the customer's answer to a confirm card: the model is told
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
 IMAGES_PER_MESSAGE = 4
 MESSAGES_WITH_IMAGES = 2  # older pictures become a note: they cost thousands of tokens each
@@ -190,6 +192,11 @@ def turns_build(messages: list[Message], *, model: str) -> list[Turn]:
         elif message.role == MessageRole.AGENT:
             wire = _agent_wire(message)
             tokens = message_tokens(wire, model=model)
+        elif message.role == MessageRole.EVENT and message.event == ORDER_ACTION_EVENT:
+            # The customer's answer to a confirm card, written by the code, not by anyone
+            # the model could be talked into trusting.
+            wire = {"role": "system", "content": message.text}
+            tokens = message_tokens(wire, model=model)
         else:
             continue
         if current is not None and message.role != MessageRole.TOOL:
@@ -218,7 +225,7 @@ def history_load(*, conversation_id: Any, conversation: Conversation | None = No
     through = summary.through_seq if summary else 0
     rows = list(
         Message.objects.filter(conversation_id=conversation_id, seq__gt=through)
-        .exclude(role=MessageRole.EVENT)
+        .exclude(Q(role=MessageRole.EVENT) & ~Q(event=ORDER_ACTION_EVENT))
         .select_related("author")
         .prefetch_related("attachments")
         .order_by("seq")

@@ -22,6 +22,7 @@ from conversations.database import database_call
 from conversations.domain.budget import bot_budget_exceeded
 from conversations.domain.errors import DomainError
 from conversations.domain.events import (
+    ActionProposed,
     AssistantDelta,
     AssistantDone,
     AssistantStarted,
@@ -110,7 +111,7 @@ class _Reply:
     model: str
     tools: list[dict[str, Any]]
     cancel: asyncio.Event | None
-    cache_key: str | None
+    cache_key: reply_cache.CacheSlot | None
     started: float = field(default_factory=time.monotonic)
     allow_waiting: bool = False
     prompt_tokens: int = 0
@@ -383,6 +384,9 @@ class _Reply:
                 continue
             pending.pop(outcome.call_id)
             yield await self._tool_finished(row, outcome)
+            proposal = _proposal_event(row, outcome)
+            if proposal is not None:
+                yield proposal
             yield outcome
         for call in pending.values():  # every call needs a result, or the API refuses
             outcome = ToolOutcome(
@@ -552,11 +556,31 @@ class _Reply:
                 tools_used=self.tools_used, outcomes_ok=self.outcomes_ok, finish_reason=reason
             )
         ):
-            await database_call(reply_cache.reply_cache_set)(
-                key=self.cache_key, text=row.text, sources=self.sources
+            await database_call(reply_cache.reply_cache_store)(
+                slot=self.cache_key,
+                bot_id=self.history.bot.pk,
+                customer=self.history.customer,
+                text=row.text,
+                sources=self.sources,
             )
         for event in self._finish(row, state, reason):
             yield event
+
+
+def _proposal_event(row: _Row, outcome: ToolOutcome) -> ActionProposed | None:
+    """The confirm card for an order action the tool recorded (see tools/actions.py)."""
+    data = outcome.data
+    if outcome.status != ToolRunStatus.SUCCEEDED or not data.get("confirmation_required"):
+        return None
+    details = data.get("details") or {}
+    return ActionProposed(
+        seq=row.seq,
+        action_id=str(data.get("action_id", "")),
+        action=str(data.get("action", "")),
+        order_number=str(details.get("order_number", "")),
+        details=details,
+        order=data.get("order"),
+    )
 
 
 async def _cached_reply(
@@ -606,7 +630,7 @@ class _Prepared:
 
     history: History | None = None
     rejected: DomainError | None = None
-    cache_key: str | None = None
+    cache_key: reply_cache.CacheSlot | None = None
     hit: dict[str, Any] | None = None
     over_budget: bool = False
     tools: list[dict[str, Any]] = field(default_factory=list)

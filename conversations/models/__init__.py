@@ -29,7 +29,13 @@ from conversations.models.shop import (
     ProductVariant,
     StoreCustomer,
 )
-from conversations.models.tools import OrderAccessGrant, OrderProofAttempt
+from conversations.models.tools import (
+    OrderAccessGrant,
+    OrderAction,
+    OrderActionStatus,
+    OrderProofAttempt,
+    OrderProofLimit,
+)
 
 __all__ = [
     "ApiKey",
@@ -50,8 +56,11 @@ __all__ = [
     "ModelName",
     "Order",
     "OrderAccessGrant",
+    "OrderAction",
+    "OrderActionStatus",
     "OrderLine",
     "OrderProofAttempt",
+    "OrderProofLimit",
     "Passage",
     "Payment",
     "Product",

@@ -59,6 +59,9 @@ class Conversation(models.Model):
 
     # Only a SHA-256 of the resume token is kept: a leaked database does not open conversations.
     resume_token_hash = models.CharField(max_length=64, unique=True)
+    # A keyed hash of the address the widget started it from (conversations.tools.access
+    # .client_key): order-proof guessing is limited per address without storing the address.
+    client_key = models.CharField(max_length=32, blank=True)
     # Set when retention stripped its personal data; the figures stay for the dashboard.
     anonymised_at = models.DateTimeField(null=True, blank=True)
 

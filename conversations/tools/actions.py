@@ -1,41 +1,177 @@
 """Order actions: cancelling a pending order, starting a return of delivered items.
 
-Two steps, checked in code: a first call (confirmed false) checks the order and returns the
-exact details for the customer to confirm; a second call with confirmed true acts only if the
-same details were proposed earlier in this conversation and the customer wrote since.
+The model can only propose: a call checks the order and records an OrderAction with a
+one-time id, which the customer sees as a confirm card (the `action.proposed` event). Only
+the customer's own answer carrying that id (the widget's confirm frame, or the API) carries
+the action out, exactly once (`order_action_decide`); the model is told the outcome in the
+conversation. Nothing the model says or sets confirms anything.
 """
 
+import contextlib
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from conversations.models import Message, MessageRole, ToolRun, ToolRunStatus
-from conversations.tools.connectors import order_source
+from conversations.domain.errors import DomainError
+from conversations.domain.events import ActionDecided
+from conversations.domain.messages import message_append
+from conversations.domain.realtime import event_publish_on_commit
+from conversations.models import MessageRole, OrderAction, OrderActionStatus
+from conversations.tools.connectors import OrderActionRefused, OrderSourceError, order_source
 from conversations.tools.orders import NOT_VISIBLE, ORDER_NUMBER, visible_order
-from conversations.tools.registry import Tool, ToolContext, ToolResult, object_schema, tool_register
+from conversations.tools.registry import (
+    Tool,
+    ToolContext,
+    ToolResult,
+    object_schema,
+    tool_get,
+    tool_register,
+)
+from conversations.tools.runs import NOT_AVAILABLE, tool_available, tool_context_for
 
 CANCEL_REASONS = ["no longer needed", "ordered by mistake"]
 
 
-def _confirmed_in_conversation(*, context: ToolContext, tool: str, details: dict[str, Any]) -> bool:
-    """The same details were put to the customer earlier, and the customer answered since."""
-    last_customer_seq = Message.objects.filter(
-        conversation_id=context.conversation_id, role=MessageRole.CUSTOMER
-    ).aggregate(seq=Max("seq"))["seq"]
-    if last_customer_seq is None:
-        return False
-    proposals = ToolRun.objects.filter(
-        conversation_id=context.conversation_id,
-        tool=tool,
-        status=ToolRunStatus.SUCCEEDED,
-        message__seq__lt=last_customer_seq,
-    ).only("result")
-    for run in proposals:
-        data = (run.result or {}).get("data") or {}
-        if data.get("confirmation_required") and data.get("details") == details:
-            return True
-    return False
+def order_action_carry_out(*, context: ToolContext, action: OrderAction) -> dict[str, Any]:
+    """Carry out a claimed action once; the order's status is checked again under its lock."""
+    source = order_source()
+    key = str(action.pk)
+    details = action.details
+    try:
+        if action.action == "cancel_order":
+            updated = source.order_cancel(
+                bot_id=context.bot_id, number=action.order_number, reason=details["reason"], key=key
+            )
+            result = {"cancelled": True, "order": updated.summary()}
+        else:
+            updated = source.order_return(
+                bot_id=context.bot_id,
+                number=action.order_number,
+                item_ids=details["item_ids"],
+                key=key,
+            )
+            result = {"return_started": True, "order": updated.summary()}
+        status = OrderActionStatus.DONE
+    except OrderActionRefused as refused:
+        result = {
+            "error": "order_changed",
+            "status": refused.status,
+            "message": f"Nothing was done: the order is {refused.status} now.",
+        }
+        status = OrderActionStatus.REFUSED
+    except OrderSourceError:
+        OrderAction.objects.filter(pk=action.pk).update(
+            status=OrderActionStatus.FAILED,
+            result={
+                "error": "order_system_unavailable",
+                "message": "The order system did not answer; nothing was changed.",
+            },
+        )
+        raise
+    OrderAction.objects.filter(pk=action.pk).update(status=status, result=result)
+    return result
+
+
+DECISIONS = ("confirm", "decline")
+OUTCOME_WORDS = {
+    OrderActionStatus.DONE: "done",
+    OrderActionStatus.DECLINED: "declined by the customer; nothing was changed",
+    OrderActionStatus.REFUSED: "not possible any more; nothing was changed",
+    OrderActionStatus.FAILED: "failed because the order system did not answer",
+    OrderActionStatus.EXPIRED: "expired before the customer answered; nothing was changed",
+}
+
+
+def order_action_decide(*, conversation_id: Any, action_id: Any, decision: str) -> OrderAction:
+    """The customer's answer to a confirm card: carried out (or declined) exactly once.
+
+    Only customer transports call this, for the conversation they are authenticated for; the
+    model has no way to reach it. A second answer to the same card changes nothing and
+    returns the action as it stands. Raises DomainError for an unknown card or decision.
+    """
+    if decision not in DECISIONS:
+        raise DomainError("invalid_decision", 'The decision must be "confirm" or "decline".')
+    try:
+        action = OrderAction.objects.get(pk=action_id, conversation_id=conversation_id)
+    except (OrderAction.DoesNotExist, ValueError, ValidationError):
+        raise DomainError("action_not_found", "That confirmation is not known here.") from None
+    if action.status != OrderActionStatus.PROPOSED:
+        return action
+    now = timezone.now()
+    expired = action.created_at < now - timedelta(seconds=settings.SUPPORTBOT_ORDER_ACTION_TTL)
+    new_status = {
+        "confirm": OrderActionStatus.CONFIRMED,
+        "decline": OrderActionStatus.DECLINED,
+    }[decision]
+    if expired:
+        new_status = OrderActionStatus.EXPIRED
+    # The one-time step: of parallel answers (double clicks, replays, two tabs) one wins.
+    claimed = OrderAction.objects.filter(pk=action.pk, status=OrderActionStatus.PROPOSED).update(
+        status=new_status, decided_at=now
+    )
+    if claimed and new_status == OrderActionStatus.CONFIRMED:
+        context = tool_context_for(conversation_id=conversation_id)
+        # A failure is recorded on the action; the customer and the model are told.
+        with contextlib.suppress(OrderSourceError):
+            _carry_out_if_visible(context=context, action=action)
+    action.refresh_from_db()
+    if claimed:
+        _decision_record(action=action)
+    return action
+
+
+def _carry_out_if_visible(*, context: ToolContext, action: OrderAction) -> None:
+    if not tool_available(tool=tool_get(action.action), bot_id=context.bot_id):
+        # Actions were switched off since the card was shown.
+        OrderAction.objects.filter(pk=action.pk).update(
+            status=OrderActionStatus.REFUSED, result=dict(NOT_AVAILABLE)
+        )
+        return
+    if visible_order(context=context, order_number=action.order_number) is None:
+        # The customer lost sight of the order since (e.g. signed out): nothing happens.
+        OrderAction.objects.filter(pk=action.pk).update(
+            status=OrderActionStatus.REFUSED, result=dict(NOT_VISIBLE)
+        )
+        return
+    order_action_carry_out(context=context, action=action)
+
+
+def order_action_public(action: OrderAction) -> dict[str, Any]:
+    """What the customer's card shows of an action (the action.decided event, the API)."""
+    result = action.result or {}
+    return {
+        "action_id": str(action.pk),
+        "action": action.action,
+        "order_number": action.order_number,
+        "details": action.details,
+        "status": action.status,
+        "order": result.get("order"),
+        "message": result.get("message", ""),
+    }
+
+
+def _decision_record(*, action: OrderAction) -> None:
+    """Tell the customer's sockets and, through the conversation, the model what happened."""
+    words = OUTCOME_WORDS.get(action.status, action.status)
+    verb = "cancel" if action.action == "cancel_order" else "return items of"
+    note = (
+        f"(System, not the customer:) The customer answered the confirm card to {verb} order "
+        f"{action.order_number}: {words}."
+    )
+    message_append(
+        conversation_id=action.conversation_id,
+        role=MessageRole.EVENT,
+        event="order_action",
+        text=note,
+        data=order_action_public(action),
+    )
+    event_publish_on_commit(
+        conversation_id=action.conversation_id,
+        event=ActionDecided(**order_action_public(action)),
+    )
 
 
 def _order_in_status(
@@ -50,30 +186,34 @@ def _order_in_status(
     return order, None
 
 
-def _unconfirmed(
-    *, context: ToolContext, tool: str, details: dict[str, Any], confirmed: bool, order: Any
-) -> ToolResult | None:
-    """The details to put to the customer, unless they already confirmed them here."""
-    if confirmed and _confirmed_in_conversation(context=context, tool=tool, details=details):
-        return None
+def _proposal(
+    *, context: ToolContext, tool: str, details: dict[str, Any], order: Any
+) -> ToolResult:
+    """Record the proposal; the customer gets a confirm card for it."""
+    action = OrderAction.objects.create(
+        conversation_id=context.conversation_id,
+        action=tool,
+        order_number=order.number,
+        details=details,
+    )
     return ToolResult(
         data={
             "confirmation_required": True,
+            "action_id": str(action.pk),
             "action": tool,
             "details": details,
             "order": order.summary(),
             "message": (
-                "Nothing has changed yet. Tell the customer exactly what will happen and ask "
-                "them to confirm; call again with confirmed=true only after they say yes."
+                "Nothing has changed yet. The customer now sees a card with these exact details "
+                "and Confirm / Cancel buttons; only their click carries it out, and you will be "
+                "told what they chose. Describe what will happen; never say it is done."
             ),
         }
     )
 
 
-def cancel_order(
-    *, context: ToolContext, order_number: str, reason: str, confirmed: bool
-) -> ToolResult:
-    """Cancel a pending order (refunded in full) once the customer confirmed it here."""
+def cancel_order(*, context: ToolContext, order_number: str, reason: str) -> ToolResult:
+    """Propose cancelling a pending order (refunded in full); the customer confirms it."""
     order, answer = _order_in_status(
         context=context,
         order_number=order_number,
@@ -84,19 +224,11 @@ def cancel_order(
     if answer is not None:
         return answer
     details = {"order_number": order.number, "reason": reason}
-    proposal = _unconfirmed(
-        context=context, tool="cancel_order", details=details, confirmed=confirmed, order=order
-    )
-    if proposal is not None:
-        return proposal
-    updated = order_source().order_cancel(bot_id=context.bot_id, number=order.number, reason=reason)
-    return ToolResult(data={"cancelled": True, "order": updated.summary()})
+    return _proposal(context=context, tool="cancel_order", details=details, order=order)
 
 
-def start_return(
-    *, context: ToolContext, order_number: str, item_ids: list[str], confirmed: bool
-) -> ToolResult:
-    """Start a return of delivered items once the customer confirmed which ones here."""
+def start_return(*, context: ToolContext, order_number: str, item_ids: list[str]) -> ToolResult:
+    """Propose a return of delivered items; the customer confirms which ones."""
     order, answer = _order_in_status(
         context=context,
         order_number=order_number,
@@ -117,38 +249,24 @@ def start_return(
             }
         )
     details = {"order_number": order.number, "item_ids": sorted(set(item_ids))}
-    proposal = _unconfirmed(
-        context=context, tool="start_return", details=details, confirmed=confirmed, order=order
-    )
-    if proposal is not None:
-        return proposal
-    updated = order_source().order_return(
-        bot_id=context.bot_id, number=order.number, item_ids=details["item_ids"]
-    )
-    return ToolResult(data={"return_started": True, "order": updated.summary()})
+    return _proposal(context=context, tool="start_return", details=details, order=order)
 
 
 def _actions_enabled(bot: Any) -> bool:
     return settings.SUPPORTBOT_ORDER_ACTIONS
 
 
-CONFIRMED = {
-    "type": "boolean",
-    "description": "True only after the customer explicitly confirmed these exact details.",
-}
-
 tool_register(
     Tool(
         name="cancel_order",
         description=(
-            "Cancel a pending order. First call with confirmed=false: it returns the details "
-            "to confirm. After the customer explicitly agrees, call again with confirmed=true."
+            "Propose cancelling a pending order. The customer gets a card to confirm or "
+            "decline; only their click cancels, and you are told what they chose."
         ),
         parameters=object_schema(
             {
                 "order_number": ORDER_NUMBER,
                 "reason": {"type": "string", "enum": CANCEL_REASONS},
-                "confirmed": CONFIRMED,
             }
         ),
         function=cancel_order,
@@ -161,8 +279,8 @@ tool_register(
     Tool(
         name="start_return",
         description=(
-            "Start a return for items of a delivered order (item ids from get_order). First "
-            "call with confirmed=false; after the customer explicitly agrees, confirmed=true."
+            "Propose a return for items of a delivered order (item ids from get_order). The "
+            "customer gets a card to confirm or decline; only their click starts the return."
         ),
         parameters=object_schema(
             {
@@ -173,7 +291,6 @@ tool_register(
                     "minItems": 1,
                     "maxItems": 20,
                 },
-                "confirmed": CONFIRMED,
             }
         ),
         function=start_return,

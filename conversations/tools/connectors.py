@@ -23,6 +23,14 @@ class OrderSourceError(Exception):
     """The order system could not answer (down, slow, or said something unreadable)."""
 
 
+class OrderActionRefused(Exception):
+    """The order is no longer in a state that allows the action (seen under its row lock)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the order is {status}")
+        self.status = status
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectorOrder:
     """One order as the tools see it, whichever system it came from."""
@@ -69,9 +77,14 @@ class OrderSource(Protocol):
         self, *, bot_id: int, email: str = "", external_id: str = "", limit: int = 10
     ) -> list[ConnectorOrder]: ...
 
-    def order_cancel(self, *, bot_id: int, number: str, reason: str) -> ConnectorOrder: ...
+    # `key` identifies the one confirmed action: a retry with the same key changes nothing.
+    def order_cancel(
+        self, *, bot_id: int, number: str, reason: str, key: str
+    ) -> ConnectorOrder: ...
 
-    def order_return(self, *, bot_id: int, number: str, item_ids: list[str]) -> ConnectorOrder: ...
+    def order_return(
+        self, *, bot_id: int, number: str, item_ids: list[str], key: str
+    ) -> ConnectorOrder: ...
 
 
 def order_number_candidates(number: str) -> list[str]:
@@ -172,9 +185,13 @@ class DatabaseOrderSource:
         )
         return [self._record(order) for order in orders]
 
-    def order_cancel(self, *, bot_id: int, number: str, reason: str) -> ConnectorOrder:
+    def order_cancel(self, *, bot_id: int, number: str, reason: str, key: str) -> ConnectorOrder:
         with transaction.atomic():
+            # The status is read again under the row lock: of two confirmed cancellations
+            # racing, the second finds the order cancelled and refunds nothing.
             order = self._queryset(bot_id).select_for_update().get(number=number)
+            if order.status != "pending":
+                raise OrderActionRefused(order.status)
             order.status = "cancelled"
             order.save(update_fields=["status"])
             position = order.payments.aggregate(top=Max("position"))["top"] or 0
@@ -190,12 +207,23 @@ class DatabaseOrderSource:
                 )
         return self.find_order(bot_id=bot_id, number=number)
 
-    def order_return(self, *, bot_id: int, number: str, item_ids: list[str]) -> ConnectorOrder:
+    def order_return(
+        self, *, bot_id: int, number: str, item_ids: list[str], key: str
+    ) -> ConnectorOrder:
         with transaction.atomic():
             order = self._queryset(bot_id).select_for_update().get(number=number)
+            if order.status != "delivered":
+                raise OrderActionRefused(order.status)
             order.status = "return requested"
             order.save(update_fields=["status"])
         return self.find_order(bot_id=bot_id, number=number)
+
+
+def _conflict_status(response: httpx.Response) -> str:
+    try:
+        return str((response.json() or {}).get("status") or "changed")
+    except (ValueError, AttributeError):
+        return "changed"
 
 
 def _method_label(method: dict[str, Any]) -> str:
@@ -210,7 +238,9 @@ def _method_label(method: dict[str, Any]) -> str:
 class HttpOrderSource:
     """A store's own order API: GET {url}/orders/{number}, GET {url}/orders?email=|external_id=,
     POST {url}/orders/{number}/cancel and /return. Orders come back in ConnectorOrder's public
-    shape plus "customer": {"email", "external_id", "zip_codes"}; 404 means no such order."""
+    shape plus "customer": {"email", "external_id", "zip_codes"}; 404 means no such order.
+    Actions carry an Idempotency-Key header (one per confirmed action; a retry reuses it), and
+    409 {"status": ...} means the order is no longer in a state for that action."""
 
     def __init__(self, *, url: str, auth_header: str = "", timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
@@ -228,6 +258,9 @@ class HttpOrderSource:
             raise OrderSourceError(f"order API unreachable: {type(exc).__name__}") from exc
         if response.status_code == 404:
             return None
+        if response.status_code == 409:
+            # The store refuses: the order is no longer in a state for this action.
+            raise OrderActionRefused(_conflict_status(response))
         if response.status_code >= 400:
             raise OrderSourceError(f"order API answered {response.status_code}")
         try:
@@ -294,16 +327,20 @@ class HttpOrderSource:
         raw = self._request("GET", "/orders", params={**params, "limit": limit}) or {}
         return [self._record(order) for order in raw.get("orders", [])[:limit]]
 
-    def order_cancel(self, *, bot_id: int, number: str, reason: str) -> ConnectorOrder:
+    def order_cancel(self, *, bot_id: int, number: str, reason: str, key: str) -> ConnectorOrder:
         path = "/orders/" + quote(number, safe="") + "/cancel"
-        raw = self._request("POST", path, json={"reason": reason})
+        raw = self._request("POST", path, json={"reason": reason}, headers={"Idempotency-Key": key})
         if not raw:
             raise OrderSourceError("order API does not know this order")
         return self._record(raw)
 
-    def order_return(self, *, bot_id: int, number: str, item_ids: list[str]) -> ConnectorOrder:
+    def order_return(
+        self, *, bot_id: int, number: str, item_ids: list[str], key: str
+    ) -> ConnectorOrder:
         path = "/orders/" + quote(number, safe="") + "/return"
-        raw = self._request("POST", path, json={"item_ids": item_ids})
+        raw = self._request(
+            "POST", path, json={"item_ids": item_ids}, headers={"Idempotency-Key": key}
+        )
         if not raw:
             raise OrderSourceError("order API does not know this order")
         return self._record(raw)

@@ -7,7 +7,8 @@ from conversations.tools.access import (
     order_owned_by_identity,
     order_proof_matches,
     order_proof_record,
-    order_proofs_exhausted,
+    order_proof_release,
+    order_proof_reserve,
     order_visible,
 )
 from conversations.tools.connectors import ConnectorOrder, order_source
@@ -42,7 +43,8 @@ def visible_order(*, context: ToolContext, order_number: str) -> ConnectorOrder 
 def identify_customer(*, context: ToolContext, order_number: str, email_or_zip: str) -> ToolResult:
     """Prove an order: its number with the email or zip code on it makes it visible here."""
     number = order_number.strip()
-    if order_proofs_exhausted(context=context):
+    reserved = order_proof_reserve(context=context, order_number=number)
+    if reserved is None:
         return ToolResult(
             data={
                 "verified": False,
@@ -56,6 +58,7 @@ def identify_customer(*, context: ToolContext, order_number: str, email_or_zip: 
         order_owned_by_identity(context=context, order=order)
         or order_proof_matches(order=order, email_or_zip=email_or_zip)
     ):
+        order_proof_release(scopes=reserved)
         order_proof_record(context=context, order_number=order.number, succeeded=True)
         return ToolResult(data={"verified": True, "order_number": order.number})
     order_proof_record(context=context, order_number=number, succeeded=False)

@@ -16,10 +16,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from conversations.models import Conversation, ToolRun, ToolRunStatus
+from conversations.models import Bot, Conversation, ToolRun, ToolRunStatus
 from conversations.tools.connectors import OrderSourceError
 from conversations.tools.registry import (
     InvalidArguments,
+    Tool,
     ToolContext,
     arguments_validate,
     tool_get,
@@ -36,6 +37,19 @@ class PreparedRun:
     call_id: str
     tool: str
     status: str  # queued, or already final (invalid, or finished by an earlier attempt)
+
+
+NOT_AVAILABLE = {
+    "error": "tool_not_available",
+    "message": "That tool is not available here. Answer without it or offer a human agent.",
+}
+
+
+def tool_available(*, tool: Tool | None, bot_id: int) -> bool:
+    """Whether this bot offers the tool now: a tool left out of the list is refused as well."""
+    if tool is None:
+        return False
+    return bool(tool.enabled(Bot.objects.get(pk=bot_id)))
 
 
 def tool_context_for(*, conversation_id: Any) -> ToolContext:
@@ -77,11 +91,17 @@ def tool_run_prepare(
     tool = tool_get(name)
     status = ToolRunStatus.QUEUED
     error = ""
+    refusal: dict[str, Any] | None = None
     try:
         arguments = json.loads(arguments_json or "{}")
     except ValueError:
         arguments = {"_raw": (arguments_json or "")[:2000]}
         status, error = ToolRunStatus.INVALID, "arguments: not valid JSON"
+    bot_id = Conversation.objects.values_list("bot_id", flat=True).get(pk=conversation_id)
+    if tool is not None and not tool_available(tool=tool, bot_id=bot_id):
+        # The model was never offered it (disabled, or not this bot's): refused, whatever
+        # the arguments say.
+        status, error, refusal = ToolRunStatus.INVALID, f"{name!r} is not available", NOT_AVAILABLE
     if status == ToolRunStatus.QUEUED:
         if tool is None:
             status, error = ToolRunStatus.INVALID, f"no tool named {name!r}"
@@ -104,7 +124,10 @@ def tool_run_prepare(
                 arguments=arguments,
                 status=status,
                 error=error,
-                result={"data": {"error": "invalid_arguments", "message": error}, "sources": []}
+                result={
+                    "data": refusal or {"error": "invalid_arguments", "message": error},
+                    "sources": [],
+                }
                 if invalid
                 else None,
                 finished_at=now if invalid else None,
@@ -129,10 +152,18 @@ def tool_run_execute(*, run_id: int, worker: str = IN_PROCESS_WORKER) -> str:
     clock = time.monotonic()
     error = ""
     sources: list[dict[str, Any]] = []
+    context = tool_context_for(conversation_id=run.conversation_id)
+    if not tool_available(tool=tool, bot_id=context.bot_id):
+        # Disabled between the call and its run (or never offered): refused, not run.
+        ToolRun.objects.filter(pk=run_id, status=ToolRunStatus.RUNNING).update(
+            status=ToolRunStatus.INVALID,
+            result={"data": dict(NOT_AVAILABLE), "sources": []},
+            error=f"{run.tool!r} is not available",
+            finished_at=timezone.now(),
+            duration_ms=0,
+        )
+        return ToolRun.objects.values_list("status", flat=True).get(pk=run_id)
     try:
-        if tool is None:
-            raise LookupError(f"no tool named {run.tool!r}")
-        context = tool_context_for(conversation_id=run.conversation_id)
         result = tool.function(context=context, **run.arguments)
         data, sources = result.data, result.sources
         status = ToolRunStatus.FAILED if result.failed else ToolRunStatus.SUCCEEDED

@@ -32,6 +32,7 @@ from conversations.domain.status import bot_may_write, conversation_rate, handof
 from conversations.edge.origins import bot_origin_allowed
 from conversations.edge.ratelimit import TokenBucket
 from conversations.models import Bot, Conversation
+from conversations.tools.actions import order_action_decide
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +217,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             }
         )
 
+    async def receive_action_decide(self, frame: dict[str, Any]) -> None:
+        """The customer's click on a confirm card: the only way an order action is carried out."""
+        action_id, decision = frame.get("action_id"), frame.get("decision")
+        if not isinstance(action_id, str) or not isinstance(decision, str):
+            return await self.send_error(
+                "malformed", 'action.decide needs an action_id and a decision ("confirm").'
+            )
+        await database_call(order_action_decide)(
+            conversation_id=self.conversation.pk, action_id=action_id, decision=decision
+        )
+        # The bot answers the decision (the engine re-checks that it still owns the chat).
+        intake.reply_start(conversation_id=self.conversation.pk)
+
     async def receive_stop(self, frame: dict[str, Any]) -> None:
         if not intake.reply_stop(conversation_id=self.conversation.pk):
             # The reply may be running in another server process: ask every customer socket's
@@ -253,6 +267,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "handoff": receive_handoff,
         "rate": receive_rate,
         "typing": receive_typing,
+        "action.decide": receive_action_decide,
     }
 
     async def dispatch(self, message: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ from conversations.edge.origins import bot_origin_allowed, cors_headers_set
 from conversations.edge.ratelimit import client_ip, rate_limit_hit, rate_limited_response
 from conversations.edge.responses import error_response
 from conversations.models import Attachment, Bot, Conversation, ConversationStatus
+from conversations.tools.access import client_key
 
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_ATTACHMENTS_PER_CONVERSATION = 100
@@ -157,7 +158,9 @@ def session(request: HttpRequest, bot: Bot) -> HttpResponse:
                 _session_payload(conversation, token, conversation.customer.visitor_id, True)
             )
     customer = customer_identify(bot=bot, visitor_id=visitor_id, identity=identity)
-    conversation, token = conversation_start(bot=bot, customer=customer)
+    conversation, token = conversation_start(
+        bot=bot, customer=customer, client_key=client_key(client_ip(request))
+    )
     return JsonResponse(_session_payload(conversation, token, visitor_id, False), status=201)
 
 

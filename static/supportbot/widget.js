@@ -158,6 +158,12 @@
     ".agent{border-color:#86efac;background:#f0fdf4}",
     ".who{display:block;font-size:11px;font-weight:600;color:#15803d;margin-bottom:2px}",
     ".note{align-self:center;font-size:12px;color:#64748b;text-align:center}",
+    ".card{align-self:stretch;border:1px solid #cbd5e1;border-radius:12px;padding:10px;background:#f8fafc;font-size:14px}",
+    ".card .actions{display:flex;gap:8px;margin-top:8px}",
+    ".card button{border:1px solid #cbd5e1;border-radius:8px;padding:6px 12px;background:#fff}",
+    ".card button.confirm{background:var(--sb-accent,#2563eb);color:#fff;border-color:transparent}",
+    ".card button:disabled{opacity:.5;cursor:default}",
+    ".card .outcome{display:block;margin-top:6px;font-size:12px;color:#334155}",
     ".stopped{display:block;font-size:11px;color:#64748b;margin-top:4px}",
     ".sources{display:block;font-size:12px;color:#475569;margin-top:6px}.sources a{margin-right:8px}",
     ".msg img{max-width:100%;max-height:180px;border-radius:8px;display:block;margin-top:4px}",
@@ -307,6 +313,45 @@
     return bubble;
   }
 
+  // --- Confirm cards: the bot proposes an order action, only this click carries it out.
+  var cards = {};
+  var OUTCOME_TEXT = {
+    done: "Done.",
+    declined: "Cancelled: nothing was changed.",
+    refused: "Not possible any more: nothing was changed.",
+    failed: "That did not work: nothing was changed. Please try again later.",
+    expired: "This confirmation expired: nothing was changed.",
+  };
+  function cardQuestion(f) {
+    if (f.action === "cancel_order") return "Cancel order " + f.order_number + (f.details && f.details.reason ? " (" + f.details.reason + ")" : "") + "? It will be refunded in full.";
+    var count = (f.details && f.details.item_ids || []).length;
+    return "Start a return of " + count + " item" + (count === 1 ? "" : "s") + " from order " + f.order_number + "?";
+  }
+  function cardShow(f) {
+    if (cards[f.action_id]) return;
+    var confirm = el("button", { type: "button", class: "confirm", text: f.action === "cancel_order" ? "Cancel the order" : "Start the return" });
+    var decline = el("button", { type: "button", class: "decline", text: "Keep it as is" });
+    var buttons = el("div", { class: "actions" }, [confirm, decline]);
+    var node = el("div", { class: "card", role: "group", "data-action-id": f.action_id }, [el("span", { text: cardQuestion(f) }), buttons]);
+    cards[f.action_id] = { node: node, buttons: buttons };
+    function decide(decision) {
+      confirm.disabled = decline.disabled = true;
+      send({ type: "action.decide", action_id: f.action_id, decision: decision });
+    }
+    confirm.addEventListener("click", function () { decide("confirm"); });
+    decline.addEventListener("click", function () { decide("decline"); });
+    if (typingNode && typingNode.parentNode === log) log.insertBefore(node, typingNode);
+    else log.append(node);
+    scrollDown();
+  }
+  function cardOutcome(f) {
+    var text = OUTCOME_TEXT[f.status] || f.status;
+    var card = cards[f.action_id];
+    if (!card) { note(cardQuestion(f).replace(/\?.*$/, "") + ": " + text); return; }
+    if (card.buttons) { card.buttons.remove(); card.buttons = null; }
+    card.node.append(el("span", { class: "outcome", text: text }));
+  }
+
   // --- Frames from the server.
   function onMessage(message) {
     // Tool results, and the assistant turns that only called tools, have nothing to show.
@@ -317,6 +362,7 @@
     if (message.role === "event") {
       if (bubbles[message.seq]) return;
       bubbles[message.seq] = { node: null };
+      if (message.event === "order_action" && message.data) { cardOutcome(message.data); lastSeq = Math.max(lastSeq, message.seq); return; }
       var text = EVENT_TEXT[message.event];
       if (text) note(text.replace("{agent}", (message.data && message.data.agent) || "An agent"));
     } else if (message.role === "customer") {
@@ -399,6 +445,8 @@
     },
     "tool.started": function (f) { toolStatus.textContent = f.label || "Working on it…"; },
     "tool.finished": function (f) { toolStatus.textContent = f.label || ""; },
+    "action.proposed": function (f) { cardShow(f); },
+    "action.decided": function (f) { cardOutcome(f); },
     "assistant.done": function (f) {
       showTyping(false);
       toolStatus.textContent = "";

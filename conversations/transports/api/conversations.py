@@ -20,7 +20,7 @@ from conversations.domain.events import (
     Event,
     MessageAccepted,
 )
-from conversations.domain.intake import customer_message_post
+from conversations.domain.intake import customer_message_post, reply_events
 from conversations.domain.messages import message_serialize
 from conversations.domain.status import conversation_close, conversation_rate, handoff_request
 from conversations.edge.identity import identity_signature_valid
@@ -31,10 +31,15 @@ from conversations.models import (
     Message,
     MessageRole,
     MessageState,
+    OrderAction,
+    OrderActionStatus,
 )
+from conversations.tools.actions import order_action_decide, order_action_public
 from conversations.transports.api.auth import scope_require
 from conversations.transports.api.errors import ApiError, ErrorOut, message_refused_error
 from conversations.transports.api.schemas import (
+    ActionDecisionIn,
+    ActionDecisionOut,
     AttachmentOut,
     ConversationCreatedOut,
     ConversationCreateIn,
@@ -402,3 +407,37 @@ async def conversation_rate_view(request: HttpRequest, conversation_id: uuid.UUI
         conversation_id=conversation.pk, rating=body.rating, comment=body.comment
     )
     return await _after_status_change(key, conversation_id)
+
+
+@router.post(
+    "/conversations/{uuid:conversation_id}/actions/{uuid:action_id}",
+    response={200: ActionDecisionOut, **ERRORS},
+    summary="Answer a confirm card (cancel an order, start a return)",
+    description="Needs the `chat` scope. The customer's answer to an `action.proposed` event: "
+    '`{"decision": "confirm"}` carries the action out, exactly once; `"decline"` drops it. '
+    "The model can propose but never confirm. A second answer changes nothing and returns "
+    "the action as it stands. The bot's answer to the decision comes back as `reply`.",
+)
+async def action_decide(
+    request: HttpRequest, conversation_id: uuid.UUID, action_id: uuid.UUID, body: ActionDecisionIn
+):
+    key = scope_require(request, "chat")
+    conversation = await _conversation(key, conversation_id)
+    before = await database_call(_action_status)(conversation.pk, action_id)
+    action = await database_call(order_action_decide)(
+        conversation_id=conversation.pk, action_id=action_id, decision=body.decision
+    )
+    reply = None
+    if before == OrderActionStatus.PROPOSED and conversation.status == ConversationStatus.BOT:
+        reply_id = await _reply_message_id(reply_events(conversation_id=conversation.pk))
+        if reply_id is not None:
+            reply = await database_call(_message_by_id)(reply_id)
+    return {"action": order_action_public(action), "reply": reply}
+
+
+def _action_status(conversation_id: Any, action_id: uuid.UUID) -> str | None:
+    return (
+        OrderAction.objects.filter(pk=action_id, conversation_id=conversation_id)
+        .values_list("status", flat=True)
+        .first()
+    )

@@ -65,6 +65,8 @@ DOMAIN_ERROR_HTTP = {
     "taken": 409,
     "not_owner": 409,
     "image_too_large": 413,
+    "action_not_found": 404,
+    "invalid_decision": 422,
 }
 
 

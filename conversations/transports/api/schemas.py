@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ninja import Schema
 from pydantic import Field, model_validator
@@ -157,6 +157,29 @@ class ReplyOut(Schema):
 class RatingIn(In):
     rating: int = Field(ge=1, le=5)
     comment: str = Field("", max_length=2000)
+
+
+class ActionDecisionIn(In):
+    decision: Literal["confirm", "decline"] = Field(
+        description="The customer's answer to the confirm card."
+    )
+
+
+class ActionOut(Schema):
+    action_id: str = Field(description="The one-time id from the `action.proposed` event.")
+    action: str = Field(description="cancel_order or start_return.")
+    order_number: str
+    details: dict[str, Any]
+    status: str = Field(
+        description="proposed, confirmed, done, declined, refused, failed or expired."
+    )
+    order: dict[str, Any] | None = Field(None, description="The order as it is now.")
+    message: str = ""
+
+
+class ActionDecisionOut(Schema):
+    action: ActionOut
+    reply: MessageOut | None = Field(description="The bot's answer to the decision, if any.")
 
 
 class HandoffIn(In):

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0007_api_keys_and_webhooks'),
+        ('conversations', '0009_order_proof_limits'),
     ]
 
     operations = [

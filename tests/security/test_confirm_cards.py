@@ -1,0 +1,131 @@
+"""Confirm cards: the model proposes, only the customer's click (frame or API call) acts, once."""
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from conversations.edge.apikeys import api_key_create
+from conversations.models import Message, MessageRole, Order, OrderAction
+from conversations.tools.actions import cancel_order
+from conversations.tools.orders import identify_customer
+from conversations.tools.runs import tool_context_for
+from conversations.transports.routing import websocket_urlpatterns
+from tests import factories
+from tests.conversations.transports.api.test_conversations import apost
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager")]
+
+application = URLRouter(websocket_urlpatterns)
+
+
+@pytest.fixture(autouse=True)
+def offline(settings):
+    settings.SUPPORTBOT_ENGINE = "offline"
+    settings.SUPPORTBOT_OFFLINE_DELAY = 0
+    settings.SUPPORTBOT_REPLY_CACHE_SECONDS = 0
+
+
+@sync_to_async
+def a_proposal():
+    bot = factories.bot_create()
+    order = factories.order_create(bot=bot, status="pending")
+    conversation = factories.conversation_create(bot=bot)
+    context = tool_context_for(conversation_id=conversation.pk)
+    identify_customer(context=context, order_number=order.number, email_or_zip=order.customer.email)
+    proposal = cancel_order(context=context, order_number=order.number, reason="no longer needed")
+    return conversation, order, proposal.data["action_id"]
+
+
+@sync_to_async
+def refunds(order):
+    return Order.objects.get(pk=order.pk).payments.filter(transaction_type="refund").count()
+
+
+async def open_socket(conversation):
+    socket = WebsocketCommunicator(
+        application,
+        f"/ws/chat/{conversation.pk}/",
+        headers=[(b"origin", b"http://testserver"), (b"host", b"supportbot.example")],
+    )
+    connected, _ = await socket.connect()
+    assert connected
+    await socket.send_json_to({"type": "auth", "token": conversation.resume_token, "last_seq": 0})
+    while (await socket.receive_json_from(timeout=5))["type"] != "ready":
+        pass
+    return socket
+
+
+async def frames_until(socket, kind, timeout=10.0):
+    frames = []
+    while True:
+        frame = await socket.receive_json_from(timeout=timeout)
+        frames.append(frame)
+        if frame["type"] == kind:
+            return frames
+
+
+async def test_parallel_clicks_on_one_card_cancel_and_refund_once():
+    conversation, order, action_id = await a_proposal()
+    socket = await open_socket(conversation)
+    try:
+        for _ in range(4):
+            await socket.send_json_to(
+                {"type": "action.decide", "action_id": action_id, "decision": "confirm"}
+            )
+        frames = await frames_until(socket, "action.decided")
+        decided = frames[-1]
+        assert decided["action_id"] == action_id and decided["status"] == "done"
+        assert decided["order"]["status"] == "cancelled"
+        # The bot answers the decision; it knows what happened.
+        await frames_until(socket, "assistant.done")
+    finally:
+        await socket.disconnect()
+    assert await refunds(order) == 1
+    assert await OrderAction.objects.filter(status="done").acount() == 1
+    notes = [
+        m.text
+        async for m in Message.objects.filter(
+            conversation_id=conversation.pk, role=MessageRole.EVENT
+        )
+    ]
+    assert len(notes) == 1 and "done" in notes[0]
+
+
+async def test_another_conversation_cannot_answer_the_card():
+    conversation, order, action_id = await a_proposal()
+    other = await sync_to_async(factories.conversation_create)(bot=conversation.bot)
+    socket = await open_socket(other)
+    try:
+        await socket.send_json_to(
+            {"type": "action.decide", "action_id": action_id, "decision": "confirm"}
+        )
+        error = (await frames_until(socket, "error"))[-1]
+        assert error["code"] == "action_not_found"
+    finally:
+        await socket.disconnect()
+    assert await refunds(order) == 0
+
+
+async def test_the_api_answers_a_card_once(async_client):
+    conversation, order, action_id = await a_proposal()
+    _, secret = await sync_to_async(api_key_create)(bot=conversation.bot, name="t", scopes="chat")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    path = f"/api/v1/conversations/{conversation.pk}/actions/{action_id}"
+    answers = await asyncio.gather(
+        *[apost(async_client, path, {"decision": "confirm"}, auth) for _ in range(4)]
+    )
+    assert [a.status_code for a in answers] == [200] * 4
+    # One answer carried it out; the others saw it running or done.
+    assert {a.json()["action"]["status"] for a in answers} <= {"confirmed", "done"}
+    assert (await OrderAction.objects.aget(pk=action_id)).status == "done"
+    assert await refunds(order) == 1
+    missing = await apost(
+        async_client,
+        f"/api/v1/conversations/{conversation.pk}/actions/{conversation.pk}",
+        {"decision": "confirm"},
+        auth,
+    )
+    assert missing.status_code == 404

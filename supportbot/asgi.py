@@ -9,15 +9,43 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from conversations.domain.recovery import sweeper_start, sweeper_stop  # noqa: E402
 from conversations.engine import engine_warm_up  # noqa: E402
 from conversations.transports.routing import websocket_urlpatterns  # noqa: E402
 
 # The tokenizer loads in about half a second: at start-up, not in the first customer's reply.
 engine_warm_up()
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns),
-    }
+
+class WithSweep:
+    """Starts this process's sweep of lost replies (domain/recovery.py) at start-up.
+
+    At the lifespan start-up where the server sends one (uvicorn); otherwise at the first
+    request of any kind (Daphne, `--lifespan off`).
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        sweeper_start()
+        if scope["type"] != "lifespan":
+            return await self.app(scope, receive, send)
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await sweeper_stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+application = WithSweep(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": URLRouter(websocket_urlpatterns),
+        }
+    )
 )

@@ -232,6 +232,9 @@ SUPPORTBOT_MODERATION = env_bool("SUPPORTBOT_MODERATION", False)
 OPENAI_RETRY_BACKOFF = env_float("OPENAI_RETRY_BACKOFF", 0.5, minimum=0.0)
 # A smaller window than the model's, e.g. for a local server started with a short context.
 SUPPORTBOT_CONTEXT_WINDOW = env_int("SUPPORTBOT_CONTEXT_WINDOW", 0, minimum=0)
+# A running reply's lease: renewed every third of it; a reply whose process died is ended (and
+# its message answered again) within about this long.
+SUPPORTBOT_REPLY_LEASE_SECONDS = env_float("SUPPORTBOT_REPLY_LEASE_SECONDS", 30.0, minimum=0.5)
 SUPPORTBOT_OFFLINE_DELAY = env_float("SUPPORTBOT_OFFLINE_DELAY", 0.02, minimum=0.0)
 SUPPORTBOT_REPLY_CACHE_SECONDS = env_int("SUPPORTBOT_REPLY_CACHE_SECONDS", 3600, minimum=0)
 

@@ -32,8 +32,16 @@ from conversations.domain.events import (
 )
 from conversations.domain.messages import message_append, message_serialize, message_text_check
 from conversations.domain.realtime import event_publish
+from conversations.domain.recovery import LOST, LostReply, lost_replies_end, unanswered_after
 from conversations.domain.status import bot_may_write
-from conversations.models import Attachment, Conversation, ConversationStatus, Message, MessageRole
+from conversations.models import (
+    Attachment,
+    Conversation,
+    ConversationStatus,
+    Message,
+    MessageRole,
+    MessageState,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +98,9 @@ class _Stored:
     message: Message
     created: bool
     status: str
-    is_last: bool
+    unanswered: bool
     payload: dict[str, Any]
+    lost: list[LostReply] = field(default_factory=list)
 
 
 def _customer_message_store(
@@ -111,9 +120,14 @@ def _customer_message_store(
                 .first()
             )
             if existing is not None:
-                is_last = existing.seq == conversation.last_seq
+                # A resend: its reply may have died with a process; end that reply now rather
+                # than at the next sweep, so that the resend answers it.
+                lost = lost_replies_end(conversation_id=conversation_id)
+                unanswered = existing.seq == conversation.last_seq or unanswered_after(
+                    conversation_id=conversation_id, seq=existing.seq
+                )
                 payload = message_serialize(existing)
-                return _Stored(existing, False, conversation.status, is_last, payload)
+                return _Stored(existing, False, conversation.status, unanswered, payload, lost)
         if conversation.status == ConversationStatus.CLOSED:
             raise DomainError("closed", "This conversation is closed.")
         attachments = (
@@ -167,9 +181,11 @@ async def customer_message_post(
         await event_publish(
             conversation_id=conversation_id, event=MessageCreated(message=stored.payload)
         )
+    for lost in stored.lost:
+        await _lost_reply_announce(lost)
     answer = bot_may_write(stored.status, allow_waiting=False) and (
         stored.created
-        or (reply_running(conversation_id=conversation_id) is None and stored.is_last)
+        or (reply_running(conversation_id=conversation_id) is None and stored.unanswered)
     )
     started = reply_start(conversation_id=conversation_id) if answer else False
     events = None
@@ -184,6 +200,44 @@ async def customer_message_post(
         reply_started=started,
         events=events,
     )
+
+
+async def _lost_reply_announce(lost: LostReply) -> None:
+    """Tell the conversation's clients that a reply lost with its process has ended."""
+    await event_publish(
+        conversation_id=lost.conversation_id,
+        event=AssistantDone(
+            seq=lost.seq,
+            message_id=lost.message_id,
+            text=lost.text,
+            state=MessageState.INTERRUPTED,
+            finish_reason=LOST,
+        ),
+    )
+
+
+async def lost_replies_recover(*, conversation_id: Any = None) -> list[LostReply]:
+    """End replies whose process died, tell their clients, and answer their messages again."""
+    ended = await database_call(lost_replies_end)(conversation_id=conversation_id)
+    for lost in ended:
+        logger.warning(
+            "The reply #%s of conversation %s lost its process; ended%s",
+            lost.seq,
+            lost.conversation_id,
+            ", answering again" if lost.retry else "",
+        )
+        try:
+            await _lost_reply_announce(lost)
+        except Exception:
+            logger.exception("Telling conversation %s of a lost reply failed", lost.conversation_id)
+        if lost.retry:
+            reply_start(conversation_id=lost.conversation_id)
+    return ended
+
+
+def replies_in_process() -> bool:
+    """Whether this process is writing any reply (its leases need renewing)."""
+    return bool(_replies)
 
 
 def reply_running(*, conversation_id: Any) -> Reply | None:

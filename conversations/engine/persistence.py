@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from conversations.domain.messages import message_append
+from conversations.domain.recovery import lease_expiry, process_id
 from conversations.domain.status import bot_may_write, bot_writable_statuses
 from conversations.domain.webhooks import webhook_message_created
 from conversations.engine.backends import Usage
@@ -53,19 +54,22 @@ def assistant_row_create(
             state=MessageState.STREAMING,
             engine=engine,
             model=model,
+            lease_owner=process_id(),
+            lease_expires_at=lease_expiry(),
         )
     return message
 
 
 def checkpoint(*, conversation_id: Any, message_id: int, text: str, allow_waiting: bool) -> bool:
-    """Save the partial text; False when the bot no longer owns the conversation.
+    """Save the partial text and renew the reply's lease; False when the bot no longer owns
+    the conversation (or the sweep ended the reply, its lease having expired).
 
     One statement: the update only matches while the conversation's status lets the bot write.
     """
     statuses = bot_writable_statuses(allow_waiting=allow_waiting)
-    updated = Message.objects.filter(pk=message_id, conversation__status__in=statuses).update(
-        text=text, updated_at=timezone.now()
-    )
+    updated = Message.objects.filter(
+        pk=message_id, conversation__status__in=statuses, state=MessageState.STREAMING
+    ).update(text=text, updated_at=timezone.now(), lease_expires_at=lease_expiry())
     return updated == 1
 
 
@@ -94,6 +98,8 @@ def row_finish(
             fields["state"] = MessageState.INTERRUPTED
             fields["finish_reason"] = "superseded"
         Message.objects.filter(pk=message_id).update(
+            lease_owner="",
+            lease_expires_at=None,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             cached_tokens=usage.cached_tokens,

@@ -62,19 +62,20 @@ class ImportReport:
 
 
 class _DryRunRollback(Exception):
-    """Raised inside the outer transaction of a dry run to undo every write."""
+    """Raised inside the import's transaction of a dry run to undo every write."""
 
 
 @contextmanager
-def dry_run_scope(*, dry_run: bool) -> Iterator[None]:
-    """Batches commit one by one; a dry run wraps them in one transaction and rolls it back."""
-    if not dry_run:
-        yield
-        return
+def import_transaction(*, dry_run: bool) -> Iterator[None]:
+    """The whole import in one transaction, so that a failure anywhere stores nothing.
+
+    A dry run does all the work and then rolls the transaction back.
+    """
     try:
         with transaction.atomic():
             yield
-            raise _DryRunRollback
+            if dry_run:
+                raise _DryRunRollback
     except _DryRunRollback:
         pass
 

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
-
+from conversations.domain.text import text_problem
 from conversations.importing import (
     ImportFileError,
     ImportReport,
-    dry_run_scope,
+    import_transaction,
     in_batches,
     progress_bar,
 )
@@ -105,6 +104,9 @@ def faq_entries_parse(
             continue
         question = question.strip()
         where = f"{where} ({question[:40]!r})"
+        if problem := text_problem(entry):
+            errors.append(f"{where}: {problem}")
+            continue
         if len(question) > MAX_QUESTION:
             errors.append(f"{where}: question is longer than {MAX_QUESTION} characters")
         if question in seen:
@@ -158,11 +160,10 @@ def faq_records_import(
     report.counts("faq entries")
     with (
         progress_bar(total=len(records), desc="Importing FAQ", enabled=progress) as bar,
-        dry_run_scope(dry_run=dry_run),
+        import_transaction(dry_run=dry_run),
     ):
         for batch in in_batches(records, size=BATCH_SIZE):
-            with transaction.atomic():
-                _faq_batch_upsert(bot=bot, records=batch, report=report)
+            _faq_batch_upsert(bot=bot, records=batch, report=report)
             bar.update(len(batch))
     return report
 

@@ -18,6 +18,7 @@ from django.core.validators import validate_email
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from conversations.domain.text import text_problem
 from conversations.importing import ImportFileError
 
 FORMATS = ("auto", "json", "csv", "tau2")
@@ -154,6 +155,8 @@ class _Problems:
         if not isinstance(value, str):
             self.add(where, f"{name} must be text, got {value!r}")
             return ""
+        if not self.storable(where, value, name):
+            return ""
         value = value.strip()
         if len(value) > max_length:
             self.add(where, f"{name} is longer than {max_length} characters")
@@ -180,13 +183,23 @@ class _Problems:
             return Decimal("0.00")
         return amount.quantize(CENT)
 
-    def mapping(self, where: str, value: Any, name: str) -> dict[str, Any]:
+    def mapping(self, where: str, value: Any, name: str, *, record=False) -> dict[str, Any]:
+        """An object; a record's fields are checked one by one, any other object whole."""
         if value is None:
             return {}
         if not isinstance(value, dict):
             self.add(where, f"{name} must be an object, got {value!r}")
             return {}
+        if not record and not self.storable(where, value, name):
+            return {}
         return value
+
+    def storable(self, where: str, value: Any, name: str) -> bool:
+        """False (and a problem named) when the database would refuse this text."""
+        problem = text_problem(value)
+        if problem:
+            self.add(where, f"{name}: {problem}")
+        return problem is None
 
     def strings(self, where: str, value: Any, name: str) -> list[str]:
         if value is None:
@@ -195,6 +208,8 @@ class _Problems:
             isinstance(item, str | int) and not isinstance(item, bool) for item in value
         ):
             self.add(where, f"{name} must be a list of text, got {value!r}")
+            return []
+        if not self.storable(where, value, name):
             return []
         return [str(item) for item in value]
 
@@ -335,7 +350,7 @@ def _tau2_parse(document: dict[str, Any]) -> StoreData:
             _list(problems, where, order.get("fulfillments"), "fulfillments")
         ):
             here = f"{where}.fulfillments[{index}]"
-            item = problems.mapping(here, item, "fulfillment")
+            item = problems.mapping(here, item, "fulfillment", record=True)
             fulfillments.append(
                 FulfillmentRecord(
                     tracking_numbers=problems.strings(here, item.get("tracking_id"), "tracking_id"),
@@ -346,7 +361,9 @@ def _tau2_parse(document: dict[str, Any]) -> StoreData:
         history = _list(problems, where, order.get("payment_history"), "payment_history")
         for index, item in enumerate(history):
             here = f"{where}.payment_history[{index}]"
-            payments.append(_payment(problems, here, problems.mapping(here, item, "payment")))
+            payments.append(
+                _payment(problems, here, problems.mapping(here, item, "payment", record=True))
+            )
         data.orders.append(
             ImportedOrder(
                 number=problems.text(
@@ -380,7 +397,7 @@ def _supportbot_json_parse(document: dict[str, Any]) -> StoreData:
         _list(problems, "file", document.get("customers"), "customers")
     ):
         where = f"customers[{index}]"
-        customer = problems.mapping(where, customer, "customer")
+        customer = problems.mapping(where, customer, "customer", record=True)
         external_id = problems.text(where, customer.get("id"), "id", max_length=MAX_CUSTOMER_ID)
         where = f"customers[{index}] ({external_id})" if external_id else where
         methods = customer.get("payment_methods")
@@ -412,7 +429,7 @@ def _supportbot_json_parse(document: dict[str, Any]) -> StoreData:
         )
     for index, product in enumerate(_list(problems, "file", document.get("products"), "products")):
         where = f"products[{index}]"
-        product = problems.mapping(where, product, "product")
+        product = problems.mapping(where, product, "product", record=True)
         external_id = problems.text(where, product.get("id"), "id", max_length=MAX_ID)
         where = f"products[{index}] ({external_id})" if external_id else where
         variants = _list(problems, where, product.get("variants"), "variants")
@@ -429,13 +446,13 @@ def _supportbot_json_parse(document: dict[str, Any]) -> StoreData:
     names = {product.external_id: product.name for product in data.products}
     for index, order in enumerate(_list(problems, "file", document.get("orders"), "orders")):
         where = f"orders[{index}]"
-        order = problems.mapping(where, order, "order")
+        order = problems.mapping(where, order, "order", record=True)
         number = problems.text(where, order.get("number"), "number", max_length=MAX_ID)
         where = f"orders[{index}] ({number})" if number else where
         fulfillments = []
         for i, item in enumerate(_list(problems, where, order.get("fulfillments"), "fulfillments")):
             here = f"{where}.fulfillments[{i}]"
-            item = problems.mapping(here, item, "fulfillment")
+            item = problems.mapping(here, item, "fulfillment", record=True)
             fulfillments.append(
                 FulfillmentRecord(
                     tracking_numbers=problems.strings(
@@ -450,7 +467,9 @@ def _supportbot_json_parse(document: dict[str, Any]) -> StoreData:
         payments = []
         for i, item in enumerate(_list(problems, where, order.get("payments"), "payments")):
             here = f"{where}.payments[{i}]"
-            payments.append(_payment(problems, here, problems.mapping(here, item, "payment")))
+            payments.append(
+                _payment(problems, here, problems.mapping(here, item, "payment", record=True))
+            )
         data.orders.append(
             ImportedOrder(
                 number=number,
@@ -496,6 +515,8 @@ def store_csv_parse(*, text: str) -> StoreData:
         row = {key: (value or "").strip() for key, value in row.items() if key is not None}
         raw_number = row.get("order_number", "")
         where = f"row {row_number}" + (f" ({raw_number})" if raw_number else "")
+        if not problems.storable(where, row, "a column"):
+            continue
         number = problems.text(where, raw_number, "order_number", max_length=MAX_ID)
         if not number:
             continue
@@ -600,7 +621,7 @@ def _list(problems: _Problems, where: str, value: Any, name: str) -> list[Any]:
 
 
 def _variant(problems: _Problems, where: str, variant: Any, item_key: str | None) -> VariantRecord:
-    variant = problems.mapping(where, variant, "variant")
+    variant = problems.mapping(where, variant, "variant", record=True)
     available = variant.get("available", True)
     if not isinstance(available, bool):
         problems.add(where, f"available must be true or false, got {available!r}")
@@ -623,7 +644,7 @@ def _lines(
     lines = []
     for index, item in enumerate(items):
         here = f"{where}.{name}[{index}]"
-        item = problems.mapping(here, item, "line")
+        item = problems.mapping(here, item, "line", record=True)
         product_id = problems.text(here, item.get("product_id"), "product_id", max_length=MAX_ID)
         lines.append(
             LineRecord(
@@ -664,6 +685,8 @@ def _payment_methods(problems: _Problems, where: str, methods: Any) -> dict[str,
         return {}
     result = {}
     for method in methods:
+        if not problems.storable(where, method, "payment_methods"):
+            continue
         method_id = problems.text(where, method.get("id"), "payment method id", max_length=MAX_ID)
         result[method_id] = dict(method)
     return result
@@ -689,9 +712,11 @@ def _check_unique(data: StoreData) -> None:
     ):
         seen: set[str] = set()
         for key in keys:
-            if key in seen:
+            # Order numbers are looked up case-insensitively, so #DUP1 and #dup1 are one order.
+            folded = key.lower() if kind == "order" else key
+            if folded in seen:
                 problems.add(f"{kind} {key}", "appears more than once in the file")
-            seen.add(key)
+            seen.add(folded)
     for product in data.products:
         seen = set()
         for variant in product.variants:

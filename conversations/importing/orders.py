@@ -1,20 +1,21 @@
 """Importing a store's orders: customers, products and orders upserted on the store's own ids.
 
 Re-importing the same file changes nothing: rows are compared with what is stored and only the
-differences are written, in one transaction per batch. An order's lines, fulfilments and
-payments are replaced as a whole when they differ, since the file holds the whole order.
+differences are written, in batches inside one transaction (a failure anywhere stores nothing).
+An order's lines, fulfilments and payments are replaced as a whole when they differ, since the
+file holds the whole order.
 """
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
+from django.db.models.functions import Lower
 
 from conversations.importing import (
     ImportFileError,
     ImportReport,
-    dry_run_scope,
+    import_transaction,
     in_batches,
     progress_bar,
 )
@@ -71,19 +72,16 @@ def store_data_import(
     total = len(data.customers) + len(data.products) + len(data.orders)
     with (
         progress_bar(total=total, desc="Importing", enabled=progress) as bar,
-        dry_run_scope(dry_run=dry_run),
+        import_transaction(dry_run=dry_run),
     ):
         for batch in in_batches(data.customers, size=batch_size):
-            with transaction.atomic():
-                _customers_upsert(bot=bot, records=batch, report=report)
+            _customers_upsert(bot=bot, records=batch, report=report)
             bar.update(len(batch))
         for batch in in_batches(data.products, size=batch_size):
-            with transaction.atomic():
-                _products_upsert(bot=bot, records=batch, report=report)
+            _products_upsert(bot=bot, records=batch, report=report)
             bar.update(len(batch))
         for batch in in_batches(data.orders, size=batch_size):
-            with transaction.atomic():
-                _orders_upsert(bot=bot, records=batch, report=report)
+            _orders_upsert(bot=bot, records=batch, report=report)
             bar.update(len(batch))
     return report
 
@@ -273,11 +271,12 @@ def _orders_upsert(*, bot: Bot, records: Sequence[ImportedOrder], report: Import
             bot=bot, external_id__in={record.customer_id for record in records}
         ).only("id", "external_id", "payment_methods")
     }
+    # Matched case-insensitively, as the order tools look them up: #dup1 updates #DUP1.
     stored = {
-        order.number: order
-        for order in Order.objects.filter(
-            bot=bot, number__in=[record.number for record in records]
-        ).prefetch_related("lines", "fulfillments", "payments")
+        order.number.lower(): order
+        for order in Order.objects.annotate(number_folded=Lower("number"))
+        .filter(bot=bot, number_folded__in=[record.number.lower() for record in records])
+        .prefetch_related("lines", "fulfillments", "payments")
     }
     new_orders: list[tuple[ImportedOrder, Order]] = []
     changed_orders, changed_fields = [], set()
@@ -293,7 +292,7 @@ def _orders_upsert(*, bot: Bot, records: Sequence[ImportedOrder], report: Import
             "total": record.total,
             "currency": record.currency,
         }
-        order = stored.get(record.number)
+        order = stored.get(record.number.lower())
         if order is None:
             new_orders.append((record, Order(bot=bot, number=record.number, **values)))
             continue

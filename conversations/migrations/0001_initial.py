@@ -10,7 +10,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -19,366 +18,796 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Bot',
+            name="Bot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('system_prompt', models.TextField(default='You are the customer-support assistant of {store}. Answer only questions about {store}: its orders, products, shipping, returns and policies. Use the tools to look facts up and never invent order details, prices or policies. Cite the FAQ entries you use. If you cannot help, offer to hand the customer over to a human agent.')),
-                ('model', models.CharField(choices=[('gpt-4o-mini', 'gpt-4o-mini'), ('gpt-4.1-mini', 'gpt-4.1-mini'), ('gpt-4.1-nano', 'gpt-4.1-nano')], default='gpt-4o-mini', max_length=40)),
-                ('temperature', models.FloatField(default=0.3, validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(2.0)])),
-                ('max_output_tokens', models.PositiveIntegerField(default=1024, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(16384)])),
-                ('greeting', models.CharField(default='Hi! How can I help you today?', max_length=500)),
-                ('allowed_origins', models.JSONField(blank=True, default=list, help_text='Origins allowed to embed the widget, e.g. ["https://shop.example.com"].')),
-                ('public_key', models.CharField(default=conversations.models.bots.new_public_key, max_length=64, unique=True)),
-                ('identity_secret', models.CharField(default=conversations.models.bots.new_identity_secret, help_text='HMAC-SHA256 key the host site signs customer identities with. Keep it secret.', max_length=128)),
-                ('is_active', models.BooleanField(default=True)),
-                ('retention_days', models.PositiveIntegerField(blank=True, help_text='Anonymise conversations older than this. Empty keeps them.', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                (
+                    "system_prompt",
+                    models.TextField(
+                        default="You are the customer-support assistant of {store}. Answer only questions about {store}: its orders, products, shipping, returns and policies. Use the tools to look facts up and never invent order details, prices or policies. Cite the FAQ entries you use. If you cannot help, offer to hand the customer over to a human agent."
+                    ),
+                ),
+                (
+                    "model",
+                    models.CharField(
+                        choices=[
+                            ("gpt-4o-mini", "gpt-4o-mini"),
+                            ("gpt-4.1-mini", "gpt-4.1-mini"),
+                            ("gpt-4.1-nano", "gpt-4.1-nano"),
+                        ],
+                        default="gpt-4o-mini",
+                        max_length=40,
+                    ),
+                ),
+                (
+                    "temperature",
+                    models.FloatField(
+                        default=0.3,
+                        validators=[
+                            django.core.validators.MinValueValidator(0.0),
+                            django.core.validators.MaxValueValidator(2.0),
+                        ],
+                    ),
+                ),
+                (
+                    "max_output_tokens",
+                    models.PositiveIntegerField(
+                        default=1024,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(16384),
+                        ],
+                    ),
+                ),
+                (
+                    "greeting",
+                    models.CharField(default="Hi! How can I help you today?", max_length=500),
+                ),
+                (
+                    "allowed_origins",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='Origins allowed to embed the widget, e.g. ["https://shop.example.com"].',
+                    ),
+                ),
+                (
+                    "public_key",
+                    models.CharField(
+                        default=conversations.models.bots.new_public_key, max_length=64, unique=True
+                    ),
+                ),
+                (
+                    "identity_secret",
+                    models.CharField(
+                        default=conversations.models.bots.new_identity_secret,
+                        help_text="HMAC-SHA256 key the host site signs customer identities with. Keep it secret.",
+                        max_length=128,
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "retention_days",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Anonymise conversations older than this. Empty keeps them.",
+                        null=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('max_output_tokens__gte', 1), ('max_output_tokens__lte', 16384)), name='bot_max_output_tokens_in_range'), models.CheckConstraint(condition=models.Q(('temperature__gte', 0), ('temperature__lte', 2)), name='bot_temperature_in_range')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("max_output_tokens__gte", 1), ("max_output_tokens__lte", 16384)
+                        ),
+                        name="bot_max_output_tokens_in_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("temperature__gte", 0), ("temperature__lte", 2)),
+                        name="bot_temperature_in_range",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('visitor_id', models.CharField(help_text='Anonymous id kept by the widget.', max_length=64)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('external_id', models.CharField(blank=True, max_length=128)),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('verified_at', models.DateTimeField(blank=True, help_text="When the host site's signature over email/id was checked.", null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='customers', to='conversations.bot')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "visitor_id",
+                    models.CharField(help_text="Anonymous id kept by the widget.", max_length=64),
+                ),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("external_id", models.CharField(blank=True, max_length=128)),
+                ("name", models.CharField(blank=True, max_length=200)),
+                (
+                    "verified_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When the host site's signature over email/id was checked.",
+                        null=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="customers",
+                        to="conversations.bot",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Conversation',
+            name="Conversation",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('bot', 'Bot answering'), ('waiting', 'Waiting for an agent'), ('agent', 'Agent answering'), ('closed', 'Closed')], default='bot', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('handoff_requested_at', models.DateTimeField(blank=True, null=True)),
-                ('last_message_at', models.DateTimeField(blank=True, null=True)),
-                ('last_seq', models.PositiveIntegerField(default=0)),
-                ('title', models.CharField(blank=True, max_length=200)),
-                ('summary', models.TextField(blank=True)),
-                ('topic', models.CharField(blank=True, max_length=60)),
-                ('sentiment', models.CharField(blank=True, max_length=20)),
-                ('resolved_by_bot', models.BooleanField(blank=True, null=True)),
-                ('csat_rating', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)])),
-                ('csat_comment', models.TextField(blank=True)),
-                ('flagged', models.BooleanField(default=False)),
-                ('flag_note', models.TextField(blank=True)),
-                ('prompt_tokens', models.PositiveBigIntegerField(default=0)),
-                ('completion_tokens', models.PositiveBigIntegerField(default=0)),
-                ('cost_usd', models.DecimalField(decimal_places=8, default=0, max_digits=14)),
-                ('resume_token_hash', models.CharField(max_length=64, unique=True)),
-                ('assigned_agent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='assigned_conversations', to=settings.AUTH_USER_MODEL)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversations', to='conversations.bot')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversations', to='conversations.customer')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("bot", "Bot answering"),
+                            ("waiting", "Waiting for an agent"),
+                            ("agent", "Agent answering"),
+                            ("closed", "Closed"),
+                        ],
+                        default="bot",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("handoff_requested_at", models.DateTimeField(blank=True, null=True)),
+                ("last_message_at", models.DateTimeField(blank=True, null=True)),
+                ("last_seq", models.PositiveIntegerField(default=0)),
+                ("title", models.CharField(blank=True, max_length=200)),
+                ("summary", models.TextField(blank=True)),
+                ("topic", models.CharField(blank=True, max_length=60)),
+                ("sentiment", models.CharField(blank=True, max_length=20)),
+                ("resolved_by_bot", models.BooleanField(blank=True, null=True)),
+                (
+                    "csat_rating",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ],
+                    ),
+                ),
+                ("csat_comment", models.TextField(blank=True)),
+                ("flagged", models.BooleanField(default=False)),
+                ("flag_note", models.TextField(blank=True)),
+                ("prompt_tokens", models.PositiveBigIntegerField(default=0)),
+                ("completion_tokens", models.PositiveBigIntegerField(default=0)),
+                ("cost_usd", models.DecimalField(decimal_places=8, default=0, max_digits=14)),
+                ("resume_token_hash", models.CharField(max_length=64, unique=True)),
+                (
+                    "assigned_agent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="assigned_conversations",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="conversations",
+                        to="conversations.bot",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="conversations",
+                        to="conversations.customer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='FaqEntry',
+            name="FaqEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('question', models.CharField(max_length=300)),
-                ('answer', models.TextField()),
-                ('alternatives', models.JSONField(blank=True, default=list, help_text='Other ways customers ask it.')),
-                ('tags', models.JSONField(blank=True, default=list)),
-                ('is_published', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='faq_entries', to='conversations.bot')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("question", models.CharField(max_length=300)),
+                ("answer", models.TextField()),
+                (
+                    "alternatives",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Other ways customers ask it."
+                    ),
+                ),
+                ("tags", models.JSONField(blank=True, default=list)),
+                ("is_published", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="faq_entries",
+                        to="conversations.bot",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'FAQ entry',
-                'verbose_name_plural': 'FAQ entries',
-                'ordering': ['bot', 'question'],
+                "verbose_name": "FAQ entry",
+                "verbose_name_plural": "FAQ entries",
+                "ordering": ["bot", "question"],
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveIntegerField(help_text='Orders the message within its conversation.')),
-                ('role', models.CharField(choices=[('customer', 'Customer'), ('assistant', 'Assistant'), ('tool', 'Tool'), ('agent', 'Agent'), ('event', 'System event')], max_length=10)),
-                ('text', models.TextField(blank=True)),
-                ('client_id', models.CharField(blank=True, help_text='Client-generated id; a resend is not stored twice.', max_length=64, null=True)),
-                ('tool_calls', models.JSONField(blank=True, default=list)),
-                ('tool_call_id', models.CharField(blank=True, max_length=64)),
-                ('event', models.CharField(blank=True, max_length=40)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('sources', models.JSONField(blank=True, default=list, help_text='FAQ entries the reply cites.')),
-                ('model', models.CharField(blank=True, max_length=60)),
-                ('engine', models.CharField(blank=True, max_length=20)),
-                ('prompt_tokens', models.PositiveIntegerField(default=0)),
-                ('cached_tokens', models.PositiveIntegerField(default=0)),
-                ('completion_tokens', models.PositiveIntegerField(default=0)),
-                ('cost_usd', models.DecimalField(decimal_places=8, default=0, max_digits=14)),
-                ('ttft_ms', models.PositiveIntegerField(blank=True, help_text='Time to first token.', null=True)),
-                ('duration_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('finish_reason', models.CharField(blank=True, max_length=40)),
-                ('state', models.CharField(choices=[('streaming', 'Streaming'), ('complete', 'Complete'), ('interrupted', 'Interrupted'), ('failed', 'Failed')], default='complete', max_length=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('author', models.ForeignKey(blank=True, help_text='The agent who wrote it (agent messages only).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='conversations.conversation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "seq",
+                    models.PositiveIntegerField(
+                        help_text="Orders the message within its conversation."
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("assistant", "Assistant"),
+                            ("tool", "Tool"),
+                            ("agent", "Agent"),
+                            ("event", "System event"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("text", models.TextField(blank=True)),
+                (
+                    "client_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="Client-generated id; a resend is not stored twice.",
+                        max_length=64,
+                        null=True,
+                    ),
+                ),
+                ("tool_calls", models.JSONField(blank=True, default=list)),
+                ("tool_call_id", models.CharField(blank=True, max_length=64)),
+                ("event", models.CharField(blank=True, max_length=40)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                (
+                    "sources",
+                    models.JSONField(
+                        blank=True, default=list, help_text="FAQ entries the reply cites."
+                    ),
+                ),
+                ("model", models.CharField(blank=True, max_length=60)),
+                ("engine", models.CharField(blank=True, max_length=20)),
+                ("prompt_tokens", models.PositiveIntegerField(default=0)),
+                ("cached_tokens", models.PositiveIntegerField(default=0)),
+                ("completion_tokens", models.PositiveIntegerField(default=0)),
+                ("cost_usd", models.DecimalField(decimal_places=8, default=0, max_digits=14)),
+                (
+                    "ttft_ms",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="Time to first token.", null=True
+                    ),
+                ),
+                ("duration_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("finish_reason", models.CharField(blank=True, max_length=40)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("streaming", "Streaming"),
+                            ("complete", "Complete"),
+                            ("interrupted", "Interrupted"),
+                            ("failed", "Failed"),
+                        ],
+                        default="complete",
+                        max_length=12,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The agent who wrote it (agent messages only).",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="conversations.conversation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['conversation', 'seq'],
+                "ordering": ["conversation", "seq"],
             },
         ),
         migrations.CreateModel(
-            name='Attachment',
+            name="Attachment",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('file', models.FileField(upload_to=conversations.models.chat.attachment_path)),
-                ('content_type', models.CharField(max_length=40)),
-                ('size', models.PositiveIntegerField()),
-                ('width', models.PositiveIntegerField(blank=True, null=True)),
-                ('height', models.PositiveIntegerField(blank=True, null=True)),
-                ('sha256', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attachments', to='conversations.conversation')),
-                ('message', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='attachments', to='conversations.message')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("file", models.FileField(upload_to=conversations.models.chat.attachment_path)),
+                ("content_type", models.CharField(max_length=40)),
+                ("size", models.PositiveIntegerField()),
+                ("width", models.PositiveIntegerField(blank=True, null=True)),
+                ("height", models.PositiveIntegerField(blank=True, null=True)),
+                ("sha256", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attachments",
+                        to="conversations.conversation",
+                    ),
+                ),
+                (
+                    "message",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="attachments",
+                        to="conversations.message",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at'],
+                "ordering": ["created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Order',
+            name="Order",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(help_text='The number customers see, e.g. "#W2611340".', max_length=64)),
-                ('status', models.CharField(max_length=40)),
-                ('shipping_address', models.JSONField(blank=True, default=dict)),
-                ('placed_at', models.DateTimeField(blank=True, null=True)),
-                ('total', models.DecimalField(decimal_places=2, default=0, max_digits=12)),
-                ('currency', models.CharField(default='USD', max_length=3)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='orders', to='conversations.bot')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "number",
+                    models.CharField(
+                        help_text='The number customers see, e.g. "#W2611340".', max_length=64
+                    ),
+                ),
+                ("status", models.CharField(max_length=40)),
+                ("shipping_address", models.JSONField(blank=True, default=dict)),
+                ("placed_at", models.DateTimeField(blank=True, null=True)),
+                ("total", models.DecimalField(decimal_places=2, default=0, max_digits=12)),
+                ("currency", models.CharField(default="USD", max_length=3)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="orders",
+                        to="conversations.bot",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-placed_at', 'number'],
+                "ordering": ["-placed_at", "number"],
             },
         ),
         migrations.CreateModel(
-            name='Fulfillment',
+            name="Fulfillment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('tracking_numbers', models.JSONField(blank=True, default=list)),
-                ('item_ids', models.JSONField(blank=True, default=list)),
-                ('carrier', models.CharField(blank=True, max_length=60)),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fulfillments', to='conversations.order')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("tracking_numbers", models.JSONField(blank=True, default=list)),
+                ("item_ids", models.JSONField(blank=True, default=list)),
+                ("carrier", models.CharField(blank=True, max_length=60)),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="fulfillments",
+                        to="conversations.order",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'position'],
+                "ordering": ["order", "position"],
             },
         ),
         migrations.CreateModel(
-            name='OrderLine',
+            name="OrderLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('product_id', models.CharField(max_length=64)),
-                ('item_id', models.CharField(max_length=64)),
-                ('name', models.CharField(max_length=200)),
-                ('options', models.JSONField(blank=True, default=dict)),
-                ('price', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='conversations.order')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("product_id", models.CharField(max_length=64)),
+                ("item_id", models.CharField(max_length=64)),
+                ("name", models.CharField(max_length=200)),
+                ("options", models.JSONField(blank=True, default=dict)),
+                ("price", models.DecimalField(decimal_places=2, max_digits=12)),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="conversations.order",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'position'],
+                "ordering": ["order", "position"],
             },
         ),
         migrations.CreateModel(
-            name='Payment',
+            name="Payment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('transaction_type', models.CharField(help_text='payment or refund', max_length=20)),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('method_id', models.CharField(max_length=64)),
-                ('method', models.JSONField(blank=True, default=dict, help_text='Source, brand, last four.')),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='payments', to='conversations.order')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                (
+                    "transaction_type",
+                    models.CharField(help_text="payment or refund", max_length=20),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("method_id", models.CharField(max_length=64)),
+                (
+                    "method",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Source, brand, last four."
+                    ),
+                ),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="payments",
+                        to="conversations.order",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'position'],
+                "ordering": ["order", "position"],
             },
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=64)),
-                ('name', models.CharField(max_length=200)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='products', to='conversations.bot')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=64)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="products",
+                        to="conversations.bot",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ProductVariant',
+            name="ProductVariant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('item_id', models.CharField(max_length=64)),
-                ('options', models.JSONField(blank=True, default=dict)),
-                ('price', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('available', models.BooleanField(default=True)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='variants', to='conversations.product')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("item_id", models.CharField(max_length=64)),
+                ("options", models.JSONField(blank=True, default=dict)),
+                ("price", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("available", models.BooleanField(default=True)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="variants",
+                        to="conversations.product",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='StoreCustomer',
+            name="StoreCustomer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=128)),
-                ('first_name', models.CharField(blank=True, max_length=100)),
-                ('last_name', models.CharField(blank=True, max_length=100)),
-                ('email', models.EmailField(max_length=254)),
-                ('address', models.JSONField(blank=True, default=dict)),
-                ('payment_methods', models.JSONField(blank=True, default=dict)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='store_customers', to='conversations.bot')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=128)),
+                ("first_name", models.CharField(blank=True, max_length=100)),
+                ("last_name", models.CharField(blank=True, max_length=100)),
+                ("email", models.EmailField(max_length=254)),
+                ("address", models.JSONField(blank=True, default=dict)),
+                ("payment_methods", models.JSONField(blank=True, default=dict)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="store_customers",
+                        to="conversations.bot",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='order',
-            name='customer',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='orders', to='conversations.storecustomer'),
+            model_name="order",
+            name="customer",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="orders",
+                to="conversations.storecustomer",
+            ),
         ),
         migrations.CreateModel(
-            name='ToolRun',
+            name="ToolRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('call_id', models.CharField(max_length=64)),
-                ('tool', models.CharField(max_length=60)),
-                ('arguments', models.JSONField(blank=True, default=dict)),
-                ('result', models.JSONField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('invalid', 'Invalid arguments'), ('timeout', 'Timed out')], default='queued', max_length=10)),
-                ('error', models.TextField(blank=True)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('duration_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tool_runs', to='conversations.conversation')),
-                ('message', models.ForeignKey(help_text='The assistant turn.', on_delete=django.db.models.deletion.CASCADE, related_name='tool_runs', to='conversations.message')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("call_id", models.CharField(max_length=64)),
+                ("tool", models.CharField(max_length=60)),
+                ("arguments", models.JSONField(blank=True, default=dict)),
+                ("result", models.JSONField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("invalid", "Invalid arguments"),
+                            ("timeout", "Timed out"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("duration_ms", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tool_runs",
+                        to="conversations.conversation",
+                    ),
+                ),
+                (
+                    "message",
+                    models.ForeignKey(
+                        help_text="The assistant turn.",
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tool_runs",
+                        to="conversations.message",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['bot', 'email'], name='customer_bot_email'),
+            model_name="customer",
+            index=models.Index(fields=["bot", "email"], name="customer_bot_email"),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['bot', 'external_id'], name='customer_bot_external_id'),
+            model_name="customer",
+            index=models.Index(fields=["bot", "external_id"], name="customer_bot_external_id"),
         ),
         migrations.AddConstraint(
-            model_name='customer',
-            constraint=models.UniqueConstraint(fields=('bot', 'visitor_id'), name='customer_unique_visitor'),
+            model_name="customer",
+            constraint=models.UniqueConstraint(
+                fields=("bot", "visitor_id"), name="customer_unique_visitor"
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['bot', 'status', '-created_at'], name='conv_bot_status_created'),
+            model_name="conversation",
+            index=models.Index(
+                fields=["bot", "status", "-created_at"], name="conv_bot_status_created"
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['status', 'handoff_requested_at'], name='conv_waiting_queue'),
+            model_name="conversation",
+            index=models.Index(
+                fields=["status", "handoff_requested_at"], name="conv_waiting_queue"
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['-created_at'], name='conv_created'),
+            model_name="conversation",
+            index=models.Index(fields=["-created_at"], name="conv_created"),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['customer', '-created_at'], name='conv_customer_created'),
+            model_name="conversation",
+            index=models.Index(fields=["customer", "-created_at"], name="conv_customer_created"),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['bot', '-last_message_at'], name='conv_bot_last_message'),
+            model_name="conversation",
+            index=models.Index(fields=["bot", "-last_message_at"], name="conv_bot_last_message"),
         ),
         migrations.AddConstraint(
-            model_name='conversation',
-            constraint=models.CheckConstraint(condition=models.Q(('csat_rating__isnull', True), models.Q(('csat_rating__gte', 1), ('csat_rating__lte', 5)), _connector='OR'), name='conversation_csat_in_range'),
+            model_name="conversation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("csat_rating__isnull", True),
+                    models.Q(("csat_rating__gte", 1), ("csat_rating__lte", 5)),
+                    _connector="OR",
+                ),
+                name="conversation_csat_in_range",
+            ),
         ),
         migrations.AddIndex(
-            model_name='faqentry',
-            index=models.Index(fields=['bot', 'is_published'], name='faq_bot_published'),
+            model_name="faqentry",
+            index=models.Index(fields=["bot", "is_published"], name="faq_bot_published"),
         ),
         migrations.AddConstraint(
-            model_name='faqentry',
-            constraint=models.UniqueConstraint(fields=('bot', 'question'), name='faq_unique_question'),
+            model_name="faqentry",
+            constraint=models.UniqueConstraint(
+                fields=("bot", "question"), name="faq_unique_question"
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['role', 'created_at'], name='message_role_created'),
+            model_name="message",
+            index=models.Index(fields=["role", "created_at"], name="message_role_created"),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.UniqueConstraint(fields=('conversation', 'seq'), name='message_unique_seq'),
+            model_name="message",
+            constraint=models.UniqueConstraint(
+                fields=("conversation", "seq"), name="message_unique_seq"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.UniqueConstraint(condition=models.Q(('client_id__isnull', False)), fields=('conversation', 'client_id'), name='message_unique_client_id'),
+            model_name="message",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("client_id__isnull", False)),
+                fields=("conversation", "client_id"),
+                name="message_unique_client_id",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='fulfillment',
-            constraint=models.UniqueConstraint(fields=('order', 'position'), name='fulfillment_unique_position'),
+            model_name="fulfillment",
+            constraint=models.UniqueConstraint(
+                fields=("order", "position"), name="fulfillment_unique_position"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='orderline',
-            constraint=models.UniqueConstraint(fields=('order', 'position'), name='orderline_unique_position'),
+            model_name="orderline",
+            constraint=models.UniqueConstraint(
+                fields=("order", "position"), name="orderline_unique_position"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payment',
-            constraint=models.UniqueConstraint(fields=('order', 'position'), name='payment_unique_position'),
+            model_name="payment",
+            constraint=models.UniqueConstraint(
+                fields=("order", "position"), name="payment_unique_position"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='product',
-            constraint=models.UniqueConstraint(fields=('bot', 'external_id'), name='product_unique_id'),
+            model_name="product",
+            constraint=models.UniqueConstraint(
+                fields=("bot", "external_id"), name="product_unique_id"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='productvariant',
-            constraint=models.UniqueConstraint(fields=('product', 'item_id'), name='variant_unique_item'),
+            model_name="productvariant",
+            constraint=models.UniqueConstraint(
+                fields=("product", "item_id"), name="variant_unique_item"
+            ),
         ),
         migrations.AddIndex(
-            model_name='storecustomer',
-            index=models.Index(fields=['bot', 'email'], name='storecustomer_bot_email'),
+            model_name="storecustomer",
+            index=models.Index(fields=["bot", "email"], name="storecustomer_bot_email"),
         ),
         migrations.AddConstraint(
-            model_name='storecustomer',
-            constraint=models.UniqueConstraint(fields=('bot', 'external_id'), name='storecustomer_unique_id'),
+            model_name="storecustomer",
+            constraint=models.UniqueConstraint(
+                fields=("bot", "external_id"), name="storecustomer_unique_id"
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['customer', '-placed_at'], name='order_customer_placed'),
+            model_name="order",
+            index=models.Index(fields=["customer", "-placed_at"], name="order_customer_placed"),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.UniqueConstraint(fields=('bot', 'number'), name='order_unique_number'),
+            model_name="order",
+            constraint=models.UniqueConstraint(
+                fields=("bot", "number"), name="order_unique_number"
+            ),
         ),
         migrations.AddIndex(
-            model_name='toolrun',
-            index=models.Index(fields=['conversation', 'created_at'], name='toolrun_conversation'),
+            model_name="toolrun",
+            index=models.Index(fields=["conversation", "created_at"], name="toolrun_conversation"),
         ),
         migrations.AddIndex(
-            model_name='toolrun',
-            index=models.Index(fields=['tool', 'status'], name='toolrun_tool_status'),
+            model_name="toolrun",
+            index=models.Index(fields=["tool", "status"], name="toolrun_tool_status"),
         ),
         migrations.AddConstraint(
-            model_name='toolrun',
-            constraint=models.UniqueConstraint(fields=('message', 'call_id'), name='toolrun_unique_call'),
+            model_name="toolrun",
+            constraint=models.UniqueConstraint(
+                fields=("message", "call_id"), name="toolrun_unique_call"
+            ),
         ),
     ]

@@ -5,35 +5,66 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0002_engine_context_summary'),
+        ("conversations", "0002_engine_context_summary"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OrderAccessGrant',
+            name="OrderAccessGrant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('order_number', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='order_grants', to='conversations.conversation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("order_number", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="order_grants",
+                        to="conversations.conversation",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('conversation', 'order_number'), name='orderaccessgrant_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("conversation", "order_number"), name="orderaccessgrant_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='OrderProofAttempt',
+            name="OrderProofAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('order_number', models.CharField(max_length=64)),
-                ('succeeded', models.BooleanField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='order_proof_attempts', to='conversations.conversation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("order_number", models.CharField(max_length=64)),
+                ("succeeded", models.BooleanField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="order_proof_attempts",
+                        to="conversations.conversation",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['conversation', 'succeeded', 'created_at'], name='orderproof_recent')],
+                "indexes": [
+                    models.Index(
+                        fields=["conversation", "succeeded", "created_at"], name="orderproof_recent"
+                    )
+                ],
             },
         ),
     ]

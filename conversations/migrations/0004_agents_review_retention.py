@@ -5,50 +5,75 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0003_tools_order_access'),
+        ("conversations", "0003_tools_order_access"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='bot',
-            name='retention_action',
-            field=models.CharField(choices=[('anonymise', 'Anonymise (keep the figures, drop personal data)'), ('delete', 'Delete')], default='anonymise', help_text='What happens to conversations older than the retention period.', max_length=10),
+            model_name="bot",
+            name="retention_action",
+            field=models.CharField(
+                choices=[
+                    ("anonymise", "Anonymise (keep the figures, drop personal data)"),
+                    ("delete", "Delete"),
+                ],
+                default="anonymise",
+                help_text="What happens to conversations older than the retention period.",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='anonymised_at',
+            model_name="conversation",
+            name="anonymised_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='bot',
-            name='retention_days',
-            field=models.PositiveIntegerField(blank=True, help_text='Anonymise or delete conversations older than this many days. Empty keeps them.', null=True),
+            model_name="bot",
+            name="retention_days",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Anonymise or delete conversations older than this many days. Empty keeps them.",
+                null=True,
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('flagged', True)), fields=['-created_at'], name='conv_flagged'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("flagged", True)), fields=["-created_at"], name="conv_flagged"
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['csat_rating', '-created_at'], name='conv_csat_created'),
+            model_name="conversation",
+            index=models.Index(fields=["csat_rating", "-created_at"], name="conv_csat_created"),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('handoff_requested_at__isnull', False)), fields=['-created_at'], name='conv_handed_off'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("handoff_requested_at__isnull", False)),
+                fields=["-created_at"],
+                name="conv_handed_off",
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('topic', '')), fields=['last_message_at'], name='conv_insights_pending'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("topic", "")),
+                fields=["last_message_at"],
+                name="conv_insights_pending",
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(condition=models.Q(('anonymised_at__isnull', True)), fields=['bot', 'created_at'], name='conv_retention_pending'),
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("anonymised_at__isnull", True)),
+                fields=["bot", "created_at"],
+                name="conv_retention_pending",
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['model', 'conversation'], name='message_model_conversation'),
+            model_name="message",
+            index=models.Index(fields=["model", "conversation"], name="message_model_conversation"),
         ),
     ]

@@ -7,80 +7,158 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0006_agents_message_search'),
+        ("conversations", "0006_agents_message_search"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='bot',
-            name='daily_token_budget',
-            field=models.PositiveBigIntegerField(blank=True, help_text='Model tokens (prompt + completion) a day, UTC; beyond it the bot hands off. Empty means no limit.', null=True),
+            model_name="bot",
+            name="daily_token_budget",
+            field=models.PositiveBigIntegerField(
+                blank=True,
+                help_text="Model tokens (prompt + completion) a day, UTC; beyond it the bot hands off. Empty means no limit.",
+                null=True,
+            ),
         ),
         migrations.CreateModel(
-            name='WebhookEndpoint',
+            name="WebhookEndpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('url', models.URLField(max_length=500)),
-                ('secret', models.CharField(default=conversations.models.api.new_webhook_secret, help_text='Signs every delivery (Supportbot-Signature header). Keep it secret.', max_length=100)),
-                ('events', models.JSONField(blank=True, default=list, help_text='Event names to send; empty sends every event.')),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_endpoints', to='conversations.bot')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("url", models.URLField(max_length=500)),
+                (
+                    "secret",
+                    models.CharField(
+                        default=conversations.models.api.new_webhook_secret,
+                        help_text="Signs every delivery (Supportbot-Signature header). Keep it secret.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "events",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Event names to send; empty sends every event.",
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="webhook_endpoints",
+                        to="conversations.bot",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'webhook endpoint',
-                'ordering': ['bot', 'url'],
+                "verbose_name": "webhook endpoint",
+                "ordering": ["bot", "url"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name="WebhookDelivery",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('event', models.CharField(choices=[('conversation.created', 'conversation.created'), ('message.created', 'message.created'), ('handoff.requested', 'handoff.requested'), ('conversation.closed', 'conversation.closed'), ('rating.received', 'rating.received')], max_length=40)),
-                ('payload', models.JSONField()),
-                ('attempt', models.PositiveSmallIntegerField(default=0)),
-                ('status_code', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('response_excerpt', models.TextField(blank=True)),
-                ('error', models.TextField(blank=True)),
-                ('next_retry_at', models.DateTimeField(blank=True, null=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('failed_at', models.DateTimeField(blank=True, help_text='Gave up after retries.', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='conversations.webhookendpoint')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "event",
+                    models.CharField(
+                        choices=[
+                            ("conversation.created", "conversation.created"),
+                            ("message.created", "message.created"),
+                            ("handoff.requested", "handoff.requested"),
+                            ("conversation.closed", "conversation.closed"),
+                            ("rating.received", "rating.received"),
+                        ],
+                        max_length=40,
+                    ),
+                ),
+                ("payload", models.JSONField()),
+                ("attempt", models.PositiveSmallIntegerField(default=0)),
+                ("status_code", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("response_excerpt", models.TextField(blank=True)),
+                ("error", models.TextField(blank=True)),
+                ("next_retry_at", models.DateTimeField(blank=True, null=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "failed_at",
+                    models.DateTimeField(blank=True, help_text="Gave up after retries.", null=True),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="conversations.webhookendpoint",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'webhook deliveries',
-                'ordering': ['-created_at'],
+                "verbose_name_plural": "webhook deliveries",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='ApiKey',
+            name="ApiKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('prefix', models.CharField(help_text="The key's public start, to recognise it.", max_length=16, unique=True)),
-                ('secret_hash', models.CharField(max_length=64)),
-                ('scopes', models.JSONField(default=list, help_text='e.g. ["chat", "read", "knowledge"]')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to='conversations.bot')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "prefix",
+                    models.CharField(
+                        help_text="The key's public start, to recognise it.",
+                        max_length=16,
+                        unique=True,
+                    ),
+                ),
+                ("secret_hash", models.CharField(max_length=64)),
+                (
+                    "scopes",
+                    models.JSONField(default=list, help_text='e.g. ["chat", "read", "knowledge"]'),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_keys",
+                        to="conversations.bot",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API key',
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['bot', '-created_at'], name='apikey_bot_created')],
+                "verbose_name": "API key",
+                "ordering": ["-created_at"],
+                "indexes": [models.Index(fields=["bot", "-created_at"], name="apikey_bot_created")],
             },
         ),
         migrations.AddIndex(
-            model_name='webhookendpoint',
-            index=models.Index(fields=['bot', 'active'], name='webhook_bot_active'),
+            model_name="webhookendpoint",
+            index=models.Index(fields=["bot", "active"], name="webhook_bot_active"),
         ),
         migrations.AddIndex(
-            model_name='webhookdelivery',
-            index=models.Index(fields=['endpoint', '-created_at'], name='webhookdelivery_endpoint'),
+            model_name="webhookdelivery",
+            index=models.Index(fields=["endpoint", "-created_at"], name="webhookdelivery_endpoint"),
         ),
     ]

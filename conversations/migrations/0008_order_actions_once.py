@@ -6,27 +6,55 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0007_api_keys_and_webhooks'),
+        ("conversations", "0007_api_keys_and_webhooks"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OrderAction',
+            name="OrderAction",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('action', models.CharField(max_length=40)),
-                ('order_number', models.CharField(max_length=64)),
-                ('details', models.JSONField(default=dict)),
-                ('status', models.CharField(choices=[('proposed', 'Waiting for the customer'), ('confirmed', 'Confirmed, running'), ('done', 'Done'), ('declined', 'Declined by the customer'), ('refused', 'Refused (the order changed)'), ('failed', 'Failed'), ('expired', 'Expired')], default='proposed', max_length=10)),
-                ('result', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='order_actions', to='conversations.conversation')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("action", models.CharField(max_length=40)),
+                ("order_number", models.CharField(max_length=64)),
+                ("details", models.JSONField(default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("proposed", "Waiting for the customer"),
+                            ("confirmed", "Confirmed, running"),
+                            ("done", "Done"),
+                            ("declined", "Declined by the customer"),
+                            ("refused", "Refused (the order changed)"),
+                            ("failed", "Failed"),
+                            ("expired", "Expired"),
+                        ],
+                        default="proposed",
+                        max_length=10,
+                    ),
+                ),
+                ("result", models.JSONField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="order_actions",
+                        to="conversations.conversation",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['conversation', 'status'], name='orderaction_conv_status')],
+                "indexes": [
+                    models.Index(fields=["conversation", "status"], name="orderaction_conv_status")
+                ],
             },
         ),
     ]

@@ -4,24 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0008_order_actions_once'),
+        ("conversations", "0008_order_actions_once"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OrderProofLimit',
+            name="OrderProofLimit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scope', models.CharField(max_length=120, unique=True)),
-                ('failures', models.PositiveIntegerField(default=0)),
-                ('window_start', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("scope", models.CharField(max_length=120, unique=True)),
+                ("failures", models.PositiveIntegerField(default=0)),
+                ("window_start", models.DateTimeField()),
             ],
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='client_key',
+            model_name="conversation",
+            name="client_key",
             field=models.CharField(blank=True, max_length=32),
         ),
     ]

@@ -172,6 +172,10 @@ class Message(models.Model):
     state = models.CharField(
         max_length=12, choices=MessageState.choices, default=MessageState.COMPLETE
     )
+    # A reply being written holds a lease: the process writing it, renewed while it runs. A
+    # streaming row whose lease expired lost its process; the sweep (domain/recovery.py) ends it.
+    lease_owner = models.CharField(max_length=120, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -188,6 +192,11 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["role", "created_at"], name="message_role_created"),
             models.Index(fields=["model", "conversation"], name="message_model_conversation"),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(state="streaming"),
+                name="message_streaming_lease",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,11 +8,13 @@ conversation's events as JSON frames.
 import asyncio
 import json
 import logging
+import re
 import time
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from conversations.database import database_call
 from conversations.domain import intake
@@ -29,6 +31,7 @@ from conversations.domain.events import (
 from conversations.domain.messages import message_serialize, messages_after
 from conversations.domain.realtime import conversation_group
 from conversations.domain.status import bot_may_write, conversation_rate, handoff_request
+from conversations.domain.text import text_problem
 from conversations.edge.origins import bot_origin_allowed
 from conversations.edge.ratelimit import TokenBucket
 from conversations.models import Bot, Conversation
@@ -36,8 +39,11 @@ from conversations.tools.actions import order_action_decide
 
 logger = logging.getLogger(__name__)
 
-MAX_FRAME_CHARS = 16 * 1024
 MAX_CLIENT_ID_CHARS = 64
+# Room for a frame's other fields (client id, attachment ids, type) however they are escaped.
+FRAME_OVERHEAD_CHARS = 16 * 1024
+# A client id found in a frame too large (or too frequent) to be read whole.
+CLIENT_ID_IN_FRAME = re.compile(r'"client_id"\s*:\s*"([A-Za-z0-9._:@-]{1,64})"')
 AUTH_TIMEOUT_SECONDS = 10.0
 REPLAY_BATCH = 500
 
@@ -45,6 +51,22 @@ REPLAY_BATCH = 500
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_AUTH_TIMEOUT = 4408
+CLOSE_NOT_FOUND = 4404
+
+
+def max_frame_chars() -> int:
+    """The longest frame taken: the longest message fits however its JSON is escaped.
+
+    json.dumps' defaults escape every non-ASCII character: 6 characters for "Я", 12 for an
+    emoji (a surrogate pair), so a message of N characters may need 12 N in the frame.
+    """
+    return 12 * settings.SUPPORTBOT_MAX_MESSAGE_CHARS + FRAME_OVERHEAD_CHARS
+
+
+def _client_id_of(text_data: str) -> str | None:
+    """The client id of a frame not parsed (too large, over the limit), when it shows one."""
+    found = CLIENT_ID_IN_FRAME.search(text_data)
+    return found.group(1) if found else None
 
 
 def _bot_for_conversation(conversation_id: str) -> Bot | None:
@@ -123,16 +145,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return None
         if text_data is None:
             return await self.send_error("unsupported", "Frames must be JSON text.")
-        if len(text_data) > MAX_FRAME_CHARS:
-            return await self.send_error("frame_too_large", "That frame is too large.")
+        if len(text_data) > max_frame_chars():
+            return await self.send_error(
+                "frame_too_large", "That frame is too large.", client_id=_client_id_of(text_data)
+            )
         if not self.frames.take():
-            return await self.send_error("rate_limited", "Too many frames; slow down.")
+            # Named, so that the client knows which message to send again later.
+            return await self.send_error(
+                "rate_limited", "Too many frames; slow down.", client_id=_client_id_of(text_data)
+            )
         try:
             frame = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return await self.send_error("malformed", "Frames must be JSON objects.")
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             return await self.send_error("malformed", 'Frames are JSON objects with a "type".')
+        if problem := text_problem(frame):
+            # PostgreSQL would refuse it mid-write; say so while the socket stays usable.
+            return await self.send_error(
+                "malformed",
+                f"{problem[:1].upper()}{problem[1:]}.",
+                client_id=frame.get("client_id"),
+            )
         kind = frame["type"]
         if kind == "ping":
             return await self.send_json({"type": "pong"})
@@ -166,6 +200,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # client drops what it already has by sequence number (and deltas by offset).
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.channel_layer.group_add(self.control_group, self.channel_name)
+        # A reply whose process died ends now, not at the next sweep: no Stop button for it.
+        await intake.lost_replies_recover(conversation_id=conversation.pk)
         messages = await database_call(_replay)(conversation.pk, last_seq)
         await self.send_event(
             SessionReady(
@@ -310,6 +346,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def send_error(self, code: str, message: str, client_id: Any = None) -> None:
         payload = Error(code=code, message=message).to_dict()
-        if isinstance(client_id, str):
+        if isinstance(client_id, str) and text_problem(client_id) is None:
             payload["client_id"] = client_id[:MAX_CLIENT_ID_CHARS]
         await self.send_json(payload)
+
+
+class NotFoundConsumer(AsyncWebsocketConsumer):
+    """Any other websocket path: accepted only to close with 4404, rather than an HTTP 500."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=CLOSE_NOT_FOUND)

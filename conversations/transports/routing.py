@@ -3,10 +3,10 @@
 from channels.auth import AuthMiddlewareStack
 from channels.security.websocket import OriginValidator
 from django.conf import settings
-from django.urls import path
+from django.urls import path, re_path
 
 from conversations.transports.agent_socket import AgentConversationConsumer, AgentQueueConsumer
-from conversations.transports.customer_socket import ChatConsumer
+from conversations.transports.customer_socket import ChatConsumer, NotFoundConsumer
 
 
 class SameSiteOrigin(OriginValidator):
@@ -41,4 +41,6 @@ agent_websocket_urlpatterns = [
 websocket_urlpatterns: list = [
     path("ws/chat/<uuid:conversation_id>/", ChatConsumer.as_asgi()),
     *agent_websocket_urlpatterns,
+    # Last: a path none of the above takes (/ws/chat/not-a-uuid/) closes with 4404.
+    re_path(r"", NotFoundConsumer.as_asgi()),
 ]

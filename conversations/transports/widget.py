@@ -26,6 +26,7 @@ from conversations.domain.conversation import (
     customer_identify,
 )
 from conversations.domain.errors import DomainError
+from conversations.domain.text import text_problem
 from conversations.edge.origins import bot_origin_allowed, cors_headers_set
 from conversations.edge.ratelimit import client_ip, rate_limit_hit, rate_limited_response
 from conversations.edge.responses import error_response
@@ -36,6 +37,8 @@ VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_ATTACHMENTS_PER_CONVERSATION = 100
 ALLOW_METHODS = "GET, POST, OPTIONS"
 ALLOW_HEADERS = "Content-Type, X-Conversation, X-Resume-Token"
+# A session body holds a visitor id, a resume token and an identity: a few hundred bytes.
+MAX_SESSION_BODY_BYTES = 16 * 1024
 
 
 def _origin_allowed(request: HttpRequest, bot: Bot) -> bool:
@@ -130,15 +133,34 @@ def _identity(raw: Any) -> Identity | None:
     return Identity(**fields) if any(fields.values()) else None
 
 
+def _session_body(request: HttpRequest) -> tuple[dict[str, Any], str]:
+    """The session request's JSON object, or why it cannot be taken (too large, too deep, ...)."""
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_SESSION_BODY_BYTES:
+        return {}, f"The body is larger than {MAX_SESSION_BODY_BYTES // 1024} KB."
+    raw = request.body or b"{}"
+    if len(raw) > MAX_SESSION_BODY_BYTES:
+        return {}, f"The body is larger than {MAX_SESSION_BODY_BYTES // 1024} KB."
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        body = None
+    if not isinstance(body, dict):
+        return {}, "The body must be a JSON object."
+    if problem := text_problem(body):
+        return {}, problem
+    return body, ""
+
+
 @widget_endpoint(["POST"])
 def session(request: HttpRequest, bot: Bot) -> HttpResponse:
     """Resume the visitor's conversation, or start a new one: its id and resume token."""
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return _error(request, 400, "malformed", "The body must be a JSON object.")
+    body, problem = _session_body(request)
+    if problem:
+        return _error(request, 400, "malformed", problem)
     visitor_id = body.get("visitor_id")
     if not isinstance(visitor_id, str) or not VISITOR_ID.match(visitor_id):
         return _error(request, 400, "malformed", "visitor_id: 16 to 64 letters, digits, - or _.")

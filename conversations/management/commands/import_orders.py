@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from conversations.importing import ImportFileError, ImportReport, progress_default
 from conversations.importing.order_formats import FORMATS
@@ -53,6 +54,11 @@ class ImportCommand(BaseCommand):
             )
         except ImportFileError as error:
             raise CommandError(f"{file}: {error}") from error
+        except DatabaseError as error:
+            # The checks should have caught it; the one transaction means nothing was stored.
+            raise CommandError(
+                f"{file}: the database refused the import, nothing was imported: {error}"
+            ) from error
         report_write(self, path=file, report=report)
 
 

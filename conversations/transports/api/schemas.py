@@ -7,27 +7,9 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import Field, model_validator
 
+from conversations.domain.text import text_problem
+
 VISITOR_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
-
-
-def text_problem(value: Any) -> str | None:
-    """Why this input cannot be stored as text (PostgreSQL refuses NUL and lone surrogates)."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return "text may not contain NUL characters"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "text must be valid Unicode"
-    elif isinstance(value, dict):
-        for item in (*value.keys(), *value.values()):
-            if problem := text_problem(item):
-                return problem
-    elif isinstance(value, list | tuple):
-        for item in value:
-            if problem := text_problem(item):
-                return problem
-    return None
 
 
 class In(Schema):

@@ -105,3 +105,46 @@ def test_command(bot, capsys):
     assert "faq entries: 3 created" in capsys.readouterr().out
     with pytest.raises(CommandError, match="not valid JSON"):
         call_command("import_faq", str(FIXTURES / "faq.csv"), "--bot", bot.slug, "--format", "json")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("answer", "Ye\x00s", "NUL"),
+        ("answer", "Ye\ud800s", "valid Unicode"),
+        ("question", "Q\x00?", "NUL"),
+        ("tags", ["ok", "b\udfffad"], "valid Unicode"),
+    ],
+)
+def test_unstorable_text_in_entry_550_of_600_stores_nothing(bot, tmp_path, field, value, expected):
+    entries = [{"question": f"Question {index}?", "answer": "Yes."} for index in range(600)]
+    entries[549][field] = value
+    path = tmp_path / "faq.json"
+    path.write_text(json.dumps(entries))
+    with pytest.raises(CommandError) as raised:
+        call_command("import_faq", str(path), "--bot", bot.slug)
+    assert "entries[549]" in str(raised.value)
+    assert expected in str(raised.value)
+    assert "nothing was imported" in str(raised.value)
+    assert FaqEntry.objects.filter(bot=bot).count() == 0
+
+
+def test_a_faq_failure_in_a_late_batch_leaves_nothing(bot, tmp_path, monkeypatch):
+    from conversations.importing import faq as faq_module
+
+    real = faq_module._faq_batch_upsert
+    calls = []
+
+    def failing(**kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the database went away")
+        real(**kwargs)
+
+    monkeypatch.setattr(faq_module, "_faq_batch_upsert", failing)
+    entries = [{"question": f"Question {index}?", "answer": "Yes."} for index in range(600)]
+    path = tmp_path / "faq.json"
+    path.write_text(json.dumps(entries))
+    with pytest.raises(RuntimeError):
+        faq_import(bot=bot, path=path)
+    assert FaqEntry.objects.filter(bot=bot).count() == 0

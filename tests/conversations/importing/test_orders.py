@@ -287,3 +287,82 @@ def test_small_batches_and_dry_runs(bot, tmp_path):
     report = orders_import(bot=bot, path=path, batch_size=1)
     assert report.counts("orders").created == 2
     assert store_counts()["OrderLine"] == 4
+
+
+def _many_orders(count: int) -> dict:
+    document = json.loads(json.dumps(SIMPLE))
+    first = document["orders"][0]
+    document["orders"] = [
+        json.loads(json.dumps(dict(first, number=f"#N{index}"))) for index in range(count)
+    ]
+    return document
+
+
+BAD_TEXT = [
+    pytest.param("status", "deli\x00vered", "NUL", id="nul-in-status"),
+    pytest.param("status", "deli\ud800vered", "valid Unicode", id="surrogate-in-status"),
+    pytest.param("shipping_address", {"city": "Lon\x00don"}, "NUL", id="nul-in-address"),
+    pytest.param(
+        "shipping_address", {"ci\udc00ty": "London"}, "valid Unicode", id="surrogate-in-key"
+    ),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), BAD_TEXT)
+def test_unstorable_text_in_record_550_of_600_stores_nothing(bot, tmp_path, key, value, expected):
+    document = _many_orders(600)
+    document["orders"][549][key] = value
+    # json.dumps escapes NUL and lone surrogates as \u0000 / \ud800, as a real file would hold.
+    path = write_json(tmp_path, document)
+    with pytest.raises(CommandError) as raised:
+        call_command("import_orders", str(path), "--bot", bot.slug)
+    assert "orders[549] (#N549)" in str(raised.value)
+    assert expected in str(raised.value)
+    assert "nothing was imported" in str(raised.value)
+    assert all(count == 0 for count in store_counts().values())
+
+
+def test_unstorable_text_in_a_line_name_is_named(bot, tmp_path):
+    document = _many_orders(3)
+    document["orders"][2]["lines"][0]["name"] = "Mu\x00g"
+    with pytest.raises(ImportFileError, match=r"orders\[2\] \(#N2\)\.lines\[0\]: .*NUL"):
+        orders_import(bot=bot, path=write_json(tmp_path, document))
+    assert all(count == 0 for count in store_counts().values())
+
+
+def test_a_failure_in_a_late_batch_leaves_nothing(bot, tmp_path, monkeypatch):
+    from conversations.importing import orders as orders_module
+
+    real = orders_module._orders_upsert
+    calls = []
+
+    def failing(**kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the database went away")
+        real(**kwargs)
+
+    monkeypatch.setattr(orders_module, "_orders_upsert", failing)
+    with pytest.raises(RuntimeError):
+        orders_import(bot=bot, path=write_json(tmp_path, _many_orders(30)), batch_size=10)
+    assert all(count == 0 for count in store_counts().values())
+
+
+def test_order_numbers_differing_only_by_case_are_duplicates(bot, tmp_path):
+    document = _many_orders(2)
+    document["orders"][0]["number"] = "#DUP1"
+    document["orders"][1]["number"] = "#dup1"
+    with pytest.raises(ImportFileError, match=r"order #dup1: appears more than once"):
+        orders_import(bot=bot, path=write_json(tmp_path, document))
+    assert store_counts()["Order"] == 0
+
+
+def test_a_stored_order_is_matched_whatever_the_case(bot, tmp_path):
+    document = _many_orders(1)
+    document["orders"][0]["number"] = "#DUP1"
+    orders_import(bot=bot, path=write_json(tmp_path, document))
+    document["orders"][0]["number"] = "#dup1"
+    document["orders"][0]["status"] = "cancelled"
+    report = orders_import(bot=bot, path=write_json(tmp_path, document))
+    assert report.counts("orders").updated == 1
+    assert list(Order.objects.values_list("number", "status")) == [("#DUP1", "cancelled")]

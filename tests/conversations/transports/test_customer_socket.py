@@ -13,7 +13,7 @@ from conversations.domain import intake
 from conversations.domain.events import AssistantDelta, AssistantDone, AssistantStarted
 from conversations.domain.messages import message_append
 from conversations.models import Attachment, Conversation, Message, MessageRole, MessageState
-from conversations.transports.customer_socket import MAX_FRAME_CHARS
+from conversations.transports.customer_socket import max_frame_chars
 from conversations.transports.routing import websocket_urlpatterns
 from tests import factories
 
@@ -195,7 +195,7 @@ async def test_bad_frames_get_errors_and_the_socket_stays_usable(conversation):
         json.dumps({"type": "message", "text": "x"}): "malformed",
         json.dumps({"type": "message", "text": 5, "client_id": "c"}): "malformed",
         json.dumps({"type": "rate", "rating": 9}): "invalid_rating",
-        json.dumps({"type": "message", "text": "x" * (MAX_FRAME_CHARS + 1)}): "frame_too_large",
+        json.dumps({"type": "message", "text": "x" * (max_frame_chars() + 1)}): "frame_too_large",
     }
     for raw, code in bad_frames.items():
         await socket.send_to(text_data=raw)
@@ -395,3 +395,79 @@ async def test_an_agent_taking_over_stops_the_reply_at_once(conversation, slow_e
     done = frames[-1]
     assert done["state"] == "interrupted" and len(done["text"].split()) < 10
     await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param(message_frame(text="Hel\x00lo", client_id="c-nul"), id="nul-in-text"),
+        pytest.param(message_frame(text="Hel\ud800lo", client_id="c-sur"), id="surrogate-in-text"),
+        pytest.param(message_frame(client_id="c-\x00"), id="nul-in-client-id"),
+        pytest.param(message_frame(client_id="c-\udfff"), id="surrogate-in-client-id"),
+        pytest.param({"type": "rate", "rating": 5, "comment": "ni\x00ce"}, id="nul-in-comment"),
+        pytest.param({"type": "rate", "rating": 5, "comment": "ni\ud83dce"}, id="surrogate"),
+    ],
+)
+async def test_unstorable_text_is_malformed_and_the_socket_stays_open(conversation, frame):
+    socket, _ = await open_socket(conversation)
+    # json.dumps escapes them (\u0000, \ud800) as any client's JSON encoder would.
+    await socket.send_to(text_data=json.dumps(frame))
+    error = await socket.receive_json_from()
+    assert (error["type"], error["code"]) == ("error", "malformed")
+    if frame.get("client_id") in ("c-nul", "c-sur"):
+        assert error["client_id"] == frame["client_id"]
+    await socket.send_json_to(message_frame(text="Hello!", client_id="c-ok"))
+    frames = await frames_until(socket, "assistant.done")
+    assert of_type(frames, "message.accepted")[0]["client_id"] == "c-ok"
+    await socket.disconnect()
+    texts = [
+        m.text async for m in Message.objects.filter(conversation=conversation, role="customer")
+    ]
+    assert texts == ["Hello!"]
+    await intake.replies_wait()
+
+
+async def test_a_route_that_is_not_a_conversation_closes_with_4404():
+    socket = WebsocketCommunicator(
+        application, "/ws/chat/not-a-uuid/", headers=[(b"origin", b"http://testserver")]
+    )
+    connected, _ = await socket.connect()
+    assert connected
+    closed = await socket.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4404}
+    await socket.disconnect()
+
+
+async def test_refused_frames_carry_their_client_id(conversation, slow_engine):
+    socket, _ = await open_socket(conversation)
+    huge = message_frame(text="x" * (max_frame_chars() + 1), client_id="c-huge")
+    await socket.send_to(text_data=json.dumps(huge))
+    error = await socket.receive_json_from()
+    assert (error["code"], error["client_id"]) == ("frame_too_large", "c-huge")
+    # 40 frames at once: past the per-socket frame limit every refusal names its message.
+    for n in range(40):
+        await socket.send_json_to(message_frame(text=f"m{n}", client_id=f"b-{n}"))
+    answered: dict[str, str] = {}
+    while len(answered) < 40:
+        frame = await socket.receive_json_from(timeout=10)
+        if frame["type"] in ("message.accepted", "error"):
+            answered[frame["client_id"]] = frame.get("code", "ok")
+    assert set(answered) == {f"b-{n}" for n in range(40)}
+    assert "rate_limited" in answered.values()
+    await socket.disconnect()
+    await intake.replies_wait()
+
+
+async def test_the_longest_message_fits_a_frame_however_it_is_escaped(conversation, settings):
+    socket, _ = await open_socket(conversation)
+    limit = settings.SUPPORTBOT_MAX_MESSAGE_CHARS
+    for n, text in enumerate(["Я" * limit, "😀" * limit, "\x07" * limit]):
+        # json.dumps defaults (ensure_ascii): 6 characters for "Я", 12 for an emoji.
+        await socket.send_to(text_data=json.dumps(message_frame(text=text, client_id=f"c-{n}")))
+        while True:
+            frame = await socket.receive_json_from(timeout=10)
+            if frame["type"] in ("message.accepted", "error"):
+                break
+        assert frame["type"] == "message.accepted", frame
+    await socket.disconnect()
+    await intake.replies_wait()

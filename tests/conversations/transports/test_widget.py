@@ -228,3 +228,29 @@ def test_too_many_requests_from_one_address_get_429_the_page_can_read(client, bo
     assert int(refused["Retry-After"]) >= 1
     assert refused["Access-Control-Allow-Origin"] == ORIGIN
     cache.clear()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(json.dumps({"visitor_id": VISITOR, "identity": {"name": "A\x00"}}), id="nul"),
+        pytest.param(
+            json.dumps({"visitor_id": VISITOR, "identity": {"email": "a\ud800@x.io"}}),
+            id="surrogate",
+        ),
+        pytest.param(
+            json.dumps({"visitor_id": VISITOR, "identity": {"external_id": "x\udc00"}}),
+            id="surrogate-in-id",
+        ),
+        pytest.param(f'{{"visitor_id": "{VISITOR}", "x": {"[" * 5000 + "]" * 5000}}}', id="deep"),
+        pytest.param(json.dumps({"visitor_id": VISITOR, "pad": "x" * 2_000_000}), id="2mb"),
+    ],
+)
+def test_a_session_body_that_cannot_be_stored_is_malformed(client, bot, raw):
+    response = client.post(
+        f"/widget/{bot.public_key}/session", data=raw, content_type="text/plain", HTTP_ORIGIN=ORIGIN
+    )
+    assert response.status_code in (400, 413)
+    assert response.json()["error"]["code"] in ("malformed", "too_large")
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
+    assert Conversation.objects.count() == 0

@@ -1,0 +1,31 @@
+"""Text the database can store: PostgreSQL refuses NUL and lone surrogates, SQLite keeps them.
+
+Checked at every entrance (API, websocket, widget, imports) so that both databases take the
+same input and bad input gets a clear error instead of a DataError half-way through a write.
+"""
+
+from typing import Any
+
+MAX_DEPTH = 32
+
+
+def text_problem(value: Any, *, depth: int = 0) -> str | None:
+    """Why this text (or any string inside this JSON value) cannot be stored; None if it can."""
+    if depth > MAX_DEPTH:
+        return f"the value is nested more than {MAX_DEPTH} levels deep"
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "text may not contain NUL characters"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text must be valid Unicode (no lone surrogates)"
+    elif isinstance(value, dict):
+        for item in (*value.keys(), *value.values()):
+            if problem := text_problem(item, depth=depth + 1):
+                return problem
+    elif isinstance(value, list | tuple):
+        for item in value:
+            if problem := text_problem(item, depth=depth + 1):
+                return problem
+    return None

@@ -10,9 +10,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
-
-from conversations.importing import ImportFileError, ImportReport, dry_run_scope, progress_bar
+from conversations.importing import (
+    ImportFileError,
+    ImportReport,
+    import_transaction,
+    progress_bar,
+)
 from conversations.knowledge.articles import ArticleError, ArticleFields, article_save
 from conversations.models import ArticleFormat, Bot
 
@@ -205,8 +208,7 @@ def articles_store(
     counts = report.counts("articles")
     with (
         progress_bar(total=len(articles), desc="Importing articles", enabled=progress) as bar,
-        dry_run_scope(dry_run=dry_run),
-        transaction.atomic(),
+        import_transaction(dry_run=dry_run),
     ):
         for fields in articles:
             try:

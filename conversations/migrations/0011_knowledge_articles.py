@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0009_order_proof_limits'),
+        ('conversations', '0010_merge_20261201_0753'),
     ]
 
     operations = [

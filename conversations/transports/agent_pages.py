@@ -137,5 +137,6 @@ def unanswered(request: HttpRequest) -> HttpResponse:
             "bot_id": bot_id if bot_id and len(chosen) == 1 else None,
             "days": days,
             "day_choices": UNANSWERED_DAYS,
+            "may_write": request.user.has_perm("conversations.add_faqentry"),
         },
     )

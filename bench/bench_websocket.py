@@ -1,29 +1,32 @@
-"""Live chat under load: many websocket clients, each in a conversation, one model server.
+"""Live chat under load, judged against the targets only where the measurement is valid.
 
-    python bench/bench_websocket.py                       # defaults: the issue's targets
-    python bench/bench_websocket.py --first 50 --hold 200 --tokens 60   # a quick look
+    python bench/bench_websocket.py                 # every phase at the targets' sizes
+    python bench/bench_websocket.py --quick         # small sizes: a look in about a minute
 
-Three processes: the product (uvicorn, the real app, SUPPORTBOT_ENGINE=openai), a lean local
-OpenAI-protocol server (bench/model_server.py) that streams every reply at --rate tokens a
-second after --first-token-delay, and this one, which drives the clients. Every token the
-model server sends is its own emission time. It reports:
+Processes: the product (uvicorn, the real app, SUPPORTBOT_ENGINE=openai), a lean local
+OpenAI-protocol server (bench/model_server.py: replies of --tokens tokens at --rate tokens a
+second after --first-token-delay, each token stamped with its emission time), and client
+processes (bench/load.py) that drive the product from docs/protocol.md alone, or read the
+model server the bare way (raw SSE lines, json.loads) for the baseline.
 
-- added first-token latency: customer message sent -> first assistant.delta received, minus the
-  raw openai SDK's time to first token against the same server with the same concurrency
-  (p50/p95 of each, subtracted);
-- delta lag: for every token, when the client received it minus when the model server sent
-  it: what the product (the SDK, the engine, coalescing, the channel layer, the websocket)
-  adds to each token;
-- concurrent streams at the peak, frames/s, CPU seconds of each process, server memory per
-  open connection, errors and lost frames (offset gaps, text that differs from
-  assistant.done, replies that never finished).
+Phases, each with the load average beside it:
+1. baseline: bare readers, few and then more, in one process: their first-token time (the
+   reference for "added" latency) and their capacity (streams at p95 delta lag <= 100 ms);
+2. capacity: the product with more and more streams at once, until p95 delta lag passes 100 ms;
+3. duty cycle: --duty conversations open, each customer writing after exponential gaps of mean
+   --gap seconds for --duration seconds: added first-token latency, delta lag, replies a
+   second, CPU per reply;
+4. memory: --idle authenticated sockets held open, after a warm-up.
 
+A phase is valid only if nothing but the product limited it: the model server's ticker kept
+its pace, every client process's loop woke on time, and the baseline was not starved. A target
+is judged ("meets"/"MISSES") only on a valid measurement, otherwise "not judged" and why. The
+summary table is printed last; the raw figures are saved as JSON under bench/results/.
 Uses DATABASE_URL/REDIS_URL when set (a database of its own is created and dropped), else SQLite
-and the in-memory layer. Results: printed, and saved as JSON under bench/results/.
+and the in-memory layer.
 """
 
 import argparse
-import asyncio
 import json
 import os
 import re
@@ -32,30 +35,35 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from dataclasses import dataclass, field
+import types
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-import openai  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
-
-from bench.model_server import token_stamp  # noqa: E402
+from bench.load import (  # noqa: E402
+    ClientProcesses,
+    Plan,
+    Tally,
+    load_average,
+    peak_concurrency,
+    percentile,
+)
 from tests.e2e.live_server import live_server  # noqa: E402
 
-TARGET_ADDED_P95_MS = 25.0
+TARGET_ADDED_TTFT_P50_MS = 50.0
+TARGET_ADDED_TTFT_P95_MS = 150.0
 TARGET_LAG_P95_MS = 100.0
-LOST = ("gap", "text differs")  # error kinds that mean a frame was lost or garbled
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
+TARGET_STREAMS_PER_PROCESS = 250
+TARGET_CPU_PER_REPLY_MS = 15.0
+TARGET_SOCKET_KB = 64.0
+# Validity: how late a client loop or the model server's ticker may run, and how much the
+# baseline's first token may spread, before a figure says more about the harness than the product.
+MAX_CLIENT_LOOP_LATE_P95_MS = 20.0
+MAX_TICK_LATE_P95_MS = 10.0
+MAX_BASELINE_SPREAD_MS = 15.0
+LOST = ("gap", "text differs")
 
 
 def process_tree(pid: int) -> list[int]:
@@ -70,10 +78,10 @@ def process_tree(pid: int) -> list[int]:
     return [pid, *children]
 
 
-def cpu_seconds(pid: int, *, children: bool = True) -> float:
-    """User + system CPU time a process (and its children) have used so far."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process and its children have used so far."""
     total = 0
-    for member in process_tree(pid) if children else [pid]:
+    for member in process_tree(pid):
         try:
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -82,26 +90,7 @@ def cpu_seconds(pid: int, *, children: bool = True) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-class CpuMeter:
-    """CPU seconds each process (product, model server, these clients) spent in a phase."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-        self.start = self.read()
-
-    def read(self) -> dict[str, float]:
-        # The clients' process is the parent of the other two: count it alone.
-        return {
-            name: cpu_seconds(pid, children=name != "clients") for name, pid in self.pids.items()
-        }
-
-    def used(self) -> dict[str, float]:
-        now = self.read()
-        return {name: round(now[name] - self.start[name], 2) for name in now}
-
-
 def rss_kb(pid: int) -> int:
-    """Resident memory of a process and its children."""
     total = 0
     for member in process_tree(pid):
         try:
@@ -114,336 +103,360 @@ def rss_kb(pid: int) -> int:
     return total
 
 
-@dataclass
-class Outcome:
-    ttft: float | None = None
-    lags: list[float] = field(default_factory=list)
-    frames: int = 0
-    error: str = ""
-    streaming: tuple[float, float] | None = None  # first delta -> done (time.monotonic())
-
-
-class ChatClient:
-    """One customer: a session, a socket, a message, the streamed reply checked for gaps."""
-
-    def __init__(self, server: str, bot: str, http: httpx.AsyncClient) -> None:
-        self.server, self.bot, self.http = server, bot, http
-        self.ws = None
-
-    async def open(self) -> None:
-        response = await self.http.post(
-            f"/widget/{self.bot}/session",
-            content=json.dumps({"visitor_id": uuid.uuid4().hex}),
-            headers={"Content-Type": "text/plain"},
+class ModelServer:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, str(ROOT / "bench" / "model_server.py")),
+                *("--rate", str(args.rate), "--tokens", str(args.tokens)),
+                *("--first-token-delay", str(args.first_token_delay)),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
         )
-        response.raise_for_status()
-        session = response.json()
-        self.ws = await connect(
-            self.server.replace("http", "ws", 1) + session["websocket_path"],
-            origin=self.server,
-            open_timeout=60,
-            ping_interval=None,
-            max_size=2**20,
+        self.url = self.process.stdout.readline().strip()
+
+    def stats(self, *, reset: bool = False) -> dict:
+        root = self.url.removesuffix("/v1")
+        request = urllib.request.Request(
+            root + ("/stats/reset" if reset else "/stats"), method="POST" if reset else "GET"
         )
-        await self.ws.send(json.dumps({"type": "auth", "token": session["token"], "last_seq": 0}))
-        frame = json.loads(await asyncio.wait_for(self.ws.recv(), 60))
-        if frame["type"] != "ready":
-            raise RuntimeError(f"expected ready, got {frame}")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
 
-    async def converse(self, *, timeout: float) -> Outcome:
-        outcome = Outcome()
-        text, first_at = "", None
-        sent = time.monotonic()
-        await self.ws.send(
-            json.dumps({"type": "message", "client_id": uuid.uuid4().hex, "text": "Hello?"})
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+class Phase:
+    """One measured run of client processes, with its validity checks."""
+
+    def __init__(self, name: str, model: ModelServer, product_pid: int | None) -> None:
+        self.name, self.model, self.product_pid = name, model, product_pid
+        self.result: dict = {"phase": name}
+
+    def run(self, plan: Plan, processes: int, *, hold: float = 0.0) -> Tally:
+        clients = ClientProcesses(plan, processes)
+        clients.wait_ready()
+        self.model.stats(reset=True)
+        self.result["load_before"] = load_average()
+        cpu = cpu_seconds(self.product_pid) if self.product_pid else 0.0
+        started = clients.start()
+        if hold:
+            time.sleep(hold)
+            self.result["rss_kb_held"] = rss_kb(self.product_pid)
+            clients.release()
+        tally = clients.results()
+        seconds = time.monotonic() - started
+        self.result["product_cpu_seconds"] = (
+            cpu_seconds(self.product_pid) - cpu if self.product_pid else 0.0
         )
-        deadline = sent + timeout
-        while True:
-            try:
-                raw = await asyncio.wait_for(self.ws.recv(), max(0.01, deadline - time.monotonic()))
-            except TimeoutError:
-                outcome.error = "timeout"
-                return outcome
-            now = time.monotonic()
-            outcome.frames += 1
-            frame = json.loads(raw)
-            kind = frame["type"]
-            if kind == "assistant.delta":
-                if frame["offset"] != len(text):
-                    outcome.error = outcome.error or "gap"
-                text += frame["text"]
-                if first_at is None:
-                    first_at = now
-                    outcome.ttft = now - sent
-                # Each token is the time the model server sent it (bench/model_server.py).
-                outcome.lags.extend(now - token_stamp(t) for t in frame["text"].split())
-            elif kind == "assistant.done":
-                if frame["text"] != text:
-                    outcome.error = outcome.error or "text differs"
-                if frame["state"] != "complete":
-                    outcome.error = outcome.error or f"state {frame['state']}"
-                if first_at is not None:
-                    outcome.streaming = (first_at, now)
-                return outcome
-            elif kind == "error":
-                outcome.error = frame["code"]
-                return outcome
+        self.result["load_after"] = load_average()
+        self.result["model_server"] = self.model.stats()
+        self.result.update(summarize(tally, seconds, processes))
+        return tally
 
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-
-
-async def raw_sdk_ttft(base_url: str, count: int, spread: float, turns: int) -> list[float]:
-    """The openai SDK alone against the same model server, same concurrency and pacing."""
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
-
-    async def one(delay: float) -> list[float]:
-        await asyncio.sleep(delay)
-        ttfts = []
-        for _ in range(turns):
-            start = time.perf_counter()
-            stream = await client.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello?"}], stream=True
+    def invalid_reasons(self) -> list[str]:
+        reasons = []
+        r = self.result
+        if r["client_loop_late_ms_p95"] > MAX_CLIENT_LOOP_LATE_P95_MS:
+            reasons.append(
+                f"client processes starved (loop late p95 {r['client_loop_late_ms_p95']:.0f} ms "
+                f"> {MAX_CLIENT_LOOP_LATE_P95_MS:g})"
             )
-            ttft = None
-            async for chunk in stream:
-                if ttft is None and chunk.choices and chunk.choices[0].delta.content:
-                    ttft = time.perf_counter() - start
-            ttfts.append(ttft)
-        return ttfts
-
-    try:
-        runs = await asyncio.gather(*(one(spread * n / count) for n in range(count)))
-        return [t for run in runs for t in run]
-    finally:
-        await client.close()
+        if r["model_server"]["tick_late_ms_p95"] > MAX_TICK_LATE_P95_MS:
+            reasons.append(
+                f"model server behind (tick late p95 {r['model_server']['tick_late_ms_p95']:.0f}"
+                f" ms > {MAX_TICK_LATE_P95_MS:g})"
+            )
+        return reasons
 
 
-async def open_clients(server: str, bot: str, count: int, http: httpx.AsyncClient) -> list:
-    clients = [ChatClient(server, bot, http) for _ in range(count)]
-    gate = asyncio.Semaphore(20)
-
-    async def open_one(client: ChatClient) -> None:
-        async with gate:
-            await client.open()
-
-    await asyncio.gather(*(open_one(c) for c in clients))
-    return clients
-
-
-async def converse_all(
-    clients: list, *, spread: float, timeout: float, turns: int = 1
-) -> list[Outcome]:
-    """Every client sends `turns` messages, each once the reply to the last one is done."""
-
-    async def one(n: int, client: ChatClient) -> list[Outcome]:
-        await asyncio.sleep(spread * n / len(clients))
-        outcomes = []
-        for _ in range(turns):
-            try:
-                outcome = await client.converse(timeout=timeout)
-            except Exception as error:  # a dropped socket counts as an error, not a crash
-                outcome = Outcome(error=type(error).__name__)
-            outcomes.append(outcome)
-            if outcome.error:
-                break
-        return outcomes
-
-    runs = await asyncio.gather(*(one(n, c) for n, c in enumerate(clients)))
-    return [outcome for run in runs for outcome in run]
-
-
-def summarize(outcomes: list[Outcome], seconds: float) -> dict:
-    lags = [lag for o in outcomes for lag in o.lags]
-    errors: dict[str, int] = {}
-    for o in outcomes:
-        if o.error:
-            errors[o.error] = errors.get(o.error, 0) + 1
-    frames = sum(o.frames for o in outcomes)
-    # The most replies streaming at one moment (between their first delta and their end).
-    edges = sorted(
-        [(o.streaming[0], 1) for o in outcomes if o.streaming]
-        + [(o.streaming[1], -1) for o in outcomes if o.streaming]
-    )
-    peak = current = 0
-    for _, step in edges:
-        current += step
-        peak = max(peak, current)
+def summarize(tally: Tally, seconds: float, processes: int) -> dict:
+    ms = [x * 1000 for x in tally.lags]
+    ttft = [x * 1000 for x in tally.ttfts]
     return {
-        "streaming_at_peak": peak,
-        "replies": len(outcomes),
-        "completed": sum(1 for o in outcomes if not o.error),
-        "errors": errors,
-        "ttft_ms_p50": percentile([o.ttft * 1000 for o in outcomes if o.ttft], 50),
-        "ttft_ms_p95": percentile([o.ttft * 1000 for o in outcomes if o.ttft], 95),
-        "delta_lag_ms_p50": percentile([x * 1000 for x in lags], 50),
-        "delta_lag_ms_p95": percentile([x * 1000 for x in lags], 95),
-        "delta_lag_ms_p99": percentile([x * 1000 for x in lags], 99),
-        "delta_lag_ms_max": max(lags) * 1000 if lags else float("nan"),
-        "tokens": len(lags),
-        "frames": frames,
-        "frames_per_s": frames / seconds if seconds else 0,
+        "replies": tally.replies,
+        "completed": tally.completed,
+        "errors": tally.errors,
+        "lost_frames": sum(tally.errors.get(k, 0) for k in LOST),
+        "streams_at_peak": peak_concurrency(tally.streams),
+        "ttft_ms_p50": percentile(ttft, 50),
+        "ttft_ms_p95": percentile(ttft, 95),
+        "delta_lag_ms_p50": percentile(ms, 50),
+        "delta_lag_ms_p95": percentile(ms, 95),
+        "delta_lag_ms_max": max(ms, default=float("nan")),
+        "frames": tally.frames,
         "seconds": seconds,
+        "replies_per_s": tally.completed / seconds if seconds else 0.0,
+        "client_processes": processes,
+        "client_cpu_seconds": tally.cpu_seconds,
+        "client_loop_late_ms_p95": percentile([x * 1000 for x in tally.loop_late], 95),
     }
 
 
-async def run(args: argparse.Namespace, server, base_url: str, bot: str, model_pid: int) -> dict:
-    results: dict = {"settings": vars(args).copy()}
-    pids = {"product": server.pid, "model server": model_pid, "clients": os.getpid()}
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(
-        base_url=server.url, headers={"Origin": server.url}, limits=limits, timeout=60
-    ) as http:
-        # Warm up: imports, the database connection, the SDK's client.
-        warm = await open_clients(server.url, bot, 2, http)
-        await converse_all(warm, spread=0, timeout=60)
-        for client in warm:
-            await client.close()
-
-        # 1. First-token latency with --first conversations, against the raw SDK.
-        raw = [t for t in await raw_sdk_ttft(base_url, args.first, args.spread, args.turns) if t]
-        clients = await open_clients(server.url, bot, args.first, http)
-        cpu = CpuMeter(pids)
-        started = time.perf_counter()
-        outcomes = await converse_all(
-            clients, spread=args.spread, timeout=args.timeout, turns=args.turns
-        )
-        first = summarize(outcomes, time.perf_counter() - started)
-        first["conversations"] = args.first
-        first["cpu_seconds"] = cpu.used()
-        for client in clients:
-            await client.close()
-        first["raw_sdk_ttft_ms_p50"] = percentile([t * 1000 for t in raw], 50)
-        first["raw_sdk_ttft_ms_p95"] = percentile([t * 1000 for t in raw], 95)
-        first["added_ttft_ms_p50"] = first["ttft_ms_p50"] - first["raw_sdk_ttft_ms_p50"]
-        first["added_ttft_ms_p95"] = first["ttft_ms_p95"] - first["raw_sdk_ttft_ms_p95"]
-        results["first_token"] = first
-        await asyncio.sleep(1)
-
-        # 2. Hold --hold conversations open and streaming at once.
-        if not args.hold:
-            return results
-        before = rss_kb(server.pid)
-        clients = await open_clients(server.url, bot, args.hold, http)
-        await asyncio.sleep(1)
-        idle = rss_kb(server.pid)
-        cpu = CpuMeter(pids)
-        started = time.perf_counter()
-        outcomes = await converse_all(clients, spread=args.spread, timeout=args.timeout)
-        hold = summarize(outcomes, time.perf_counter() - started)
-        hold["conversations"] = args.hold
-        hold["cpu_seconds"] = cpu.used()
-        hold["model_server"] = (await http.get(base_url.removesuffix("/v1") + "/stats")).json()
-        hold["server_rss_mb_before"] = before / 1024
-        hold["server_rss_mb_idle_connected"] = idle / 1024
-        hold["server_rss_mb_after_streaming"] = rss_kb(server.pid) / 1024
-        hold["memory_kb_per_connection"] = (idle - before) / args.hold
-        for client in clients:
-            await client.close()
-        results["hold"] = hold
-    return results
-
-
-def cpu_text(phase: dict) -> str:
-    return ", ".join(f"{name} {used:.1f}" for name, used in phase["cpu_seconds"].items())
-
-
-def report(results: dict) -> str:
-    first, hold = results["first_token"], results.get("hold")
-    s = results["settings"]
-
-    def verdict(ok: bool) -> str:
-        return "meets target" if ok else "MISSES target"
-
-    # A starved baseline (its p95 far above its p50: the client process could not keep up)
-    # makes the p95 difference meaningless, even negative: the p50 difference must pass too.
-    added_ok = max(first["added_ttft_ms_p50"], first["added_ttft_ms_p95"]) < TARGET_ADDED_P95_MS
-    starved = (
-        "; raw SDK baseline starved, p95 difference not meaningful"
-        if first["raw_sdk_ttft_ms_p95"] > 2 * first["raw_sdk_ttft_ms_p50"]
-        else ""
+def baseline(args, model: ModelServer) -> dict:
+    """The bare reader: its first-token time at low load, and its capacity in one process."""
+    phase = Phase("baseline first token", model, None)
+    phase.run(
+        Plan(kind="raw", server=model.url, clients=args.baseline_clients, spread=1.0, turns=3), 1
     )
-    lines = [
-        f"model server: {s['rate']:g} tokens/s, first token after {s['first_token_delay']:g} s, "
-        f"{s['tokens']} tokens a reply; starts spread over {s['spread']:g} s",
-        f"[{first['conversations']} conversations, {s['turns']} messages each: "
-        f"{first['streaming_at_peak']} streaming at once at the peak] raw SDK TTFT p50/p95 "
-        f"{first['raw_sdk_ttft_ms_p50']:.1f}/{first['raw_sdk_ttft_ms_p95']:.1f} ms; "
-        f"product {first['ttft_ms_p50']:.1f}/{first['ttft_ms_p95']:.1f} ms",
-        f"  added first-token latency p50 {first['added_ttft_ms_p50']:.1f} ms, "
-        f"p95 {first['added_ttft_ms_p95']:.1f} ms (target p95 < {TARGET_ADDED_P95_MS:g} ms: "
-        f"{verdict(added_ok)}{starved}); "
-        f"delta lag p95 {first['delta_lag_ms_p95']:.1f} ms; errors {first['errors'] or 0}",
-        f"  CPU seconds: {cpu_text(first)}",
+    first = phase.result
+    first["invalid"] = phase.invalid_reasons()
+    spread = first["ttft_ms_p95"] - first["ttft_ms_p50"]
+    if spread > MAX_BASELINE_SPREAD_MS:
+        first["invalid"].append(
+            f"baseline first token spread p95-p50 {spread:.0f} ms > {MAX_BASELINE_SPREAD_MS:g}"
+        )
+    levels = []
+    for streams in args.levels:
+        phase = Phase(f"baseline {streams} streams", model, None)
+        phase.run(Plan(kind="raw", server=model.url, clients=streams, spread=1.0), 1)
+        r = phase.result
+        r["streams"] = streams
+        # The reader is the thing measured here: only the model server must keep pace.
+        r["invalid"] = [x for x in phase.invalid_reasons() if "model server" in x]
+        levels.append(r)
+        flag = " INVALID: " + "; ".join(r["invalid"]) if r["invalid"] else ""
+        print(
+            f"  baseline {streams:5d} streams: delta lag p95 {r['delta_lag_ms_p95']:8.1f} ms "
+            f"(load {r['load_after']}){flag}",
+            flush=True,
+        )
+        if r["delta_lag_ms_p95"] > TARGET_LAG_P95_MS or r["invalid"]:
+            break
+    return {"first_token": first, "levels": levels, "capacity": capacity_of(levels)}
+
+
+def capacity_of(levels: list[dict]) -> dict:
+    passed = [
+        lv["streams"]
+        for lv in levels
+        if not lv["invalid"]
+        and lv["delta_lag_ms_p95"] <= TARGET_LAG_P95_MS
+        and not lv["lost_frames"]
     ]
-    if hold is None:
-        return "\n".join(lines)
-    lost = hold["replies"] - hold["completed"]
-    lines += [
-        f"[{hold['conversations']} conversations] completed {hold['completed']}, "
-        f"errors {hold['errors'] or 0}",
-        f"  delta lag (model server sent -> client got, every token) p50/p95/p99/max "
-        f"{hold['delta_lag_ms_p50']:.1f}/{hold['delta_lag_ms_p95']:.1f}/"
-        f"{hold['delta_lag_ms_p99']:.1f}/{hold['delta_lag_ms_max']:.1f} ms "
-        f"(target p95 < {TARGET_LAG_P95_MS:g} ms, no lost "
-        f"frames: {verdict(hold['delta_lag_ms_p95'] < TARGET_LAG_P95_MS and not lost)})",
-        f"  {hold['streaming_at_peak']} streaming at once at the peak; first token p50/p95 "
-        f"{hold['ttft_ms_p50']:.1f}/{hold['ttft_ms_p95']:.1f} ms; "
-        f"{hold['frames_per_s']:.0f} frames/s over {hold['seconds']:.1f} s",
-        f"  model server ticker late p95 {hold['model_server']['tick_late_ms_p95']:.1f} ms "
-        f"(max {hold['model_server']['tick_late_ms_max']:.1f}; its tick is 5 ms): "
-        "how far its own pacing slipped",
-        f"  CPU seconds: {cpu_text(hold)}",
-        f"  server memory {hold['server_rss_mb_before']:.0f} MB -> "
-        f"{hold['server_rss_mb_idle_connected']:.0f} MB with every socket open "
-        f"({hold['memory_kb_per_connection']:.0f} KB a connection) -> "
-        f"{hold['server_rss_mb_after_streaming']:.0f} MB after streaming",
-    ]
-    return "\n".join(lines)
+    failed = [lv for lv in levels if lv["delta_lag_ms_p95"] > TARGET_LAG_P95_MS]
+    return {
+        "streams": max(passed, default=0),
+        # Valid only if the search ended on a valid level past the limit (or the top level).
+        "valid": bool(levels) and not levels[-1]["invalid"],
+        "bounded": bool(failed),
+    }
+
+
+def product_capacity(args, model: ModelServer, server) -> dict:
+    levels = []
+    for streams in args.levels:
+        phase = Phase(f"product {streams} streams", model, server.pid)
+        phase.run(
+            Plan(kind="chat", server=server.url, bot=server.bot, clients=streams, spread=1.0),
+            args.client_processes,
+        )
+        r = phase.result
+        r["streams"] = streams
+        r["invalid"] = phase.invalid_reasons()
+        levels.append(r)
+        print(
+            f"  product  {streams:5d} streams: delta lag p95 {r['delta_lag_ms_p95']:8.1f} ms, "
+            f"{r['streams_at_peak']} at the peak, CPU/reply "
+            f"{1000 * r['product_cpu_seconds'] / max(1, r['completed']):.1f} ms "
+            f"(load {r['load_after']})"
+            f"{' INVALID: ' + '; '.join(r['invalid']) if r['invalid'] else ''}",
+            flush=True,
+        )
+        if r["delta_lag_ms_p95"] > TARGET_LAG_P95_MS or r["invalid"]:
+            break
+    return {"levels": levels, "capacity": capacity_of(levels)}
+
+
+def duty_cycle(args, model: ModelServer, server, reference_ms: float) -> dict:
+    phase = Phase("duty cycle", model, server.pid)
+    phase.run(
+        Plan(
+            kind="chat",
+            server=server.url,
+            bot=server.bot,
+            clients=args.duty,
+            mode="duty",
+            gap=args.gap,
+            duration=args.duration,
+        ),
+        args.client_processes,
+    )
+    r = phase.result
+    r["conversations"] = args.duty
+    r["invalid"] = phase.invalid_reasons()
+    r["added_ttft_ms_p50"] = r["ttft_ms_p50"] - reference_ms
+    r["added_ttft_ms_p95"] = r["ttft_ms_p95"] - reference_ms
+    r["cpu_ms_per_reply"] = 1000 * r["product_cpu_seconds"] / max(1, r["completed"])
+    return r
+
+
+def idle_memory(args, model: ModelServer, server) -> dict:
+    # Warm-up: open and close a few hundred sockets, so that allocator pools and imports are
+    # paid for before the "before" figure.
+    warm = Phase("memory warm-up", model, server.pid)
+    warm.run(
+        Plan(kind="chat", server=server.url, bot=server.bot, clients=200, hold_idle=True),
+        args.client_processes,
+        hold=0.5,
+    )
+    time.sleep(1)
+    before = rss_kb(server.pid)
+    phase = Phase("memory", model, server.pid)
+    phase.run(
+        Plan(kind="chat", server=server.url, bot=server.bot, clients=args.idle, hold_idle=True),
+        args.client_processes,
+        hold=2.0,
+    )
+    r = phase.result
+    r["sockets"] = args.idle
+    r["rss_mb_before"] = before / 1024
+    r["rss_mb_held"] = r["rss_kb_held"] / 1024
+    r["kb_per_socket"] = (r["rss_kb_held"] - before) / args.idle
+    r["invalid"] = [] if r["completed"] == 0 and not r["errors"] else [f"errors {r['errors']}"]
+    return r
+
+
+def verdict(ok: bool, invalid: list[str]) -> str:
+    if invalid:
+        return "not judged: " + "; ".join(invalid)
+    return "meets" if ok else "MISSES"
+
+
+def table(results: dict, args) -> list[tuple[str, str, str]]:
+    rows = []
+    base = results["baseline"]
+    base_invalid = base["first_token"]["invalid"]
+    duty = results.get("duty")
+    if duty:
+        invalid = duty["invalid"] + [f"baseline: {x}" for x in base_invalid]
+        lost = duty["lost_frames"] or duty["completed"] < duty["replies"]
+        rows += [
+            (
+                f"duty cycle {duty['conversations']} conversations: added TTFT p50 <= "
+                f"{TARGET_ADDED_TTFT_P50_MS:g} ms",
+                f"{duty['added_ttft_ms_p50']:.1f} ms",
+                verdict(duty["added_ttft_ms_p50"] <= TARGET_ADDED_TTFT_P50_MS, invalid),
+            ),
+            (
+                f"duty cycle: added TTFT p95 <= {TARGET_ADDED_TTFT_P95_MS:g} ms",
+                f"{duty['added_ttft_ms_p95']:.1f} ms",
+                verdict(duty["added_ttft_ms_p95"] <= TARGET_ADDED_TTFT_P95_MS, invalid),
+            ),
+            (
+                f"duty cycle: delta lag p95 <= {TARGET_LAG_P95_MS:g} ms",
+                f"{duty['delta_lag_ms_p95']:.1f} ms",
+                verdict(duty["delta_lag_ms_p95"] <= TARGET_LAG_P95_MS, duty["invalid"]),
+            ),
+            (
+                "duty cycle: 0 lost frames, every reply finished",
+                f"{duty['lost_frames']} lost, {duty['completed']}/{duty['replies']} finished",
+                verdict(not lost, []),
+            ),
+            (
+                f"CPU per {args.tokens}-token reply <= {TARGET_CPU_PER_REPLY_MS:g} ms",
+                f"{duty['cpu_ms_per_reply']:.1f} ms ({duty['replies_per_s']:.1f} replies/s)",
+                # CPU seconds are the product's own, whatever the load: valid unless nothing ran.
+                verdict(
+                    duty["cpu_ms_per_reply"] <= TARGET_CPU_PER_REPLY_MS,
+                    [] if duty["completed"] else ["no reply finished"],
+                ),
+            ),
+        ]
+    cap = results.get("capacity")
+    if cap:
+        found = cap["capacity"]
+        per_process = found["streams"] / args.workers
+        invalid = [] if found["valid"] else ["the search ended on an invalid level"]
+        if not found["bounded"] and per_process < TARGET_STREAMS_PER_PROCESS:
+            invalid.append("every level tried passed: try higher --levels")
+        bound = "" if found["bounded"] else "+ (every level passed)"
+        rows.append(
+            (
+                f"streams per process at p95 delta lag <= {TARGET_LAG_P95_MS:g} ms >= "
+                f"{TARGET_STREAMS_PER_PROCESS}",
+                f"{per_process:.0f}{bound}",
+                verdict(per_process >= TARGET_STREAMS_PER_PROCESS, invalid),
+            )
+        )
+        bare = base["capacity"]
+        if bare["streams"]:
+            ratio = per_process / bare["streams"]
+            if not bare["valid"]:
+                invalid = [*invalid, "baseline invalid"]
+            if not bare["bounded"] and ratio < 0.5:
+                invalid = [*invalid, "the bare reader passed every level: its capacity is higher"]
+            if not found["bounded"] and ratio >= 0.5 and bare["bounded"]:
+                invalid = []  # a lower bound that already passes
+            rows.append(
+                (
+                    "streams per process >= 0.5 x the bare reader's",
+                    f"{ratio:.2f} ({per_process:.0f}{bound[:1]} / {bare['streams']}"
+                    f"{'' if bare['bounded'] else '+'})",
+                    verdict(ratio >= 0.5 and bare["bounded"], invalid),
+                )
+            )
+    mem = results.get("memory")
+    if mem:
+        rows.append(
+            (
+                f"memory per idle socket at {mem['sockets']} <= {TARGET_SOCKET_KB:g} KB",
+                f"{mem['kb_per_socket']:.0f} KB",
+                verdict(mem["kb_per_socket"] <= TARGET_SOCKET_KB, mem["invalid"]),
+            )
+        )
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--first", type=int, default=100, help="conversations, TTFT phase")
-    parser.add_argument("--hold", type=int, default=1000, help="conversations, hold phase")
-    parser.add_argument("--tokens", type=int, default=300, help="tokens a reply")
+    parser.add_argument("--tokens", type=int, default=150, help="tokens a reply")
     parser.add_argument("--rate", type=float, default=60.0, help="tokens a second")
     parser.add_argument("--first-token-delay", type=float, default=0.2, help="seconds")
     parser.add_argument(
-        "--spread",
-        type=float,
-        default=5.0,
-        help="seconds over which the conversations start (default: one reply's length)",
+        "--levels",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[50, 100, 150, 250, 400, 600],
+        help="concurrent streams tried, in order, for the capacity phases",
     )
-    parser.add_argument(
-        "--turns",
-        type=int,
-        default=3,
-        help="messages each conversation of the first-token phase sends, one after the other",
-    )
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds a reply may take")
+    parser.add_argument("--baseline-clients", type=int, default=20)
+    parser.add_argument("--duty", type=int, default=500, help="conversations, duty cycle")
+    parser.add_argument("--gap", type=float, default=20.0, help="mean seconds between messages")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of duty cycle")
+    parser.add_argument("--idle", type=int, default=2000, help="idle sockets, memory phase")
+    parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument(
         "--workers", type=int, default=1, help="uvicorn processes (more than one needs REDIS_URL)"
     )
+    parser.add_argument(
+        "--phases", default="capacity,duty,memory", help="which product phases to run"
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, about a minute")
     args = parser.parse_args()
+    if args.quick:
+        args.levels, args.duty, args.duration, args.idle = [25, 50], 50, 15.0, 200
     if args.workers > 1 and not os.environ.get("REDIS_URL"):
         parser.error("--workers above 1 needs REDIS_URL: the processes share the Redis layer")
+    phases = set(args.phases.split(","))
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-    model = subprocess.Popen(
-        [
-            *(sys.executable, str(ROOT / "bench" / "model_server.py")),
-            *("--rate", str(args.rate), "--tokens", str(args.tokens)),
-            *("--first-token-delay", str(args.first_token_delay)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
+    results: dict = {"settings": vars(args).copy(), "cpus": os.cpu_count()}
+    results["load_at_start"] = load_average()
+    print(
+        f"{os.cpu_count()} CPUs, load average (1/5 min) at start {results['load_at_start']}; "
+        f"replies of {args.tokens} tokens at {args.rate:g} tokens/s after "
+        f"{args.first_token_delay:g} s",
+        flush=True,
     )
+    model = ModelServer(args)
     try:
-        base_url = model.stdout.readline().strip()
+        results["baseline"] = baseline(args, model)
+        reference = results["baseline"]["first_token"]["ttft_ms_p50"]
         with (
             tempfile.TemporaryDirectory() as tmp,
             live_server(
@@ -451,56 +464,60 @@ def main() -> None:
                 server_args=("--workers", str(args.workers)) if args.workers > 1 else (),
                 DEBUG="0",
                 SUPPORTBOT_ENGINE="openai",
-                OPENAI_BASE_URL=base_url,
+                OPENAI_BASE_URL=model.url,
                 OPENAI_API_KEY="bench",
                 OPENAI_MAX_RETRIES="0",
                 OPENAI_TIMEOUT="120",
-                # Under ASGI every sync view runs in a thread of its own: persistent connections
-                # would pile up past PostgreSQL's max_connections, short-lived ones cost a
-                # connect per call. A pool of open ones (ignored on SQLite).
                 DB_POOL_MAX_SIZE=os.environ.get("DB_POOL_MAX_SIZE", "24"),
                 LOG_LEVEL="ERROR",
-                # Every client of the benchmark comes from 127.0.0.1.
-                SUPPORTBOT_RATE_PER_IP_PER_MINUTE="10000000",
-            ) as server,
+                SUPPORTBOT_RATE_PER_IP_PER_MINUTE="10000000",  # every client is 127.0.0.1
+            ) as live,
         ):
-            bot = re.search(r"pk_[\w-]+", server.manage("seed_demo")).group(0)
-            try:
-                import uvloop
-
-                runner = uvloop.run
-            except ImportError:
-                runner = asyncio.run
-            results = runner(run(args, server, base_url, bot, model.pid))
-            results["database"] = "postgresql" if "DATABASE_URL" in server.env else "sqlite"
+            bot = re.search(r"pk_[\w-]+", live.manage("seed_demo")).group(0)
+            server = types.SimpleNamespace(url=live.url, pid=live.pid, bot=bot)
+            results["database"] = "postgresql" if "DATABASE_URL" in live.env else "sqlite"
             results["channel_layer"] = "redis" if os.environ.get("REDIS_URL") else "in-memory"
-            results["cpus"] = os.cpu_count()
+            print(
+                f"product: {results['database']}, {results['channel_layer']} layer, "
+                f"{args.workers} uvicorn process(es)",
+                flush=True,
+            )
+            # Warm up: imports, connections, the SDK's client.
+            Phase("warm-up", model, server.pid).run(
+                Plan(kind="chat", server=server.url, bot=server.bot, clients=4, turns=2), 1
+            )
+            if "capacity" in phases:
+                results["capacity"] = product_capacity(args, model, server)
+            if "duty" in phases:
+                results["duty"] = duty_cycle(args, model, server, reference)
+                d = results["duty"]
+                print(
+                    f"  duty cycle {d['conversations']} conversations for {args.duration:g} s: "
+                    f"{d['completed']} replies, TTFT p50/p95 {d['ttft_ms_p50']:.1f}/"
+                    f"{d['ttft_ms_p95']:.1f} ms (bare reader p50 {reference:.1f}), delta lag "
+                    f"p95 {d['delta_lag_ms_p95']:.1f} ms (load {d['load_after']})",
+                    flush=True,
+                )
+            if "memory" in phases:
+                results["memory"] = idle_memory(args, model, server)
     finally:
-        model.terminate()
-        model.wait(timeout=10)
-    text = report(results)
+        model.stop()
+    results["load_at_end"] = load_average()
+
+    rows = table(results, args)
+    width = max(len(r[0]) for r in rows) if rows else 10
     print(
-        f"database {results['database']}, channel layer {results['channel_layer']}, "
-        f"{args.workers} uvicorn process(es), {results['cpus']} CPUs"
+        f"\nSummary (load average at start {results['load_at_start']}, "
+        f"at end {results['load_at_end']}):"
     )
-    print(text)
+    for target, measured, judged in rows:
+        print(f"  {target:<{width}}  {measured:<28}  {judged}")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out / f"websocket-{stamp}.json").write_text(json.dumps(results, indent=2, default=str))
-    lost = {
-        phase: sum(results[phase]["errors"].get(kind, 0) for kind in LOST)
-        for phase in ("first_token", "hold")
-        if phase in results
-    }
-    unfinished = {
-        phase: results[phase]["replies"] - results[phase]["completed"]
-        for phase in ("first_token", "hold")
-        if phase in results
-    }
-    print(f"lost frames (offset gaps, text differing from assistant.done): {lost}")
-    print(f"replies not completed: {unfinished}")
-    if any(lost.values()) or any(unfinished.values()):
+    duty = results.get("duty")
+    if duty and (duty["lost_frames"] or duty["completed"] < duty["replies"]):
         sys.exit(1)
 
 

@@ -10,7 +10,8 @@ per stream.
 
 Each token is its emission time: " 12345678901" (time.monotonic() in microseconds, the clock
 every process on the machine shares), so a client can tell how long each token took to reach
-it through the product. GET /stats answers how far behind schedule the ticker emitted.
+it through the product. GET /stats answers how far behind schedule the ticker emitted
+(POST /stats/reset starts over).
 
     python bench/model_server.py --rate 60 --tokens 300 --first-token-delay 0.2
 """
@@ -177,6 +178,9 @@ class _Connection(asyncio.Protocol):
                 return
             self.json(400, {"error": {"message": "benchmark server: stream only"}})
         elif method == "GET" and path == "/stats":
+            self.json(200, self.server.stats())
+        elif method == "POST" and path == "/stats/reset":
+            self.server.slips.clear()
             self.json(200, self.server.stats())
         else:
             self.json(404, {"error": {"message": f"no route {method} {path}"}})

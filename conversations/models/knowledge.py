@@ -78,7 +78,14 @@ class Article(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["bot", "source"], name="article_unique_source"),
         ]
-        indexes = [models.Index(fields=["bot", "is_published"], name="article_bot_published")]
+        indexes = [
+            # Covers the per-search version check (count, latest indexed_at and updated_at),
+            # so it never reads the article bodies.
+            models.Index(
+                fields=["bot", "is_published", "indexed_version", "indexed_at", "updated_at"],
+                name="article_search_version",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title

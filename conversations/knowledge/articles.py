@@ -127,7 +127,9 @@ def article_index_queue(*, article_id: int) -> None:
     """Index the article's newest version once this transaction commits (a Celery task)."""
     from conversations.knowledge.tasks import article_index_task
 
-    transaction.on_commit(lambda: article_index_task.delay(article_id))
+    # robust: a failure to queue (or, in-process, to index) is logged and never undoes or
+    # fails the save; the articles_reindex sweep picks the article up again.
+    transaction.on_commit(lambda: article_index_task.delay(article_id), robust=True)
 
 
 def article_index(*, article_id: int) -> int:

@@ -216,4 +216,5 @@ def faq_draft_queue(*, conversation: Conversation, closed_by: str) -> None:
     from conversations.knowledge.tasks import faq_draft_task
 
     conversation_id = str(conversation.pk)
-    transaction.on_commit(lambda: faq_draft_task.delay(conversation_id))
+    # robust: a draft that fails is logged; it never turns the agent's close into an error.
+    transaction.on_commit(lambda: faq_draft_task.delay(conversation_id), robust=True)

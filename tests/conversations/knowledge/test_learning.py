@@ -124,3 +124,16 @@ async def test_a_published_draft_answers_the_same_question_next_time(
         assert "bank transfers are accepted for orders over $500" in again
     finally:
         SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+def test_a_failing_draft_never_fails_the_close(
+    bot, agent_user, eager_tasks, django_capture_on_commit_callbacks, monkeypatch
+):
+    def broken(**kwargs):
+        raise RuntimeError("the model is down")
+
+    monkeypatch.setattr("conversations.knowledge.tasks.faq_draft_write", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation = resolved_handoff(bot, agent_user)
+    conversation.refresh_from_db()
+    assert conversation.status == "closed" and not FaqEntry.objects.exists()

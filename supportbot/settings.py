@@ -247,6 +247,8 @@ SUPPORTBOT_RATE_PER_KEY_PER_MINUTE = env_int("SUPPORTBOT_RATE_PER_KEY_PER_MINUTE
 SUPPORTBOT_RATE_PER_IP_PER_MINUTE = env_int("SUPPORTBOT_RATE_PER_IP_PER_MINUTE", 300, minimum=1)
 # How many reverse proxies in front of us append to X-Forwarded-For (0: use the peer address).
 SUPPORTBOT_TRUSTED_PROXY_COUNT = env_int("SUPPORTBOT_TRUSTED_PROXY_COUNT", 0, minimum=0)
+# Let webhook URLs point at loopback/private/link-local addresses (off: SSRF; tests turn it on).
+SUPPORTBOT_WEBHOOK_ALLOW_PRIVATE = env_bool("SUPPORTBOT_WEBHOOK_ALLOW_PRIVATE", False)
 SUPPORTBOT_WEBHOOK_TIMEOUT = env_float("SUPPORTBOT_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
 SUPPORTBOT_WEBHOOK_MAX_ATTEMPTS = env_int("SUPPORTBOT_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
 SUPPORTBOT_WEBHOOK_BACKOFF_SECONDS = env_float(

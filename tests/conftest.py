@@ -52,8 +52,10 @@ def openai_server(openai_server_session):
 
 
 @pytest.fixture
-def receiver():
-    """A local HTTP server that records the webhooks it receives."""
+def receiver(settings):
+    """A local HTTP server that records the webhooks it receives (on 127.0.0.1, which webhooks
+    may reach only with SUPPORTBOT_WEBHOOK_ALLOW_PRIVATE)."""
+    settings.SUPPORTBOT_WEBHOOK_ALLOW_PRIVATE = True
     server = WebhookReceiver().start()
     yield server
     server.stop()

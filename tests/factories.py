@@ -141,6 +141,27 @@ def faq_load(*, bot: Bot, path: Path = DEMO_FAQ) -> list[FaqEntry]:
     ]
 
 
+def turns_with_images_create(*, conversation: Conversation, agent: Any, turns: int) -> None:
+    """Customer messages with an image each, answered by an agent: where an N+1 would show."""
+    from django.core.files.base import ContentFile
+
+    from conversations.domain.messages import message_append
+    from conversations.models import Attachment, MessageRole
+
+    for i in range(turns):
+        message, _ = message_append(
+            conversation_id=conversation.pk, role=MessageRole.CUSTOMER, text=f"question {i}"
+        )
+        attachment = Attachment(
+            conversation=conversation, message=message, content_type="image/png", size=3
+        )
+        attachment.file.save("x.png", ContentFile(b"png"), save=False)
+        attachment.save()
+        message_append(
+            conversation_id=conversation.pk, role=MessageRole.AGENT, text=f"a{i}", author=agent
+        )
+
+
 def article_create(*, bot: Bot, body: str, title: str = "", **overrides: Any):
     """An article saved and indexed at once (the indexing task is queued after commit)."""
     from conversations.knowledge.articles import ArticleFields, article_index, article_save

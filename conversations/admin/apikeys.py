@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from conversations.domain.webhooks import WebhookTargetRefused, webhook_target_check
 from conversations.edge.apikeys import api_key_create, api_key_revoke, api_scopes_parse
 from conversations.models import ApiKey, ApiScope, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -29,6 +30,14 @@ class WebhookEndpointForm(forms.ModelForm):
     class Meta:
         model = WebhookEndpoint
         fields = ["bot", "url", "events", "active", "secret"]
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        try:
+            webhook_target_check(url, resolve_required=False)
+        except WebhookTargetRefused as refused:
+            raise forms.ValidationError(str(refused)) from None
+        return url
 
 
 @admin.register(ApiKey)

@@ -21,10 +21,36 @@ def agent_may_reply(user: Any) -> bool:
     return agent_may_review(user) and user.has_perm("conversations.change_conversation")
 
 
+def _profile(user: Any) -> Any:
+    from django.core.exceptions import ObjectDoesNotExist
+
+    try:
+        return user.agent_profile
+    except ObjectDoesNotExist:
+        return None
+
+
 def agent_name(user: Any) -> str:
+    """What customers and colleagues see: the profile's display name, else the first name."""
     if user is None:
         return ""
+    profile = _profile(user)
+    if profile is not None and profile.display_name.strip():
+        return profile.display_name.strip()
     return user.get_short_name() or user.get_username()
+
+
+def agent_avatar_url(user: Any) -> str:
+    """The avatar's public path (versioned, so a new picture is not cached away), or ""."""
+    if user is None:
+        return ""
+    profile = _profile(user)
+    if profile is None or not profile.avatar:
+        return ""
+    from django.urls import reverse
+
+    version = int(profile.updated_at.timestamp()) if profile.updated_at else 0
+    return f"{reverse('agents:avatar', args=[user.pk])}?v={version}"
 
 
 AGENT_PERMISSIONS = [

@@ -4,12 +4,19 @@ from typing import Any
 
 from django.db import transaction
 
-from conversations.agents.access import agent_name
+from conversations.agents.access import agent_avatar_url, agent_name
 from conversations.domain.events import AgentMessage, MessageCreated
 from conversations.domain.messages import message_append, message_serialize, message_text_check
 from conversations.domain.realtime import event_publish_on_commit
 from conversations.domain.status import agent_write_check
-from conversations.models import Conversation, Message, MessageRole
+from conversations.models import Conversation, ConversationStatus, Message, MessageRole
+
+
+def agent_owns(*, conversation_id: Any, agent: Any) -> bool:
+    """Whether this agent answers the conversation now."""
+    return Conversation.objects.filter(
+        pk=conversation_id, status=ConversationStatus.AGENT, assigned_agent_id=agent.pk
+    ).exists()
 
 
 def agent_reply(
@@ -40,7 +47,11 @@ def agent_reply(
             event_publish_on_commit(
                 conversation_id=conversation_id,
                 event=AgentMessage(
-                    seq=message.seq, message_id=message.pk, text=text, agent_name=agent_name(agent)
+                    seq=message.seq,
+                    message_id=message.pk,
+                    text=text,
+                    agent_name=agent_name(agent),
+                    agent_avatar=agent_avatar_url(agent),
                 ),
             )
             event_publish_on_commit(

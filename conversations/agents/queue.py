@@ -27,7 +27,7 @@ def agent_queue(*, limit: int = 200, now: datetime | None = None) -> list[dict[s
         Conversation.objects.filter(
             status__in=[ConversationStatus.WAITING, ConversationStatus.AGENT]
         )
-        .select_related("bot", "customer", "assigned_agent")
+        .select_related("bot", "customer", "assigned_agent__agent_profile")
         .annotate(
             last_customer_text=Subquery(last_customer_text.values("text")[:1]),
             customer_told=Exists(customer_told),

@@ -39,7 +39,7 @@ def transcript_messages(*, conversation_id: Any) -> list[dict[str, Any]]:
     """The conversation's messages in order, each with its tool runs and images (3 queries)."""
     messages = list(
         Message.objects.filter(conversation_id=conversation_id)
-        .select_related("author")
+        .select_related("author__agent_profile")
         .prefetch_related("attachments")
         .order_by("seq")
     )
@@ -104,7 +104,7 @@ def _load(ids: list[Any]) -> list[Conversation]:
     by_conversation: dict[Any, list[Message]] = defaultdict(list)
     for message in (
         Message.objects.filter(conversation_id__in=ids)
-        .select_related("author")
+        .select_related("author__agent_profile")
         .order_by("conversation_id", "seq")
     ):
         by_conversation[message.conversation_id].append(message)

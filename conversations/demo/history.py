@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from conversations.engine.pricing import cost_usd
 from conversations.importing import progress_bar
 from conversations.models import (
     Bot,
@@ -37,17 +38,12 @@ CONVERSATIONS_PER_CUSTOMER = 3
 HISTORY_DAYS = 60
 BATCH_SIZE = 1000
 MODEL = "gpt-4o-mini"
-# gpt-4o-mini list prices, USD per token.
-PRICE_INPUT = Decimal("0.15") / 1_000_000
-PRICE_OUTPUT = Decimal("0.60") / 1_000_000
-COST_PLACES = Decimal("0.00000001")
 AGENT_USERNAME = "demo-agent"
 
 
 def token_cost(*, prompt_tokens: int, completion_tokens: int) -> Decimal:
-    """What a gpt-4o-mini call costs, rounded like the cost columns."""
-    cost = prompt_tokens * PRICE_INPUT + completion_tokens * PRICE_OUTPUT
-    return cost.quantize(COST_PLACES)
+    """What a gpt-4o-mini call costs, at engine.pricing's prices."""
+    return cost_usd(model=MODEL, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
 
 @contextmanager

@@ -1,11 +1,13 @@
 """Each bot's daily token budget: past it, the bot hands off instead of calling the model."""
 
 import datetime
+from decimal import Decimal
+from typing import Any
 
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from conversations.models import Bot, Message, MessageRole
+from conversations.models import Bot, Conversation, Message, MessageRole
 
 
 def _start_of_day() -> datetime.datetime:
@@ -26,3 +28,14 @@ def bot_budget_exceeded(*, bot: Bot) -> bool:
     if bot.daily_token_budget is None:
         return False
     return bot_tokens_used_today(bot=bot) >= bot.daily_token_budget
+
+
+def conversation_usage_add(
+    *, conversation_id: Any, prompt_tokens: int, completion_tokens: int, cost: Decimal
+) -> None:
+    """Add a model call's tokens and cost to the conversation's running totals."""
+    Conversation.objects.filter(pk=conversation_id).update(
+        prompt_tokens=F("prompt_tokens") + prompt_tokens,
+        completion_tokens=F("completion_tokens") + completion_tokens,
+        cost_usd=F("cost_usd") + cost,
+    )

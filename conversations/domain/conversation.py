@@ -1,11 +1,12 @@
 """Starting and resuming conversations, and the customers they belong to."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from conversations.domain.webhooks import conversation_payload, webhook_emit
+from conversations.domain.webhooks import webhook_emit
 from conversations.edge.identity import (
     identity_signature_valid,
     resume_token_hash,
@@ -92,3 +93,29 @@ def conversation_for_token(*, conversation_id: str, token: str) -> Conversation 
         .filter(pk=conversation_id, resume_token_hash=resume_token_hash(token), bot__is_active=True)
         .first()
     )
+
+
+def customer_serialize(customer: Customer | None) -> dict[str, Any] | None:
+    """The public shape of a customer, the same for the API and webhooks."""
+    if customer is None:
+        return None
+    return {
+        "email": customer.email,
+        "external_id": customer.external_id,
+        "name": customer.name,
+        "verified": customer.is_verified,
+    }
+
+
+def conversation_payload(conversation: Conversation) -> dict[str, Any]:
+    """A conversation as webhooks carry it."""
+    return {
+        "conversation": {
+            "id": str(conversation.pk),
+            "status": conversation.status,
+            "created_at": conversation.created_at,
+            "closed_at": conversation.closed_at,
+            "csat_rating": conversation.csat_rating,
+            "customer": customer_serialize(getattr(conversation, "customer", None)),
+        }
+    }

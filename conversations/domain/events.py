@@ -132,6 +132,7 @@ class AgentMessage(Event):
     message_id: int
     text: str
     agent_name: str
+    agent_avatar: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,3 +181,39 @@ class AgentQueue(Event):
 
     type: ClassVar[str] = "agent.queue"
     conversations: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class DraftDelta(Event):
+    """For the agent who asked: more of the copilot's draft reply (never sent to the customer)."""
+
+    type: ClassVar[str] = "draft.delta"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DraftTool(Event):
+    """For the agent who asked: the copilot is looking something up."""
+
+    type: ClassVar[str] = "draft.tool"
+    tool: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class DraftDone(Event):
+    """For the agent who asked: the whole draft; the agent edits and sends it, or not."""
+
+    type: ClassVar[str] = "draft.done"
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TakeoverSummary(Event):
+    """For the agent who just took a conversation over: what happened so far."""
+
+    type: ClassVar[str] = "takeover.summary"
+    summary: str
+    topic: str = ""

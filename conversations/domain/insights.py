@@ -247,3 +247,27 @@ def insights_due(*, now: datetime | None = None, limit: int = 500) -> list[Any]:
         .order_by("last_message_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def insights_so_far(*, conversation_id: Any) -> Insights:
+    """What a conversation is about right now, for an agent taking it over.
+
+    The stored insights when they are written; otherwise the offline heuristics over the
+    messages so far (instant, and no model call for every console that opens).
+    """
+    conversation = Conversation.objects.get(pk=conversation_id)
+    if conversation.summary:
+        return Insights(
+            title=conversation.title,
+            summary=conversation.summary,
+            topic=conversation.topic,
+            sentiment=conversation.sentiment,
+            resolved_by_bot=bool(conversation.resolved_by_bot),
+        )
+    messages = list(
+        Message.objects.filter(conversation_id=conversation_id)
+        .exclude(role=MessageRole.TOOL)
+        .only("role", "text", "event")
+        .order_by("seq")
+    )
+    return insights_offline(conversation, messages)

@@ -6,9 +6,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from conversations.agents.access import agent_avatar_url, agent_name
 from conversations.domain.errors import DomainError
-from conversations.domain.webhooks import webhook_message_created
-from conversations.models import Conversation, Message, MessageRole, MessageState
+from conversations.domain.webhooks import webhook_emit
+from conversations.models import Conversation, Message, MessageRole, MessageState, WebhookEvent
 
 
 def message_text_check(*, text: str, attachments: int = 0) -> None:
@@ -68,7 +69,7 @@ def messages_after(*, conversation_id: Any, after_seq: int = 0, limit: int = 500
     """Messages a reconnecting client missed, in order."""
     return list(
         Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq)
-        .select_related("author")
+        .select_related("author__agent_profile")
         .prefetch_related("attachments")
         .order_by("seq")[:limit]
     )
@@ -87,10 +88,34 @@ def message_serialize(message: Message) -> dict[str, Any]:
         "event": message.event,
         "data": message.data,
         "sources": message.sources,
-        "agent_name": (author.get_short_name() or author.get_username()) if author else "",
+        "agent_name": agent_name(author),
+        "agent_avatar": agent_avatar_url(author),
         "attachments": [
             {"id": str(a.pk), "content_type": a.content_type, "width": a.width, "height": a.height}
             for a in message.attachments.all()
         ],
         "created_at": message.created_at.isoformat(),
     }
+
+
+WEBHOOK_MESSAGE_ROLES = {MessageRole.CUSTOMER, MessageRole.ASSISTANT, MessageRole.AGENT}
+
+
+def webhook_message_created(*, message: Message) -> None:
+    """message.created for a finished customer, assistant or agent message (after commit).
+
+    message_append calls it for messages stored complete; whoever completes a streamed
+    assistant message (the reply runner) calls it then. The payload is the message's one
+    public shape (message_serialize), built after commit and only if an endpoint wants it.
+    """
+    if message.role == MessageRole.ASSISTANT and not message.text:
+        return  # a tool-call turn: the answer that follows is the message people see
+    if message.role in WEBHOOK_MESSAGE_ROLES and message.state == MessageState.COMPLETE:
+        webhook_emit(
+            event=WebhookEvent.MESSAGE_CREATED,
+            conversation_id=message.conversation_id,
+            data=lambda: {
+                "conversation_id": str(message.conversation_id),
+                "message": message_serialize(message),
+            },
+        )

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from conversations.database import database_call
 from conversations.models import (
     Conversation,
     ConversationStatus,
@@ -206,7 +207,7 @@ async def _sweep_forever() -> None:
     while True:
         try:
             if intake.replies_in_process():
-                await intake.database_call(leases_renew)()
+                await database_call(leases_renew)()
             await replies_recover()
         except asyncio.CancelledError:
             raise

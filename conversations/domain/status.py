@@ -10,11 +10,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from conversations.agents.access import agent_name
+from conversations.domain.conversation import conversation_payload
 from conversations.domain.errors import DomainError
 from conversations.domain.events import MessageCreated, StatusChanged
 from conversations.domain.messages import message_append, message_serialize
 from conversations.domain.realtime import agent_queue_changed_on_commit, event_publish_on_commit
-from conversations.domain.webhooks import conversation_payload, webhook_emit
+from conversations.domain.webhooks import webhook_emit
 from conversations.knowledge.learning import faq_draft_queue
 from conversations.models import Conversation, ConversationStatus, MessageRole, WebhookEvent
 
@@ -56,9 +58,7 @@ def agent_claim_check(*, conversation: Conversation, agent: AbstractBaseUser) ->
 
 
 def _agent_name(agent: AbstractBaseUser | None) -> str:
-    if agent is None:
-        return ""
-    return agent.get_short_name() or agent.get_username()
+    return agent_name(agent)
 
 
 def _record(*, conversation: Conversation, event: str, data: dict[str, Any], agent=None) -> None:

@@ -10,13 +10,16 @@ The signature header is `Supportbot-Signature: t=<unix ts>,v1=<hex HMAC-SHA256 o
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from celery import shared_task
@@ -60,6 +63,72 @@ def webhook_signature_verify(
         return False
     expected = webhook_signature(secret=secret, timestamp=ts, body=body)
     return any(hmac.compare_digest(expected, v) for v in parts.get("v1", []))
+
+
+class WebhookTargetRefused(ValueError):
+    """A webhook URL that points inside (loopback, private, link-local...): SSRF."""
+
+
+LOCAL_NAMES = ("localhost", ".localhost", ".local", ".internal", ".home.arpa")
+
+
+def _address_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return sorted({info[4][0] for info in infos})
+
+
+def webhook_target_check(url: str, *, resolve_required: bool) -> list[str]:
+    """The URL's addresses, each checked to be public; raises WebhookTargetRefused.
+
+    Every address the host resolves to must be public, unless SUPPORTBOT_WEBHOOK_ALLOW_PRIVATE
+    is set (a private network's own receivers, the tests). A name that does not resolve is
+    accepted at save (`resolve_required=False`; it is checked again at each delivery).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookTargetRefused("Webhook URLs must be http:// or https:// with a host.")
+    host = parts.hostname.rstrip(".").lower()
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise WebhookTargetRefused("The webhook URL's port is not valid.") from None
+    if settings.SUPPORTBOT_WEBHOOK_ALLOW_PRIVATE:
+        return _resolve(host, port)
+    if host == LOCAL_NAMES[0] or host.endswith(LOCAL_NAMES[1:]):
+        raise WebhookTargetRefused(f"{host} is a local name: webhooks must go to a public host.")
+    addresses = _resolve(host, port)
+    if not addresses and resolve_required:
+        raise WebhookTargetRefused(f"{host} does not resolve.")
+    inside = [a for a in addresses if not _address_public(a)]
+    if inside:
+        raise WebhookTargetRefused(
+            f"{host} resolves to {inside[0]}, which is not a public address: webhooks to "
+            "loopback, private or link-local addresses are not allowed "
+            "(SUPPORTBOT_WEBHOOK_ALLOW_PRIVATE=1 allows them)."
+        )
+    return addresses
+
+
+def _pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The URL aimed at the address just checked, so a second lookup cannot swap it (DNS
+    rebinding); the Host header and TLS name stay the original host's."""
+    parts = urlsplit(url)
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal + (f":{parts.port}" if parts.port else "")
+    host = parts.hostname or ""
+    host_header = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=netloc)), {"Host": host_header}, extensions
 
 
 def _deliveries_create(
@@ -134,19 +203,24 @@ def webhook_attempt(*, delivery_id: Any) -> WebhookDelivery | None:
     delivery.response_excerpt = ""
     delivery.error = ""
     try:
-        response = httpx.post(
-            endpoint.url,
-            content=body,
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "Supportbot-Webhooks/1",
-                "Supportbot-Event": delivery.event,
-                "Supportbot-Delivery": str(delivery.pk),
-                SIGNATURE_HEADER: webhook_signature_header(secret=endpoint.secret, body=body),
-            },
-            timeout=settings.SUPPORTBOT_WEBHOOK_TIMEOUT,
-            follow_redirects=False,
-        )
+        addresses = webhook_target_check(endpoint.url, resolve_required=True)
+        url, host, extensions = _pinned(endpoint.url, addresses[0])
+        with httpx.Client(
+            timeout=settings.SUPPORTBOT_WEBHOOK_TIMEOUT, follow_redirects=False
+        ) as client:
+            response = client.post(
+                url,
+                content=body,
+                extensions=extensions,
+                headers={
+                    **host,
+                    "Content-Type": "application/json",
+                    "User-Agent": "Supportbot-Webhooks/1",
+                    "Supportbot-Event": delivery.event,
+                    "Supportbot-Delivery": str(delivery.pk),
+                    SIGNATURE_HEADER: webhook_signature_header(secret=endpoint.secret, body=body),
+                },
+            )
         delivery.status_code = response.status_code
         delivery.response_excerpt = response.text[:RESPONSE_EXCERPT_CHARS]
         if 200 <= response.status_code < 300:
@@ -156,6 +230,8 @@ def webhook_attempt(*, delivery_id: Any) -> WebhookDelivery | None:
             delivery.error = f"HTTP {response.status_code}"
     except httpx.HTTPError as exc:
         delivery.error = f"{type(exc).__name__}: {exc}"[:RESPONSE_EXCERPT_CHARS]
+    except WebhookTargetRefused as exc:
+        delivery.error = str(exc)[:RESPONSE_EXCERPT_CHARS]
     delivery.save(
         update_fields=[
             "attempt",
@@ -187,61 +263,3 @@ def webhook_deliver(self, delivery_id: str) -> None:
     delivery.next_retry_at = timezone.now() + timedelta(seconds=countdown)
     delivery.save(update_fields=["next_retry_at", "updated_at"])
     raise self.retry(countdown=countdown, max_retries=max_attempts)
-
-
-# --- What the domain functions send: one small payload shape per event.
-
-
-def conversation_payload(conversation: Any) -> dict[str, Any]:
-    customer = getattr(conversation, "customer", None)
-    return {
-        "conversation": {
-            "id": str(conversation.pk),
-            "status": conversation.status,
-            "created_at": conversation.created_at,
-            "closed_at": conversation.closed_at,
-            "csat_rating": conversation.csat_rating,
-            "customer": {
-                "email": customer.email,
-                "external_id": customer.external_id,
-                "name": customer.name,
-                "verified": customer.is_verified,
-            }
-            if customer is not None
-            else None,
-        }
-    }
-
-
-def message_payload(message: Any) -> dict[str, Any]:
-    return {
-        "conversation_id": str(message.conversation_id),
-        "message": {
-            "id": message.pk,
-            "seq": message.seq,
-            "role": message.role,
-            "text": message.text,
-            "state": message.state,
-            "client_id": message.client_id,
-            "created_at": message.created_at,
-        },
-    }
-
-
-WEBHOOK_MESSAGE_ROLES = {"customer", "assistant", "agent"}
-
-
-def webhook_message_created(*, message: Any) -> None:
-    """message.created for a finished customer, assistant or agent message (after commit).
-
-    message_append calls it for messages stored complete; whoever completes a streamed
-    assistant message (the reply runner) calls it then.
-    """
-    if message.role == "assistant" and not message.text:
-        return  # a tool-call turn: the answer that follows is the message people see
-    if message.role in WEBHOOK_MESSAGE_ROLES and message.state == "complete":
-        webhook_emit(
-            event=WebhookEvent.MESSAGE_CREATED,
-            conversation_id=message.conversation_id,
-            data=message_payload(message),
-        )

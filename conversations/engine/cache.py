@@ -12,18 +12,26 @@ Django's cache: Redis when REDIS_URL is set.
 
 import hashlib
 import re
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
 
+from conversations.database import database_call
+from conversations.domain.events import AssistantDelta, AssistantDone, AssistantStarted, Event
+from conversations.engine import persistence
+from conversations.engine.backends import Usage
 from conversations.knowledge import faq_search
-from conversations.models import Customer, FaqEntry
+from conversations.models import Customer, FaqEntry, MessageState
 
 if TYPE_CHECKING:
     from conversations.engine.context import History
 
+CACHE_PIECE_CHARS = 24  # a replayed answer streams in pieces this long
 PERSONAL = re.compile(r"@|#\s?\w*\d|\d{4,}")
 WORDS = re.compile(r"[a-z0-9']+")
 CACHEABLE_TOOLS = {"search_faq"}
@@ -163,3 +171,45 @@ def cache_lookup(*, history: "History", engine: str, model: str) -> tuple[CacheS
         bot_id=history.bot.pk, engine=engine, model=model, text=last.text, version=version
     )
     return CacheSlot(key=key, entry_ids=entry_ids), reply_cache_get(key=key, bot_id=history.bot.pk)
+
+
+async def cached_reply_stream(
+    *, conversation_id: Any, history: "History", engine: str, hit: dict[str, Any]
+) -> AsyncIterator[Event]:
+    """The stored answer replayed as a reply: a row, its text in small pieces, done."""
+    started = time.monotonic()
+    message = await database_call(persistence.assistant_row_create)(
+        conversation_id=conversation_id, engine="cache", model=history.model, allow_waiting=False
+    )
+    if message is None:
+        return
+    yield AssistantStarted(seq=message.seq, message_id=message.pk, engine="cache", model="cache")
+    text = hit["text"]
+    for start in range(0, len(text), CACHE_PIECE_CHARS):
+        yield AssistantDelta(seq=message.seq, text=text[start : start + CACHE_PIECE_CHARS])
+    ms = int((time.monotonic() - started) * 1000)
+    state, reason = await database_call(persistence.row_finish)(
+        conversation_id=conversation_id,
+        message_id=message.pk,
+        allow_waiting=False,
+        usage=Usage(0, 0, 0),
+        cost=Decimal(0),
+        text=text,
+        state=MessageState.COMPLETE,
+        finish_reason="stop",
+        sources=hit.get("sources") or [],
+        ttft_ms=ms,
+        duration_ms=ms,
+        data={"cached": True},
+    )
+    yield AssistantDone(
+        seq=message.seq,
+        message_id=message.pk,
+        text=text,
+        state=state,
+        finish_reason=reason,
+        cost_usd="0.00000000",
+        ttft_ms=ms,
+        duration_ms=ms,
+        sources=hit.get("sources") or [],
+    )

@@ -9,12 +9,16 @@ folded into a running summary (ContextSummary) that stands in for them from then
 import base64
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 
-from conversations.engine.pricing import model_spec
+from conversations.database import database_call
+from conversations.domain.budget import conversation_usage_add
+from conversations.engine.pricing import cost_usd, model_spec
 from conversations.engine.tokens import image_tokens, message_tokens, prompt_tokens
 from conversations.models import (
     Bot,
@@ -25,6 +29,9 @@ from conversations.models import (
     MessageRole,
     MessageState,
 )
+
+if TYPE_CHECKING:
+    from conversations.engine.backends import Backend, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -309,7 +316,63 @@ def summary_extractive(*, previous: str, messages: list[dict[str, Any]], limit: 
     return text[-limit:]
 
 
-def summary_store(*, conversation_id: Any, text: str, through_seq: int) -> None:
-    ContextSummary.objects.update_or_create(
-        conversation_id=conversation_id, defaults={"text": text, "through_seq": through_seq}
-    )
+def summary_store(
+    *,
+    conversation_id: Any,
+    text: str,
+    through_seq: int,
+    usage: "Usage | None" = None,
+    cost: Decimal = Decimal(0),
+) -> None:
+    """The running summary, and what producing it cost (when a model wrote it)."""
+    with transaction.atomic():
+        ContextSummary.objects.update_or_create(
+            conversation_id=conversation_id, defaults={"text": text, "through_seq": through_seq}
+        )
+        if usage is not None:
+            conversation_usage_add(
+                conversation_id=conversation_id,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost=cost,
+            )
+
+
+async def context_fit(
+    history: History, *, backend: "Backend", model: str, tools: list[dict[str, Any]], budget: int
+) -> list[dict[str, Any]]:
+    """The prompt for the next model call, older turns folded into the summary when over budget.
+
+    The backend summarises what is dropped (the offline engine and any failure fall back to an
+    extractive summary); the summary and its cost are stored, and `history` keeps what is left.
+    """
+    count = turns_to_trim(history, tools=tools, budget=budget)
+    if count:
+        dropped = [m for turn in history.turns[:count] for m in turn.messages]
+        summary, usage, cost = "", None, Decimal(0)
+        try:
+            summary = await backend.summarize(
+                model=model, previous=history.summary, messages=dropped
+            )
+            usage = getattr(backend, "last_summary_usage", None)
+            if usage is not None:
+                cost = cost_usd(
+                    model=model,
+                    prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens,
+                    cached_tokens=usage.cached_tokens,
+                )
+        except Exception:
+            logger.warning("Summarising older turns failed; keeping their gist", exc_info=True)
+        summary = summary or summary_extractive(previous=history.summary, messages=dropped)
+        through = history.turns[count - 1].last_seq
+        await database_call(summary_store)(
+            conversation_id=history.conversation_id,
+            text=summary,
+            through_seq=through,
+            usage=usage,
+            cost=cost,
+        )
+        history.summary, history.summary_through_seq = summary, through
+        history.turns = history.turns[count:]
+    return context_messages(history)

@@ -4,10 +4,13 @@ One reply may span several assistant messages: each tool round is an assistant m
 its tool calls, followed by one tool message per result, then the next round's message. Each
 assistant message opens with AssistantStarted; one AssistantDone closes the reply (for its
 last message), preceded by an Error when a fault is what ended it.
+
+Only the loop lives here: the assistant row's lifecycle (open, checkpoints, final write) is
+persistence.py's, fitting the history to the budget and summarising is context.py's, and a
+cached answer's replay is cache.py's.
 """
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -45,15 +48,7 @@ from conversations.engine.backends import (
     backend_for,
 )
 from conversations.engine.cancel import Stop, until_cancelled
-from conversations.engine.context import (
-    History,
-    context_budget,
-    context_messages,
-    context_tokens,
-    summary_extractive,
-    summary_store,
-    turns_to_trim,
-)
+from conversations.engine.context import History, context_budget, context_fit, context_tokens
 from conversations.engine.faults import (
     ContextTooLong,
     ModelFault,
@@ -61,45 +56,12 @@ from conversations.engine.faults import (
     fault_classify,
     stream_with_retries,
 )
-from conversations.engine.pricing import cost_usd
+from conversations.engine.persistence import Row
 from conversations.engine.safety import LeakGuard
 from conversations.models import Message, MessageState, ToolRunStatus
-from conversations.tools import ToolCall, ToolOutcome
+from conversations.tools import ToolOutcome, call_arguments
 
 logger = logging.getLogger(__name__)
-
-# Partial text is saved this often; the same write re-checks that the bot still owns the
-# conversation (a takeover seen by a socket in this process stops the reply at once).
-CHECKPOINT_SECONDS = 2.0
-CHECKPOINT_DELTAS = 120
-CACHE_PIECE_CHARS = 24
-
-
-def _arguments(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text or "{}")
-    except ValueError:
-        return {"_invalid_json": text}
-    return value if isinstance(value, dict) else {"_value": value}
-
-
-@dataclass(slots=True)
-class _Row:
-    """The assistant message being written."""
-
-    id: int
-    seq: int
-    text: str = ""
-    refusal: bool = False
-    ttft_ms: int | None = None
-    calls: list[ToolCall] = field(default_factory=list)
-    finish_reason: str = ""
-    usage: Usage = field(default_factory=lambda: Usage(0, 0, 0))
-    checkpoint_at: float = 0.0
-    deltas_since_checkpoint: int = 0
-    # The checkpoint being written: the stream never waits for it (see _maybe_checkpoint).
-    pending: "asyncio.Task[bool] | None" = None
-    announced: bool = False
 
 
 @dataclass(slots=True)
@@ -128,60 +90,30 @@ class _Reply:
     def _ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
 
-    async def _row_open(self) -> _Row | None:
-        message = await database_call(persistence.assistant_row_create)(
-            conversation_id=self.conversation_id,
-            engine=self.engine,
-            model=self.model,
-            allow_waiting=self.allow_waiting,
-        )
-        if message is None:
-            return None
-        return self._row(message)
-
-    @staticmethod
-    def _row(message: Message) -> _Row:
-        return _Row(id=message.pk, seq=message.seq, checkpoint_at=time.monotonic())
-
     async def _row_close(
-        self, row: _Row, *, state: str, finish_reason: str, data: dict[str, Any] | None = None
+        self, row: Row, *, state: str, finish_reason: str, data: dict[str, Any] | None = None
     ) -> tuple[str, str]:
-        await self._checkpoint_settle(row)
-        usage = row.usage
-        cost = cost_usd(
-            model=self.model,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached_tokens=usage.cached_tokens,
-        )
-        self.prompt_tokens += usage.prompt_tokens
-        self.completion_tokens += usage.completion_tokens
-        self.cached_tokens += usage.cached_tokens
-        self.cost += cost
-        fields: dict[str, Any] = {
-            "text": row.text,
-            "state": state,
-            "finish_reason": finish_reason,
-            "tool_calls": [
-                {"id": c.id, "name": c.name, "arguments": c.arguments} for c in row.calls
-            ],
-            "ttft_ms": row.ttft_ms,
-            "duration_ms": self._ms(),
-        }
+        fields: dict[str, Any] = {"duration_ms": self._ms()}
         if data:
             fields["data"] = data
         if finish_reason != "tool_calls":
             fields["sources"] = self.sources
-        return await database_call(persistence.row_finish)(
+        state, finish_reason, cost = await persistence.row_close(
+            row,
             conversation_id=self.conversation_id,
-            message_id=row.id,
+            model=self.model,
             allow_waiting=self.allow_waiting,
-            usage=usage,
-            cost=cost,
+            state=state,
+            finish_reason=finish_reason,
             **fields,
         )
+        self.prompt_tokens += row.usage.prompt_tokens
+        self.completion_tokens += row.usage.completion_tokens
+        self.cached_tokens += row.usage.cached_tokens
+        self.cost += cost
+        return state, finish_reason
 
-    def _started(self, row: _Row) -> list[Event]:
+    def _started(self, row: Row) -> list[Event]:
         """AssistantStarted for a message about to show something (once per message).
 
         A message that only carries tool calls is never announced, so no empty bubble shows
@@ -194,10 +126,10 @@ class _Reply:
             AssistantStarted(seq=row.seq, message_id=row.id, engine=self.engine, model=self.model)
         ]
 
-    def _finish(self, row: _Row, state: str, finish_reason: str) -> list[Event]:
+    def _finish(self, row: Row, state: str, finish_reason: str) -> list[Event]:
         return [*self._started(row), self._done(row, state, finish_reason)]
 
-    def _done(self, row: _Row, state: str, finish_reason: str) -> AssistantDone:
+    def _done(self, row: Row, state: str, finish_reason: str) -> AssistantDone:
         return AssistantDone(
             seq=row.seq,
             message_id=row.id,
@@ -214,7 +146,7 @@ class _Reply:
         )
 
     async def _end(
-        self, row: _Row, *, state: str, finish_reason: str, fault: str | None = None
+        self, row: Row, *, state: str, finish_reason: str, fault: str | None = None
     ) -> AsyncIterator[Event]:
         data = {"error": fault, "notice": customer_message(fault)} if fault else None
         state, finish_reason = await self._row_close(
@@ -227,62 +159,26 @@ class _Reply:
         for event in self._finish(row, state, finish_reason):
             yield event
 
-    # -- the context ----------------------------------------------------------------------
-
-    async def _messages(self) -> list[dict[str, Any]]:
-        """The prompt for this round, older turns folded into the summary when over budget."""
-        history = self.history
-        count = turns_to_trim(history, tools=self.tools, budget=self.budget)
-        if count:
-            dropped = [m for turn in history.turns[:count] for m in turn.messages]
-            summary = ""
-            try:
-                summary = await self.backend.summarize(
-                    model=self.model, previous=history.summary, messages=dropped
-                )
-                usage = getattr(self.backend, "last_summary_usage", None)
-                if usage is not None:
-                    cost = cost_usd(
-                        model=self.model,
-                        prompt_tokens=usage.prompt_tokens,
-                        completion_tokens=usage.completion_tokens,
-                        cached_tokens=usage.cached_tokens,
-                    )
-                    await database_call(persistence.conversation_usage_add)(
-                        conversation_id=self.conversation_id, usage=usage, cost=cost
-                    )
-            except Exception:
-                logger.warning("Summarising older turns failed; keeping their gist", exc_info=True)
-            summary = summary or summary_extractive(previous=history.summary, messages=dropped)
-            through = history.turns[count - 1].last_seq
-            await database_call(summary_store)(
-                conversation_id=self.conversation_id, text=summary, through_seq=through
-            )
-            history.summary, history.summary_through_seq = summary, through
-            history.turns = history.turns[count:]
-        return context_messages(history)
-
     # -- one model call ---------------------------------------------------------------------
 
-    async def _call(self, row: _Row, round_index: int, outcomes: list[ToolOutcome]):
+    async def _call(self, row: Row, round_index: int):
         """Stream one model call into `row`, yielding deltas; sets row.calls/finish_reason."""
         allow_tools = bool(self.tools) and round_index < settings.SUPPORTBOT_MAX_TOOL_ROUNDS
         history = self.history
         request = ModelRequest(
             model=self.model,
-            messages=await self._messages(),
+            messages=await context_fit(
+                history,
+                backend=self.backend,
+                model=self.model,
+                tools=self.tools,
+                budget=self.budget,
+            ),
             tools=self.tools,
             # After the last allowed round the model must answer with what it has.
             tool_choice="none" if self.tools and not allow_tools else None,
             max_tokens=history.max_output_tokens,
             temperature=history.bot.temperature,
-            round=round_index,
-            outcomes=outcomes,
-            customer_verified=history.customer.is_verified,
-            customer_email=history.customer.email,
-            store_name=history.bot.name,
-            images=history.last_customer_images,
-            prompt_tokens=context_tokens(history, tools=self.tools),
         )
         events = stream_with_retries(
             lambda: self.backend.stream(request),
@@ -290,84 +186,61 @@ class _Reply:
             backoff=settings.OPENAI_RETRY_BACKOFF,
             first_token_timeout=settings.OPENAI_TIMEOUT,
         )
-        async for event in until_cancelled(events, self.cancel):
-            if isinstance(event, TextDelta | RefusalDelta):
-                if not event.text:
-                    continue
-                if isinstance(event, RefusalDelta):
-                    row.refusal = True
-                if row.ttft_ms is None:
-                    row.ttft_ms = self._ms()
-                    self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else row.ttft_ms
-                row.text += event.text
-                self._leak_check(row, event.text)
-                for started in self._started(row):
-                    yield started
-                yield AssistantDelta(seq=row.seq, text=event.text)
-                await self._maybe_checkpoint(row)
-            elif isinstance(event, Usage):
-                row.usage = event
-            elif isinstance(event, Finish):
-                row.finish_reason = event.reason
-                row.calls = event.tool_calls if allow_tools else []
-
-    def _leak_check(self, row: _Row, delta: str) -> None:
-        guard = self.guard
-        if guard is None or not guard.sentences or not any(c in delta for c in ".!?\n"):
-            return
-        if guard.leaked_at(row.text[-2000:]) is not None:
-            cut = guard.leaked_at(row.text) or 0
-            row.text = row.text[:cut].rstrip()
-            raise ModelFault("prompt_leak", "the reply quoted the system prompt")
-
-    async def _maybe_checkpoint(self, row: _Row) -> None:
-        """Save the partial text now and then, without holding the stream up.
-
-        The write runs beside the stream (a thread and a database round trip per second and
-        reply would otherwise stall every delta behind it); its answer, whether the bot still
-        owns the conversation, is read at the next delta after it lands. One write at a time
-        per message, and the final write waits for it (_row_close), so it never lands last.
-        """
-        row.deltas_since_checkpoint += 1
-        pending = row.pending
-        if pending is not None:
-            if not pending.done():
-                return
-            row.pending = None
-            if not pending.result():
-                raise Stop("superseded")
-        now = time.monotonic()
-        if (
-            now - row.checkpoint_at < CHECKPOINT_SECONDS
-            and row.deltas_since_checkpoint < CHECKPOINT_DELTAS
-        ):
-            return
-        row.checkpoint_at, row.deltas_since_checkpoint = now, 0
-        row.pending = asyncio.ensure_future(
-            database_call(persistence.checkpoint)(
-                conversation_id=self.conversation_id,
-                message_id=row.id,
-                text=row.text,
-                allow_waiting=self.allow_waiting,
-            )
-        )
-
-    async def _checkpoint_settle(self, row: _Row) -> None:
-        """Wait for a checkpoint still being written; the final write re-checks the owner."""
-        pending, row.pending = row.pending, None
-        if pending is None:
-            return
         try:
-            await pending
-        except Exception:
-            logger.exception("Saving the partial reply to %s failed", self.conversation_id)
+            async for event in until_cancelled(events, self.cancel):
+                if isinstance(event, TextDelta | RefusalDelta):
+                    if not event.text:
+                        continue
+                    if isinstance(event, RefusalDelta):
+                        row.refusal = True
+                    if row.ttft_ms is None:
+                        row.ttft_ms = self._ms()
+                        self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else row.ttft_ms
+                    row.text += event.text
+                    sendable = self._leak_check(row)
+                    for started in self._started(row):
+                        yield started
+                    if sendable:
+                        yield AssistantDelta(seq=row.seq, text=sendable)
+                    await persistence.row_checkpoint(
+                        row, conversation_id=self.conversation_id, allow_waiting=self.allow_waiting
+                    )
+                elif isinstance(event, Usage):
+                    row.usage = event
+                elif isinstance(event, Finish):
+                    row.finish_reason = event.reason
+                    row.calls = event.tool_calls if allow_tools else []
+        except BaseException:
+            # Stopped mid-way: what was held back might begin a quote of the prompt.
+            row.text = row.text[: row.sent]
+            raise
+        if row.sent < len(row.text):  # the reply is complete and quotes nothing: send the rest
+            rest, row.sent = row.text[row.sent :], len(row.text)
+            yield AssistantDelta(seq=row.seq, text=rest)
+
+    def _leak_check(self, row: Row) -> str:
+        """The text that may be sent now; raises ModelFault when the reply quotes the prompt."""
+        guard = self.guard
+        if guard is None or not guard.sentences:
+            sendable, row.sent = row.text[row.sent :], len(row.text)
+            return sendable
+        if row.watch is None:
+            row.watch = guard.watch()
+        leak, safe = row.watch.feed(row.text)
+        if leak is not None:
+            row.text = row.text[:leak].rstrip()
+            row.sent = min(row.sent, len(row.text))
+            raise ModelFault("prompt_leak", "the reply quoted the system prompt")
+        sendable = row.text[row.sent : safe] if safe > row.sent else ""
+        row.sent = max(row.sent, safe)
+        return sendable
 
     # -- tools ------------------------------------------------------------------------------
 
-    async def _tools_run(self, row: _Row) -> AsyncIterator[Event | ToolOutcome]:
+    async def _tools_run(self, row: Row) -> AsyncIterator[Event | ToolOutcome]:
         calls = row.calls
         for call in calls:
-            arguments = _arguments(call.arguments)
+            arguments = call_arguments(call.arguments)
             yield ToolStarted(
                 seq=row.seq,
                 call_id=call.id,
@@ -399,7 +272,7 @@ class _Reply:
             yield await self._tool_finished(row, outcome)
             yield outcome
 
-    async def _tool_finished(self, row: _Row, outcome: ToolOutcome) -> ToolFinished:
+    async def _tool_finished(self, row: Row, outcome: ToolOutcome) -> ToolFinished:
         await database_call(persistence.tool_message_store)(
             conversation_id=self.conversation_id, outcome=outcome
         )
@@ -432,11 +305,11 @@ class _Reply:
             model=self.history.model, max_output_tokens=self.history.max_output_tokens
         )
         self.guard = LeakGuard(self.history.system_prompt) if self.engine == "openai" else None
-        row = self._row(message)
-        round_index, outcomes, context_retried = 0, [], False
+        row = Row.of(message)
+        round_index, context_retried = 0, False
         while True:
             try:
-                async for event in self._call(row, round_index, outcomes):
+                async for event in self._call(row, round_index):
                     yield event
             except Stop as stop:
                 async for event in self._end(
@@ -494,11 +367,9 @@ class _Reply:
                     ],
                 }
             )
-            outcomes = []
             try:
                 async for item in self._tools_run(row):
                     if isinstance(item, ToolOutcome):
-                        outcomes.append(item)
                         self.history.extra.append(
                             {"role": "tool", "tool_call_id": item.call_id, "content": item.content}
                         )
@@ -522,14 +393,19 @@ class _Reply:
                     yield event
                 return
             round_index += 1
-            next_row = await self._row_open()
+            next_row = await persistence.row_open(
+                conversation_id=self.conversation_id,
+                engine=self.engine,
+                model=self.model,
+                allow_waiting=self.allow_waiting,
+            )
             if next_row is None:
                 for event in self._finish(row, MessageState.INTERRUPTED, "superseded"):
                     yield event
                 return
             row = next_row
 
-    async def _final(self, row: _Row) -> AsyncIterator[Event]:
+    async def _final(self, row: Row) -> AsyncIterator[Event]:
         reason = row.finish_reason or "stop"
         if reason == "content_filter":
             async for event in self._end(
@@ -567,7 +443,7 @@ class _Reply:
             yield event
 
 
-def _proposal_event(row: _Row, outcome: ToolOutcome) -> ActionProposed | None:
+def _proposal_event(row: Row, outcome: ToolOutcome) -> ActionProposed | None:
     """The confirm card for an order action the tool recorded (see tools/actions.py)."""
     data = outcome.data
     if outcome.status != ToolRunStatus.SUCCEEDED or not data.get("confirmation_required"):
@@ -580,47 +456,6 @@ def _proposal_event(row: _Row, outcome: ToolOutcome) -> ActionProposed | None:
         order_number=str(details.get("order_number", "")),
         details=details,
         order=data.get("order"),
-    )
-
-
-async def _cached_reply(
-    *, conversation_id: Any, history: History, engine: str, hit: dict[str, Any]
-) -> AsyncIterator[Event]:
-    started = time.monotonic()
-    message = await database_call(persistence.assistant_row_create)(
-        conversation_id=conversation_id, engine="cache", model=history.model, allow_waiting=False
-    )
-    if message is None:
-        return
-    yield AssistantStarted(seq=message.seq, message_id=message.pk, engine="cache", model="cache")
-    text = hit["text"]
-    for start in range(0, len(text), CACHE_PIECE_CHARS):
-        yield AssistantDelta(seq=message.seq, text=text[start : start + CACHE_PIECE_CHARS])
-    ms = int((time.monotonic() - started) * 1000)
-    state, reason = await database_call(persistence.row_finish)(
-        conversation_id=conversation_id,
-        message_id=message.pk,
-        allow_waiting=False,
-        usage=Usage(0, 0, 0),
-        cost=Decimal(0),
-        text=text,
-        state=MessageState.COMPLETE,
-        finish_reason="stop",
-        sources=hit.get("sources") or [],
-        ttft_ms=ms,
-        duration_ms=ms,
-        data={"cached": True},
-    )
-    yield AssistantDone(
-        seq=message.seq,
-        message_id=message.pk,
-        text=text,
-        state=state,
-        finish_reason=reason,
-        cost_usd="0.00000000",
-        ttft_ms=ms,
-        duration_ms=ms,
-        sources=hit.get("sources") or [],
     )
 
 
@@ -713,7 +548,7 @@ async def reply_stream(
             return
         await database_call(_prepare_rest)(prepared, conversation_id=conversation_id, engine=engine)
     if prepared.hit is not None:
-        async for event in _cached_reply(
+        async for event in reply_cache.cached_reply_stream(
             conversation_id=conversation_id, history=history, engine=engine, hit=prepared.hit
         ):
             yield event

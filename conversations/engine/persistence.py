@@ -1,30 +1,44 @@
-"""How a reply is stored: assistant rows opened and closed under the owner check, tool results.
+"""How a reply is stored: assistant rows opened, checkpointed and closed under the owner check,
+and tool results.
 
 Sync functions, each called from the async loop through conversations.database.database_call.
 The owner of the conversation is re-checked under a row lock before anything the bot writes is
 kept.
 """
 
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from conversations.domain.messages import message_append
+from conversations.database import database_call
+from conversations.domain.budget import conversation_usage_add
+from conversations.domain.messages import message_append, webhook_message_created
 from conversations.domain.recovery import lease_expiry, process_id
 from conversations.domain.status import bot_may_write, bot_writable_statuses
-from conversations.domain.webhooks import webhook_message_created
 from conversations.engine.backends import Usage
+from conversations.engine.cancel import Stop
 from conversations.engine.context import History, history_load
+from conversations.engine.pricing import cost_usd
 from conversations.models import (
     Conversation,
     Message,
     MessageRole,
     MessageState,
 )
-from conversations.tools import ToolOutcome
+from conversations.tools import ToolCall, ToolOutcome
+
+logger = logging.getLogger(__name__)
+
+# Partial text is saved this often; the same write re-checks that the bot still owns the
+# conversation (a takeover seen by a socket in this process stops the reply at once).
+CHECKPOINT_SECONDS = 2.0
+CHECKPOINT_DELTAS = 120
 
 
 def reply_setup(conversation_id: Any) -> History | None:
@@ -107,23 +121,16 @@ def row_finish(
             updated_at=timezone.now(),
             **fields,
         )
-        Conversation.objects.filter(pk=conversation_id).update(
-            prompt_tokens=F("prompt_tokens") + usage.prompt_tokens,
-            completion_tokens=F("completion_tokens") + usage.completion_tokens,
-            cost_usd=F("cost_usd") + cost,
+        conversation_usage_add(
+            conversation_id=conversation_id,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost=cost,
         )
         if fields.get("state") == MessageState.COMPLETE:
             # Sent after commit, once, whichever transport asked for the reply.
             webhook_message_created(message=Message.objects.get(pk=message_id))
     return fields["state"], fields["finish_reason"]
-
-
-def conversation_usage_add(*, conversation_id: Any, usage: Usage, cost: Decimal) -> None:
-    Conversation.objects.filter(pk=conversation_id).update(
-        prompt_tokens=F("prompt_tokens") + usage.prompt_tokens,
-        completion_tokens=F("completion_tokens") + usage.completion_tokens,
-        cost_usd=F("cost_usd") + cost,
-    )
 
 
 def tool_message_store(*, conversation_id: Any, outcome: ToolOutcome) -> Message:
@@ -141,3 +148,123 @@ def tool_message_store(*, conversation_id: Any, outcome: ToolOutcome) -> Message
         sources=outcome.sources,
     )
     return message
+
+
+# --- The assistant row's lifecycle, from the async reply loop.
+
+
+@dataclass(slots=True)
+class Row:
+    """The assistant message being written."""
+
+    id: int
+    seq: int
+    text: str = ""
+    refusal: bool = False
+    ttft_ms: int | None = None
+    calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str = ""
+    usage: Usage = field(default_factory=lambda: Usage(0, 0, 0))
+    checkpoint_at: float = 0.0
+    deltas_since_checkpoint: int = 0
+    # The checkpoint being written: the stream never waits for it (see row_checkpoint).
+    pending: "asyncio.Task[bool] | None" = None
+    announced: bool = False
+    # How much of `text` the client has been sent; the rest is held back by the leak guard,
+    # and only what was sent is saved at checkpoints.
+    sent: int = 0
+    watch: Any = None  # the leak guard's LeakWatch for this row
+
+    @classmethod
+    def of(cls, message: Message) -> "Row":
+        return cls(id=message.pk, seq=message.seq, checkpoint_at=time.monotonic())
+
+
+async def row_open(
+    *, conversation_id: Any, engine: str, model: str, allow_waiting: bool
+) -> Row | None:
+    """The next assistant row of a reply; None when the bot no longer owns the conversation."""
+    message = await database_call(assistant_row_create)(
+        conversation_id=conversation_id, engine=engine, model=model, allow_waiting=allow_waiting
+    )
+    return Row.of(message) if message is not None else None
+
+
+async def row_checkpoint(row: Row, *, conversation_id: Any, allow_waiting: bool) -> None:
+    """Save the partial text now and then, without holding the stream up.
+
+    The write runs beside the stream (a thread and a database round trip per second and
+    reply would otherwise stall every delta behind it); its answer, whether the bot still
+    owns the conversation, is read at the next delta after it lands and raises Stop if not.
+    One write at a time per message, and the final write waits for it (row_close), so it
+    never lands last.
+    """
+    row.deltas_since_checkpoint += 1
+    pending = row.pending
+    if pending is not None:
+        if not pending.done():
+            return
+        row.pending = None
+        if not pending.result():
+            raise Stop("superseded")
+    now = time.monotonic()
+    if (
+        now - row.checkpoint_at < CHECKPOINT_SECONDS
+        and row.deltas_since_checkpoint < CHECKPOINT_DELTAS
+    ):
+        return
+    row.checkpoint_at, row.deltas_since_checkpoint = now, 0
+    row.pending = asyncio.ensure_future(
+        database_call(checkpoint)(
+            conversation_id=conversation_id,
+            message_id=row.id,
+            text=row.text[: row.sent],
+            allow_waiting=allow_waiting,
+        )
+    )
+
+
+async def _checkpoint_settle(row: Row, *, conversation_id: Any) -> None:
+    """Wait for a checkpoint still being written; the final write re-checks the owner."""
+    pending, row.pending = row.pending, None
+    if pending is None:
+        return
+    try:
+        await pending
+    except Exception:
+        logger.exception("Saving the partial reply to %s failed", conversation_id)
+
+
+async def row_close(
+    row: Row,
+    *,
+    conversation_id: Any,
+    model: str,
+    allow_waiting: bool,
+    state: str,
+    finish_reason: str,
+    **fields: Any,
+) -> tuple[str, str, Decimal]:
+    """The row's final write (after any checkpoint in flight): (state, finish_reason, cost)."""
+    await _checkpoint_settle(row, conversation_id=conversation_id)
+    usage = row.usage
+    cost = cost_usd(
+        model=model,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+    )
+    state, finish_reason = await database_call(row_finish)(
+        conversation_id=conversation_id,
+        message_id=row.id,
+        allow_waiting=allow_waiting,
+        usage=usage,
+        cost=cost,
+        text=row.text,
+        state=state,
+        finish_reason=finish_reason,
+        tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in row.calls],
+        ttft_ms=row.ttft_ms,
+        **fields,
+    )
+    return state, finish_reason, cost

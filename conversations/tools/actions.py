@@ -9,7 +9,7 @@ conversation. Nothing the model says or sets confirms anything.
 
 import contextlib
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -21,18 +21,17 @@ from conversations.domain.messages import message_append
 from conversations.domain.realtime import event_publish_on_commit
 from conversations.models import MessageRole, OrderAction, OrderActionStatus
 from conversations.tools.connectors import OrderActionRefused, OrderSourceError, order_source
-from conversations.tools.orders import NOT_VISIBLE, ORDER_NUMBER, visible_order
+from conversations.tools.orders import NOT_VISIBLE, OrderNumber, visible_order
 from conversations.tools.registry import (
+    Length,
     Tool,
+    ToolArguments,
     ToolContext,
     ToolResult,
-    object_schema,
     tool_get,
     tool_register,
 )
 from conversations.tools.runs import NOT_AVAILABLE, tool_available, tool_context_for
-
-CANCEL_REASONS = ["no longer needed", "ordered by mistake"]
 
 
 def order_action_carry_out(*, context: ToolContext, action: OrderAction) -> dict[str, Any]:
@@ -256,6 +255,16 @@ def _actions_enabled(bot: Any) -> bool:
     return settings.SUPPORTBOT_ORDER_ACTIONS
 
 
+class CancelArguments(ToolArguments):
+    order_number: OrderNumber
+    reason: Literal["no longer needed", "ordered by mistake"]
+
+
+class ReturnArguments(ToolArguments):
+    order_number: OrderNumber
+    item_ids: Annotated[list[Annotated[str, Length(1, 64)]], Length(1, 20)]
+
+
 tool_register(
     Tool(
         name="cancel_order",
@@ -263,12 +272,7 @@ tool_register(
             "Propose cancelling a pending order. The customer gets a card to confirm or "
             "decline; only their click cancels, and you are told what they chose."
         ),
-        parameters=object_schema(
-            {
-                "order_number": ORDER_NUMBER,
-                "reason": {"type": "string", "enum": CANCEL_REASONS},
-            }
-        ),
+        arguments=CancelArguments,
         function=cancel_order,
         label="Cancelling your order…",
         done_label="Checked the cancellation",
@@ -282,17 +286,7 @@ tool_register(
             "Propose a return for items of a delivered order (item ids from get_order). The "
             "customer gets a card to confirm or decline; only their click starts the return."
         ),
-        parameters=object_schema(
-            {
-                "order_number": ORDER_NUMBER,
-                "item_ids": {
-                    "type": "array",
-                    "items": {"type": "string", "minLength": 1, "maxLength": 64},
-                    "minItems": 1,
-                    "maxItems": 20,
-                },
-            }
-        ),
+        arguments=ReturnArguments,
         function=start_return,
         label="Starting your return…",
         done_label="Checked the return",

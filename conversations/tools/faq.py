@@ -1,8 +1,25 @@
 """The knowledge tool: the best FAQ entries and article passages for a question, citable."""
 
+from typing import Annotated
+
+from pydantic import Field
+
 from conversations.knowledge import faq_search
 from conversations.knowledge.passage_answers import knowledge_result
-from conversations.tools.registry import Tool, ToolContext, ToolResult, object_schema, tool_register
+from conversations.tools.registry import (
+    Length,
+    Tool,
+    ToolArguments,
+    ToolContext,
+    ToolResult,
+    tool_register,
+)
+
+
+class SearchArguments(ToolArguments):
+    question: Annotated[
+        str, Length(1, 500), Field(description="The customer's question in their own words.")
+    ]
 
 
 def search_faq(*, context: ToolContext, question: str) -> ToolResult:
@@ -22,16 +39,7 @@ tool_register(
             "used: the FAQ question, or the article title and its section (heading). If "
             "no_good_match is true, say you don't know and offer a human agent."
         ),
-        parameters=object_schema(
-            {
-                "question": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 500,
-                    "description": "The customer's question in their own words.",
-                }
-            }
-        ),
+        arguments=SearchArguments,
         function=search_faq,
         label="Searching the help center…",
         done_label="Searched the help center",

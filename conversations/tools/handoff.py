@@ -1,8 +1,27 @@
 """The handoff tool: a person takes over, and the bot stops answering."""
 
+from typing import Annotated
+
+from pydantic import Field
+
 from conversations.domain.errors import DomainError
 from conversations.domain.status import handoff_request
-from conversations.tools.registry import Tool, ToolContext, ToolResult, object_schema, tool_register
+from conversations.tools.registry import (
+    Length,
+    Tool,
+    ToolArguments,
+    ToolContext,
+    ToolResult,
+    tool_register,
+)
+
+
+class HandoffArguments(ToolArguments):
+    summary: Annotated[
+        str,
+        Length(1, 1000),
+        Field(description="One or two sentences: who the customer is and what they need."),
+    ]
 
 
 def handoff_to_human(*, context: ToolContext, summary: str) -> ToolResult:
@@ -24,16 +43,7 @@ tool_register(
             "cannot help, or after repeated failed order checks. Write a short summary for the "
             "agent. After this the bot stops answering."
         ),
-        parameters=object_schema(
-            {
-                "summary": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 1000,
-                    "description": "One or two sentences: who the customer is and what they need.",
-                }
-            }
-        ),
+        arguments=HandoffArguments,
         function=handoff_to_human,
         label="Connecting you with a person…",
         done_label="Asked a person to join",

@@ -1,6 +1,8 @@
 """Order tools: proving an order, one order's details, the verified customer's recent orders."""
 
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from conversations.tools.access import (
     order_numbers_granted,
@@ -12,14 +14,32 @@ from conversations.tools.access import (
     order_visible,
 )
 from conversations.tools.connectors import ConnectorOrder, order_source
-from conversations.tools.registry import Tool, ToolContext, ToolResult, object_schema, tool_register
+from conversations.tools.registry import (
+    Length,
+    NoArguments,
+    Tool,
+    ToolArguments,
+    ToolContext,
+    ToolResult,
+    tool_register,
+)
 
-ORDER_NUMBER = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": 40,
-    "description": 'The order number exactly as the customer gave it, e.g. "#W2611340".',
-}
+ORDER_NUMBER_DESCRIPTION = 'The order number exactly as the customer gave it, e.g. "#W2611340".'
+OrderNumber = Annotated[str, Length(1, 40), Field(description=ORDER_NUMBER_DESCRIPTION)]
+
+
+class OrderArguments(ToolArguments):
+    order_number: OrderNumber
+
+
+class IdentifyArguments(ToolArguments):
+    order_number: OrderNumber
+    email_or_zip: Annotated[
+        str,
+        Length(1, 254),
+        Field(description="The email address or zip code the customer typed."),
+    ]
+
 
 # The same words whether the order does not exist or belongs to someone else: no oracle.
 NOT_VISIBLE = {
@@ -119,17 +139,7 @@ tool_register(
             "address or the billing/shipping zip code on it. Only after this succeeds can an "
             "unverified customer see the order. Never guess the email or zip yourself."
         ),
-        parameters=object_schema(
-            {
-                "order_number": ORDER_NUMBER,
-                "email_or_zip": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 254,
-                    "description": "The email address or zip code the customer typed.",
-                },
-            }
-        ),
+        arguments=IdentifyArguments,
         function=identify_customer,
         label="Checking your order details…",
         done_label="Checked your order details",
@@ -143,7 +153,7 @@ tool_register(
             "fulfilments with carrier and tracking numbers. Works only for the signed-in "
             "customer's orders or orders proven with identify_customer in this conversation."
         ),
-        parameters=object_schema({"order_number": ORDER_NUMBER}),
+        arguments=OrderArguments,
         function=get_order,
         label=LOOKING_UP,
         done_label=LOOKED_UP,
@@ -156,7 +166,7 @@ tool_register(
             "List the customer's recent orders (number, status, total, date). Needs a "
             "signed-in customer or an order proven in this conversation."
         ),
-        parameters=object_schema({}),
+        arguments=NoArguments,
         function=list_recent_orders,
         label="Looking up your orders…",
         done_label="Looked up your orders",

@@ -1,8 +1,10 @@
-"""The one registry of tools: their strict JSON schemas, labels and the typed functions.
+"""The one registry of tools: their argument models, labels and the typed functions.
 
-A tool is a plain function `fn(*, context: ToolContext, **arguments) -> ToolResult`. The
-context (who is asking, in which conversation) comes from the execution layer, never from the
-model's arguments, so scoping cannot be talked around.
+A tool is a plain function `fn(*, context: ToolContext, **arguments) -> ToolResult` and a
+pydantic model of its arguments, defined once: `openai.pydantic_function_tool` turns the model
+into the strict schema the model is sent, and the same model validates what the model sends.
+The context (who is asking, in which conversation) comes from the execution layer, never from
+the model's arguments, so scoping cannot be talked around.
 """
 
 import importlib
@@ -10,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
+import openai
 from django.conf import settings
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from conversations.models import Bot
 
@@ -37,11 +40,47 @@ class ToolResult:
     failed: bool = False
 
 
+class ToolArguments(BaseModel):
+    """A tool's arguments: every field required, nothing else allowed, no type coercion.
+
+    Limits strict mode refuses in a schema (lengths, ranges, counts) are `Length`/`Range`
+    validators: checked here before a call runs, left out of what the model is sent.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def Length(low: int, high: int) -> AfterValidator:
+    """A str or list with between `low` and `high` characters or items."""
+
+    def check(value: Any) -> Any:
+        if not low <= len(value) <= high:
+            raise ValueError(f"length must be from {low} to {high}")
+        return value
+
+    return AfterValidator(check)
+
+
+def Range(low: float, high: float | None = None) -> AfterValidator:
+    """A number from `low` to `high` (no upper bound without one)."""
+
+    def check(value: Any) -> Any:
+        if value < low or (high is not None and value > high):
+            raise ValueError(f"must be from {low} to {high}" if high is not None else f">= {low}")
+        return value
+
+    return AfterValidator(check)
+
+
+class NoArguments(ToolArguments):
+    """A tool that takes no arguments."""
+
+
 @dataclass(frozen=True, slots=True)
 class Tool:
     name: str
     description: str
-    parameters: dict[str, Any]
+    arguments: type[ToolArguments]
     function: Callable[..., ToolResult]
     label: str  # while it runs, e.g. "Looking up your order…"
     done_label: str  # once it finished, e.g. "Looked up your order"
@@ -58,7 +97,8 @@ _extras_loaded = False
 
 
 def tool_register(tool: Tool) -> Tool:
-    jsonschema.Draft202012Validator.check_schema(tool.parameters)
+    if not issubclass(tool.arguments, ToolArguments):
+        raise TypeError(f"{tool.name}: arguments must be a ToolArguments model")
     _tools[tool.name] = tool
     return tool
 
@@ -93,63 +133,24 @@ def tools_all() -> list[Tool]:
     return list(_tools.values())
 
 
-def object_schema(properties: dict[str, Any]) -> dict[str, Any]:
-    """A strict-mode object schema: every property required, nothing else allowed."""
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
-
-
-# Checked here, before a call runs, but left out of what the model is sent: strict mode
-# accepts only a subset of JSON Schema, and length and range limits are outside it.
-LOCAL_ONLY_KEYWORDS = frozenset(
-    {"minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems", "pattern", "format"}
-)
-
-
-def strict_subset(schema: Any) -> Any:
-    """The schema without the keywords OpenAI's strict mode refuses."""
-    if isinstance(schema, list):
-        return [strict_subset(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    subset: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key == "properties":  # its keys are property names, whatever they are called
-            subset[key] = {name: strict_subset(sub) for name, sub in value.items()}
-        elif key not in LOCAL_ONLY_KEYWORDS:
-            subset[key] = strict_subset(value)
-    return subset
-
-
 def tool_definitions_for(*, bot: Bot) -> list[dict[str, Any]]:
+    """The OpenAI `tools` parameter: each enabled tool's strict schema, from its model."""
     return [
-        {
-            "type": "function",
-            "function": {
-                "name": tool.name,
-                "description": tool.description,
-                "parameters": strict_subset(tool.parameters),
-                "strict": True,
-            },
-        }
+        openai.pydantic_function_tool(tool.arguments, name=tool.name, description=tool.description)
         for tool in tools_all()
         if tool.enabled(bot)
     ]
 
 
-def arguments_validate(*, tool: Tool, arguments: Any) -> dict[str, Any]:
-    """The arguments if they fit the schema; else InvalidArguments saying what is wrong."""
-    validator = jsonschema.Draft202012Validator(tool.parameters)
-    errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
-    if errors:
-        error = errors[0]
-        where = "/".join(str(p) for p in error.absolute_path) or "arguments"
-        raise InvalidArguments(f"{where}: {error.message}"[:300])
-    return arguments
+def arguments_validate(*, tool: Tool, arguments_json: str) -> dict[str, Any]:
+    """The arguments, parsed and checked once; else InvalidArguments saying what is wrong."""
+    try:
+        arguments = tool.arguments.model_validate_json(arguments_json or "{}")
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = "/".join(str(p) for p in error["loc"]) or "arguments"
+        raise InvalidArguments(f"{where}: {error['msg']}"[:300]) from None
+    return arguments.model_dump()
 
 
 def tool_timeout(tool: Tool) -> float:

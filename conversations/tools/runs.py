@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations.models import Bot, Conversation, ToolRun, ToolRunStatus
+from conversations.tools.calls import call_arguments
 from conversations.tools.connectors import OrderSourceError
 from conversations.tools.registry import (
     InvalidArguments,
@@ -81,7 +82,7 @@ def result_capped(*, data: dict[str, Any], sources: list[dict[str, Any]]) -> dic
 def tool_run_prepare(
     *, conversation_id: Any, message_id: int, call_id: str, name: str, arguments_json: str
 ) -> PreparedRun:
-    """The run's row: queued when the arguments fit the schema, invalid otherwise.
+    """The run's row: queued when the arguments fit the tool's model, invalid otherwise.
 
     Idempotent on (message, call id): a round the engine retries reuses its rows.
     """
@@ -89,29 +90,21 @@ def tool_run_prepare(
     if existing is not None:
         return PreparedRun(existing.pk, call_id, existing.tool, existing.status)
     tool = tool_get(name)
-    status = ToolRunStatus.QUEUED
-    error = ""
+    status, error = ToolRunStatus.QUEUED, ""
     refusal: dict[str, Any] | None = None
-    try:
-        arguments = json.loads(arguments_json or "{}")
-    except ValueError:
-        arguments = {"_raw": (arguments_json or "")[:2000]}
-        status, error = ToolRunStatus.INVALID, "arguments: not valid JSON"
+    arguments = call_arguments(arguments_json)
     bot_id = Conversation.objects.values_list("bot_id", flat=True).get(pk=conversation_id)
-    if tool is not None and not tool_available(tool=tool, bot_id=bot_id):
+    if tool is None:
+        status, error = ToolRunStatus.INVALID, f"no tool named {name!r}"
+    elif not tool_available(tool=tool, bot_id=bot_id):
         # The model was never offered it (disabled, or not this bot's): refused, whatever
         # the arguments say.
         status, error, refusal = ToolRunStatus.INVALID, f"{name!r} is not available", NOT_AVAILABLE
-    if status == ToolRunStatus.QUEUED:
-        if tool is None:
-            status, error = ToolRunStatus.INVALID, f"no tool named {name!r}"
-        else:
-            try:
-                arguments_validate(tool=tool, arguments=arguments)
-            except InvalidArguments as exc:
-                status, error = ToolRunStatus.INVALID, str(exc)
-    if not isinstance(arguments, dict):
-        arguments = {"_value": arguments}
+    else:
+        try:
+            arguments = arguments_validate(tool=tool, arguments_json=arguments_json)
+        except InvalidArguments as exc:
+            status, error = ToolRunStatus.INVALID, str(exc)
     now = timezone.now()
     invalid = status == ToolRunStatus.INVALID
     try:

@@ -6,16 +6,18 @@ from urllib.parse import urlencode
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from conversations.agents import charts
-from conversations.agents.access import agent_may_reply, agent_may_review
+from conversations.agents.access import agent_may_reply, agent_may_review, agent_name
+from conversations.agents.customer_panel import customer_panel
 from conversations.agents.metrics import dashboard_figures
 from conversations.agents.queue import agent_queue
+from conversations.agents.saved_replies import saved_replies_search
 from conversations.knowledge.unanswered import unanswered_groups
-from conversations.models import Bot, Conversation
+from conversations.models import AgentProfile, Bot, Conversation
 
 
 def reviewers_only(view):
@@ -44,15 +46,57 @@ def conversation_page(request: HttpRequest, conversation_id) -> HttpResponse:
         Conversation.objects.select_related("bot", "customer", "assigned_agent"),
         pk=conversation_id,
     )
+    may_reply = agent_may_reply(request.user)
     return render(
         request,
         "agents/conversation.html",
         {
             "conversation": conversation,
-            "may_reply": agent_may_reply(request.user),
+            "may_reply": may_reply,
+            "me": agent_name(request.user),
+            # "Open & take over" from the queue: the page claims the conversation on opening.
+            "take_over": may_reply and request.GET.get("take") == "1",
+            "panel": customer_panel(conversation_id=conversation.pk),
             "title": f"Conversation with {conversation.customer}",
         },
     )
+
+
+@require_GET
+@reviewers_only
+def customer_panel_page(request: HttpRequest, conversation_id) -> HttpResponse:
+    """The customer panel alone, for the console to refresh after the bot looked things up."""
+    get_object_or_404(Conversation.objects.only("id"), pk=conversation_id)
+    return render(
+        request,
+        "agents/customer_panel.html",
+        {"panel": customer_panel(conversation_id=conversation_id)},
+    )
+
+
+@require_GET
+@reviewers_only
+def saved_replies(request: HttpRequest, conversation_id) -> HttpResponse:
+    """Saved replies matching ?q=, their placeholders filled in for this conversation."""
+    if not agent_may_reply(request.user):
+        raise PermissionDenied
+    get_object_or_404(Conversation.objects.only("id"), pk=conversation_id)
+    found = saved_replies_search(
+        conversation_id=conversation_id, agent=request.user, query=request.GET.get("q", "")[:100]
+    )
+    return JsonResponse({"replies": found})
+
+
+@require_GET
+def agent_avatar(request: HttpRequest, user_id: int) -> HttpResponse:
+    """An agent's avatar: public, since customers see it next to the agent's messages."""
+    profile = AgentProfile.objects.filter(user_id=user_id).only("avatar").first()
+    if profile is None or not profile.avatar:
+        raise Http404
+    response = FileResponse(profile.avatar.open("rb"))
+    response["Cache-Control"] = "public, max-age=86400"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @require_GET

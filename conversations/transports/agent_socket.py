@@ -2,22 +2,35 @@
 
 /ws/agent/queue/                  -> {"type": "agent.queue", "conversations": [...]} on change
 /ws/agent/conversations/<id>/     -> the conversation's events as the customer's sockets get
-                                     them; send {"type": "claim" | "release" | "close"} or
-                                     {"type": "reply", "text": ..., "client_id": ...}
+                                     them; send {"type": "claim" | "release" | "close"},
+                                     {"type": "reply", "text": ..., "client_id": ...},
+                                     {"type": "typing", "active": ...} or {"type": "draft"}
 """
 
+import asyncio
+import logging
+import time
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from conversations.agents.access import agent_may_reply, agent_may_review, agent_name
-from conversations.agents.messaging import agent_reply
+from conversations.agents.copilot import draft_stream
+from conversations.agents.messaging import agent_owns, agent_reply
 from conversations.agents.queue import agent_queue
 from conversations.database import database_call
 from conversations.domain.errors import DomainError
-from conversations.domain.events import AgentQueue, Error, MessageCreated, StatusChanged
+from conversations.domain.events import (
+    AgentQueue,
+    Error,
+    MessageCreated,
+    StatusChanged,
+    TakeoverSummary,
+    Typing,
+)
+from conversations.domain.insights import insights_so_far
 from conversations.domain.messages import message_serialize, messages_after
-from conversations.domain.realtime import AGENT_QUEUE_GROUP, conversation_group
+from conversations.domain.realtime import AGENT_QUEUE_GROUP, conversation_group, event_publish
 from conversations.domain.status import (
     conversation_claim,
     conversation_close,
@@ -25,8 +38,13 @@ from conversations.domain.status import (
 )
 from conversations.models import Conversation
 
+logger = logging.getLogger(__name__)
+
 FORBIDDEN = 4403
 NOT_FOUND = 4404
+# The customer's widget hides "<agent> is typing" after 6 s without news: refresh it sooner.
+TYPING_EVERY_SECONDS = 2.0
+HISTORY_PAGE = 500
 
 
 @database_call
@@ -55,11 +73,19 @@ class AgentQueueConsumer(AsyncJsonWebsocketConsumer):
 
 
 @database_call
-def _history(conversation_id: Any, after_seq: int) -> list[dict[str, Any]]:
+def _history_page(conversation_id: Any, after_seq: int) -> list[dict[str, Any]]:
     return [
         MessageCreated(message=message_serialize(m)).to_dict()
-        for m in messages_after(conversation_id=conversation_id, after_seq=after_seq)
+        for m in messages_after(
+            conversation_id=conversation_id, after_seq=after_seq, limit=HISTORY_PAGE
+        )
     ]
+
+
+@database_call
+def _takeover_summary(conversation_id: Any) -> dict[str, Any]:
+    found = insights_so_far(conversation_id=conversation_id)
+    return TakeoverSummary(summary=found.summary, topic=found.topic).to_dict()
 
 
 @database_call
@@ -90,11 +116,25 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         # and clients drop repeats by sequence number.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        for frame in await _history(self.conversation_id, 0):
-            await self.send_json(frame)
+        self.last_typing = 0.0
+        self.draft: asyncio.Task | None = None
+        await self._history(0)
         await self.send_json(status)
 
+    async def _history(self, after_seq: int) -> None:
+        """Every stored message after `after_seq`, a page at a time however long it is."""
+        while True:
+            page = await _history_page(self.conversation_id, after_seq)
+            for frame in page:
+                await self.send_json(frame)
+            if len(page) < HISTORY_PAGE:
+                return
+            after_seq = page[-1]["message"]["seq"]
+
     async def disconnect(self, code: int) -> None:
+        draft = getattr(self, "draft", None)
+        if draft is not None:
+            draft.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -105,22 +145,68 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "resume":
             after = content.get("after_seq")
-            after = after if isinstance(after, int) else 0
-            for frame in await _history(self.conversation_id, after):
-                await self.send_json(frame)
+            await self._history(after if isinstance(after, int) and after >= 0 else 0)
             return
-        if kind not in {"claim", "release", "close", "reply"}:
+        if kind not in {"claim", "release", "close", "reply", "typing", "draft"}:
             await self._error("bad_frame", "Unknown frame type.")
             return
         if not await database_call(agent_may_reply)(self.user):
             await self._error("forbidden", "You may read this conversation but not answer it.")
             return
+        if kind == "typing":
+            await self._typing(content.get("active", True) is not False)
+            return
+        if kind == "draft":
+            await self._draft()
+            return
         try:
             await database_call(self._act)(kind, content)
         except DomainError as error:
             await self._error(error.code, error.message)
+            return
         except Conversation.DoesNotExist:
             await self._error("not_found", "This conversation no longer exists.")
+            return
+        if kind == "claim":
+            await self.send_json(await _takeover_summary(self.conversation_id))
+
+    async def _typing(self, active: bool) -> None:
+        """Tell the customer this agent is typing: throttled, and only from the owner."""
+        now = time.monotonic()
+        if active and now - self.last_typing < TYPING_EVERY_SECONDS:
+            return
+        owns = await database_call(agent_owns)(
+            conversation_id=self.conversation_id, agent=self.user
+        )
+        if not owns:
+            return
+        self.last_typing = now if active else 0.0
+        name = await database_call(agent_name)(self.user)
+        await event_publish(
+            conversation_id=self.conversation_id,
+            event=Typing(role="agent", active=active, agent_name=name),
+        )
+
+    async def _draft(self) -> None:
+        """Stream a copilot draft to this socket only; one at a time."""
+        if self.draft is not None and not self.draft.done():
+            await self._error("draft_running", "A draft is already being written.")
+            return
+        name = await database_call(agent_name)(self.user)
+
+        async def run() -> None:
+            try:
+                async for event in draft_stream(
+                    conversation_id=self.conversation_id, agent_name=name
+                ):
+                    await self.send_json(event.to_dict())
+            except Conversation.DoesNotExist:
+                await self._error("not_found", "This conversation no longer exists.")
+            except Exception:
+                logger.exception("The draft for %s failed", self.conversation_id)
+                await self._error("draft_failed", "The draft could not be written; try again.")
+
+        self.draft = asyncio.ensure_future(run())
 
     def _act(self, kind: str, content: dict[str, Any]) -> None:
         if kind == "claim":

@@ -1,4 +1,6 @@
 // The waiting queue: re-rendered from each snapshot the server pushes; waits tick every second.
+// A new hand-off raises a browser notification and a short sound while the page is in the
+// background.
 "use strict";
 (function () {
   const table = document.getElementById("queue");
@@ -21,7 +23,52 @@
     return td;
   }
 
+  // --- Alerts: ids already seen waiting; the first snapshot only fills it.
+  let seen = null;
+  function alertNew(conversations) {
+    const waiting = conversations.filter((c) => c.status === "waiting");
+    const fresh = seen ? waiting.filter((c) => !seen.has(c.id)) : [];
+    seen = new Set(waiting.map((c) => c.id));
+    if (!fresh.length || !(document.hidden || !document.hasFocus())) return;
+    table.dataset.alerts = String(Number(table.dataset.alerts || 0) + fresh.length);
+    beep();
+    if ("Notification" in window && Notification.permission === "granted") {
+      const first = fresh[0];
+      const note = new Notification(fresh.length > 1 ? `${fresh.length} customers want a human` : "A customer wants a human", {
+        body: `${first.customer}: ${first.last_customer_text || "(no message)"}`.slice(0, 180),
+        tag: "supportbot-handoff",
+      });
+      note.onclick = () => { window.focus(); note.close(); };
+    }
+  }
+
+  let audio = null;
+  function beep() {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = 880;
+      gain.gain.setValueAtTime(0.15, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.4);
+      tone.connect(gain).connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 0.4);
+    } catch (e) { /* no audio here: the notification still shows */ }
+  }
+
+  const permit = document.getElementById("notify");
+  if (permit && "Notification" in window && Notification.permission === "default") {
+    permit.hidden = false;
+    permit.addEventListener("click", () => {
+      Notification.requestPermission().then(() => { permit.hidden = true; });
+      // A click also lets the page play sounds later (browsers need a gesture first).
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+    });
+  }
+
   function render(conversations) {
+    alertNew(conversations);
     body.replaceChildren();
     if (!conversations.length) {
       const row = body.insertRow();
@@ -39,7 +86,8 @@
       cell(row, c.bot);
       cell(row, (c.agent ? `with ${c.agent}` : "waiting") + (c.customer_told ? " · asked for email" : ""));
       const link = document.createElement("a");
-      link.href = linkTemplate.replace("00000000-0000-0000-0000-000000000000", c.id);
+      // "?take=1": the conversation page claims it on opening.
+      link.setAttribute("href", linkTemplate.replace("00000000-0000-0000-0000-000000000000", c.id) + (c.agent ? "" : "?take=1"));
       link.textContent = c.agent ? "Open" : "Open & take over";
       cell(row, "").appendChild(link);
     }

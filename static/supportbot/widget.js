@@ -39,7 +39,7 @@
     return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
 
-  // --- Safe Markdown: DOM nodes and textContent only, never innerHTML.
+  // --- DOM nodes from data: textContent only, never innerHTML.
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
     if (attrs) Object.keys(attrs).forEach(function (k) {
@@ -50,76 +50,22 @@
     (children || []).forEach(function (c) { node.append(c); });
     return node;
   }
-  function safeUrl(href) {
-    try {
-      var url = new URL(href, location.href);
-      return ["http:", "https:", "mailto:"].indexOf(url.protocol) >= 0 ? url.href : null;
-    } catch (e) { return null; }
-  }
-  function link(href, label) {
-    var url = safeUrl(href);
-    if (!url) return document.createTextNode(label);
-    return el("a", { href: url, target: "_blank", rel: "noopener noreferrer nofollow ugc", text: label });
-  }
-  var INLINE = /(`[^`\n]+`)|(\*\*[^*\n]+\*\*|__[^_\n]+__)|(!?\[[^\]\n]*\]\([^)\s]+\))|(\*[^*\s][^*\n]*\*|_[^_\s][^_\n]*_)|(https?:\/\/[^\s<>()]*[^\s<>().,;:!?'"])/g;
-  function inline(text, parent) {
-    var last = 0, match;
-    var pattern = new RegExp(INLINE.source, "g"); // one per call: inline() recurses
-    while ((match = pattern.exec(text))) {
-      if (match.index > last) parent.append(text.slice(last, match.index));
-      var token = match[0];
-      if (match[1]) parent.append(el("code", { text: token.slice(1, -1) }));
-      else if (match[2]) parent.append(inline(token.slice(2, -2), el("strong")));
-      else if (match[3]) {
-        var parts = /^(!?)\[([^\]]*)\]\(([^)\s]+)\)$/.exec(token);
-        // Images in the model's text are never loaded: they become links.
-        parent.append(parts[1] ? link(parts[3], "Image: " + (parts[2] || parts[3])) : link(parts[3], parts[2] || parts[3]));
-      } else if (match[4]) parent.append(inline(token.slice(1, -1), el("em")));
-      else parent.append(link(token, token));
-      last = match.index + token.length;
-    }
-    if (last < text.length) parent.append(text.slice(last));
-    return parent;
-  }
+  // The safe Markdown lives in markdown.js beside this file (the agent console shares it);
+  // it is loaded before the widget mounts. Should it fail to load, text stays plain text.
   function markdown(source) {
-    var root = document.createDocumentFragment();
-    var lines = String(source || "").replace(/\r\n?/g, "\n").split("\n");
-    var i = 0, paragraph = null, list = null;
-    function end() { paragraph = null; list = null; }
-    while (i < lines.length) {
-      var line = lines[i];
-      if (/^```/.test(line)) {
-        end();
-        var code = [];
-        i++;
-        while (i < lines.length && !/^```/.test(lines[i])) code.push(lines[i++]);
-        root.append(el("pre", null, [el("code", { text: code.join("\n") })]));
-        i++;
-        continue;
-      }
-      var bullet = /^\s*(?:[-*+]|(\d+)[.)])\s+(.*)$/.exec(line);
-      var heading = /^#{1,6}\s+(.*)$/.exec(line);
-      if (!line.trim()) end();
-      else if (bullet) {
-        var kind = bullet[1] ? "ol" : "ul";
-        if (!list || list.tagName.toLowerCase() !== kind) { list = el(kind); root.append(list); }
-        paragraph = null;
-        list.append(inline(bullet[2], el("li")));
-      } else if (heading) {
-        end();
-        root.append(inline(heading[1], el("p", { class: "heading" })));
-      } else if (/^>\s?/.test(line)) {
-        end();
-        root.append(inline(line.replace(/^>\s?/, ""), el("blockquote")));
-      } else {
-        list = null;
-        if (!paragraph) { paragraph = el("p"); root.append(paragraph); }
-        else paragraph.append(el("br"));
-        inline(line, paragraph);
-      }
-      i++;
-    }
-    return root;
+    if (window.SupportbotMarkdown) return window.SupportbotMarkdown.render(source);
+    return document.createTextNode(String(source || ""));
+  }
+  function markdownLoad(done) {
+    if (window.SupportbotMarkdown) return done();
+    var called = false;
+    function once() { if (!called) { called = true; done(); } }
+    var tag = document.createElement("script");
+    tag.src = new URL("markdown.js", script.src).href;
+    tag.async = true;
+    tag.onload = tag.onerror = once;
+    setTimeout(once, 4000); // a stalled request must not keep the chat away
+    (document.head || document.documentElement).append(tag);
   }
 
   // --- The shadow root: styles cannot leak in or out.
@@ -158,17 +104,18 @@
     ".agent{border-color:#86efac;background:#f0fdf4}",
     ".who{display:block;font-size:11px;font-weight:600;color:#15803d;margin-bottom:2px}",
     ".note{align-self:center;font-size:12px;color:#64748b;text-align:center}",
-    ".card{align-self:stretch;border:1px solid #cbd5e1;border-radius:12px;padding:10px;background:#f8fafc;font-size:14px}",
-    ".card .actions{display:flex;gap:8px;margin-top:8px}",
-    ".card button{border:1px solid #cbd5e1;border-radius:8px;padding:6px 12px;background:#fff}",
-    ".card button.confirm{background:var(--sb-accent,#2563eb);color:#fff;border-color:transparent}",
-    ".card button:disabled{opacity:.5;cursor:default}",
-    ".card .outcome{display:block;margin-top:6px;font-size:12px;color:#334155}",
+    ".action-card{align-self:stretch;border:1px solid #cbd5e1;border-radius:12px;padding:10px;background:#f8fafc;font-size:14px}",
+    ".action-card .actions{display:flex;gap:8px;margin-top:8px}",
+    ".action-card button{border:1px solid #cbd5e1;border-radius:8px;padding:6px 12px;background:#fff}",
+    ".action-card button.confirm{background:var(--sb-accent,#2563eb);color:#fff;border-color:transparent}",
+    ".action-card button:disabled{opacity:.5;cursor:default}",
+    ".action-card .outcome{display:block;margin-top:6px;font-size:12px;color:#334155}",
     ".stopped{display:block;font-size:11px;color:#64748b;margin-top:4px}",
     ".sources{display:block;font-size:12px;color:#475569;margin-top:6px}.sources a{margin-right:8px}",
     ".msg img{max-width:100%;max-height:180px;border-radius:8px;display:block;margin-top:4px}",
     ".typing{align-self:flex-start;padding:10px 14px}.typing span{display:inline-block;width:7px;height:7px;margin:0 2px;border-radius:50%;background:#94a3b8;animation:blink 1.2s infinite}",
     ".typing span:nth-child(2){animation-delay:.2s}.typing span:nth-child(3){animation-delay:.4s}",
+    ".typing-label{margin-left:6px;font-size:12px;font-style:normal;color:#64748b}",
     "@keyframes blink{0%,80%,100%{opacity:.25}40%{opacity:1}}",
     "@media (prefers-reduced-motion:reduce){.typing span{animation:none}}",
     ".toolstatus{font-size:12px;color:#475569;padding:4px 14px;background:#f1f5f9;border-top:1px solid #e2e8f0}",
@@ -250,6 +197,7 @@
   function showTyping(on, label) {
     if (on && !typingNode) {
       typingNode = el("div", { class: "msg assistant typing", "aria-label": label || "Assistant is typing" }, [el("span"), el("span"), el("span")]);
+      if (label) typingNode.append(el("em", { class: "typing-label", text: label })); // "Dana is typing"
       log.append(typingNode);
       scrollDown();
     } else if (!on && typingNode) { typingNode.remove(); typingNode = null; }
@@ -332,7 +280,7 @@
     var confirm = el("button", { type: "button", class: "confirm", text: f.action === "cancel_order" ? "Cancel the order" : "Start the return" });
     var decline = el("button", { type: "button", class: "decline", text: "Keep it as is" });
     var buttons = el("div", { class: "actions" }, [confirm, decline]);
-    var node = el("div", { class: "card", role: "group", "data-action-id": f.action_id }, [el("span", { text: cardQuestion(f) }), buttons]);
+    var node = el("div", { class: "action-card", role: "group", "data-action-id": f.action_id }, [el("span", { text: cardQuestion(f) }), buttons]);
     cards[f.action_id] = { node: node, buttons: buttons };
     function decide(decision) {
       confirm.disabled = decline.disabled = true;
@@ -468,6 +416,7 @@
       scrollDown();
     },
     "agent.message": function (f) {
+      showTyping(false); // the message ends "<agent> is typing"
       onMessage({ seq: f.seq, role: "agent", text: f.text, agent_name: f.agent_name, state: "complete" });
     },
     "status.changed": function (f) {
@@ -701,6 +650,8 @@
     if (stored.open || script.dataset.open === "true") open(false);
     else if (stored.conversation_id) start(false); // reconnect quietly: unread replies show on the badge
   }
-  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+  markdownLoad(function () {
+    if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+  });
   window.Supportbot = { open: open, close: close };
 })();

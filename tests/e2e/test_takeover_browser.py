@@ -76,13 +76,15 @@ def test_an_agent_takes_over_answers_live_hands_back_and_closes(server, browser)
     link = waiting.get_by_role("link", name="Open & take over").get_attribute("href")
     agent.goto(server.url + link)
     expect(agent.locator("#live.on")).to_be_attached()
-    expect(agent.locator("#status")).to_have_text("Waiting for an agent")
     expect(agent.locator(".bubble.from-customer")).to_contain_text("Where is my order?")
     # The bot's turn that only looked the order tool up has no text: no empty bubble for it.
     expect(agent.locator(".bubble.from-assistant")).to_have_count(1)
     expect(agent.locator(".bubble.from-assistant")).to_contain_text("order number")
-    agent.get_by_role("button", name="Take over").click()
+    # "Open & take over" took it over on opening; a reload does not claim again.
     expect(agent.locator("#status")).to_have_text("Agent answering (Dana)")
+    expect(agent.get_by_role("button", name="Take over")).to_be_disabled()
+    expect(agent.locator("#takeover-summary")).to_contain_text("Where is my order?")
+    assert "take=1" not in agent.url
     expect(customer.get_by_text("Dana is here")).to_be_visible()
     expect(customer.locator(".note").last).to_contain_text("Dana joined the conversation.")
     expect(waiting).to_contain_text("with Dana")

@@ -62,9 +62,13 @@ async def test_a_reply_orphaned_by_a_killed_process_is_ended_and_answered_again(
         await client.wait_for(is_complete_answer, after=seen, timeout=30)
         states = await assistant_rows_settle(client.conversation_id)
         assert states == ["interrupted", "complete"]
-        # No Stop button after a reload: nothing of the conversation is streaming any more.
+        # No Stop button after a reload: the orphaned reply never shows as streaming again (the
+        # new process's answer may, while it streams).
+        orphan = next(f["seq"] for f in client.frames[:seen] if f["type"] == "assistant.delta")
         assert not any(
-            f["type"] == "message" and f["message"]["state"] == "streaming"
+            f["type"] == "message"
+            and f["message"]["seq"] == orphan
+            and f["message"]["state"] == "streaming"
             for f in client.frames[seen:]
         )
 

@@ -8,25 +8,19 @@ reply loop (loop.py) is the same for both backends.
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from conversations.tools import ToolCall, ToolOutcome
+from conversations.tools import ToolCall
 
 
 @dataclass(frozen=True, slots=True)
 class ModelRequest:
+    """One model call: what a chat completions API takes, nothing more."""
+
     model: str
     messages: list[dict[str, Any]]
     tools: list[dict[str, Any]]
     max_tokens: int
     temperature: float = 0.3
     tool_choice: str | None = None  # "none" forces a final answer
-    # What the offline engine reasons from; the OpenAI backend ignores these.
-    round: int = 0
-    outcomes: list[ToolOutcome] = field(default_factory=list)
-    customer_verified: bool = False
-    customer_email: str = ""
-    store_name: str = ""
-    images: int = 0  # images on the customer's last message
-    prompt_tokens: int = 0  # the loop's count of this prompt (the offline engine reports it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,17 @@
 same tools the model would (through the same tool path) and composes a grounded answer from
 their results, streamed in word-sized pieces. When nothing matches well it says so and offers
 a human instead of guessing.
+
+It gets exactly what a model gets (a ModelRequest) and reads its cues from the messages as a
+model would: the store and whether the customer is verified from the system prompt, this
+reply's tool rounds and their results from the messages after the customer's last one.
 """
 
 import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -23,7 +28,7 @@ from conversations.engine.backends import (
 )
 from conversations.engine.tokens import prompt_tokens, token_count
 from conversations.knowledge.passage_answers import passage_reply
-from conversations.tools import ToolCall
+from conversations.tools import ToolCall, ToolOutcome
 
 ORDER_NUMBER = re.compile(
     r"#\s?([A-Z]{0,3}\d{3,})\b|\border\s*(?:number|no\.?|num|id)?\s*[:#]?\s*([A-Z]{0,3}\d{4,})\b",
@@ -55,6 +60,10 @@ FAQ_TOPIC = re.compile(
     re.IGNORECASE,
 )
 
+# What engine.context.ENGINE_RULES says about the store and the customer.
+STORE = re.compile(r"You are the support assistant of (.+?)\. Only help with")
+VERIFIED = re.compile(r"^Customer: verified by ", re.MULTILINE)
+
 I_DONT_KNOW = (
     "I'm not sure about that, and I'd rather not guess. Would you like me to connect you with "
     "a human agent?"
@@ -70,6 +79,59 @@ def order_number_find(text: str) -> str | None:
 
 def _without_ids(text: str) -> str:
     return ZIP.sub(" ", EMAIL.sub(" ", ORDER_NUMBER.sub(" ", text)))
+
+
+@dataclass(frozen=True, slots=True)
+class Cues:
+    """What the offline engine reasons from, read from the request's messages."""
+
+    store_name: str = ""
+    customer_verified: bool = False
+    images: int = 0  # on the customer's last message
+    round: int = 0  # tool rounds of this reply so far
+    outcomes: list[ToolOutcome] = field(default_factory=list)  # the last round's results
+
+
+def cues_read(messages: list[dict[str, Any]]) -> Cues:
+    system = next((m.get("content") or "" for m in messages if m.get("role") == "system"), "")
+    store = STORE.search(system) if isinstance(system, str) else None
+    last_user = max((n for n, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    content = messages[last_user].get("content") if last_user >= 0 else ""
+    # Parts mean the message came with images (one whose file is missing keeps only its text).
+    images = (
+        max(1, sum(1 for part in content if part.get("type") == "image_url"))
+        if isinstance(content, list)
+        else 0
+    )
+    after = messages[last_user + 1 :]
+    rounds = [
+        n for n, m in enumerate(after) if m.get("role") == "assistant" and m.get("tool_calls")
+    ]
+    outcomes = []
+    if rounds:
+        names = {
+            call.get("id"): call.get("function", {}).get("name", "")
+            for call in after[rounds[-1]].get("tool_calls") or []
+        }
+        outcomes = [
+            ToolOutcome(
+                call_id=m.get("tool_call_id", ""),
+                name=names.get(m.get("tool_call_id"), ""),
+                status="",
+                content=m.get("content") or "",
+                label="",
+                data=_json(m.get("content") or ""),
+            )
+            for m in after[rounds[-1] + 1 :]
+            if m.get("role") == "tool"
+        ]
+    return Cues(
+        store_name=store.group(1) if store else "",
+        customer_verified=isinstance(system, str) and bool(VERIFIED.search(system)),
+        images=images,
+        round=len(rounds),
+        outcomes=outcomes,
+    )
 
 
 def _user_texts(messages: list[dict[str, Any]]) -> list[str]:
@@ -137,7 +199,7 @@ class _Plan:
         self.calls = calls or []
 
 
-def _plan_for_message(request: ModelRequest, available: set[str]) -> _Plan:
+def _plan_for_message(request: ModelRequest, cues: Cues, available: set[str]) -> _Plan:
     texts = _user_texts(request.messages)
     message = texts[-1] if texts else ""
     order = order_number_find(message)
@@ -149,7 +211,7 @@ def _plan_for_message(request: ModelRequest, available: set[str]) -> _Plan:
     secret = email_match.group(0) if email_match else (zip_match.group(1) if zip_match else "")
     rest = " ".join(_without_ids(message).split())
     question = bool(FAQ_TOPIC.search(rest)) and len(rest.split()) >= 3
-    store = request.store_name or "our store"
+    store = cues.store_name or "our store"
 
     if HUMAN.search(message) and "handoff_to_human" in available:
         summary = " / ".join(t.strip() for t in texts[-3:] if t.strip())[:500]
@@ -193,7 +255,7 @@ def _plan_for_message(request: ModelRequest, available: set[str]) -> _Plan:
             text="I can check that for you. Please send me your order number and the email "
             "address or ZIP code on the order."
         )
-    if request.images and len(rest.split()) < 3:
+    if cues.images and len(rest.split()) < 3:
         return _Plan(
             text="Thanks for the picture. I can't look at images myself, but a human agent "
             "can. Would you like me to connect you? If it's about an order, please also send "
@@ -204,11 +266,11 @@ def _plan_for_message(request: ModelRequest, available: set[str]) -> _Plan:
     return _Plan(text=I_DONT_KNOW)
 
 
-def _compose(request: ModelRequest, available: set[str], can_call: bool) -> _Plan:
+def _compose(request: ModelRequest, cues: Cues, available: set[str], can_call: bool) -> _Plan:
     """The answer to the previous round's tool results (or the next calls they lead to)."""
     paragraphs: list[str] = []
     follow_up: list[tuple[str, dict[str, Any]]] = []
-    for outcome in request.outcomes:
+    for outcome in cues.outcomes:
         data = outcome.data or _json(outcome.content)
         if outcome.status not in ("succeeded", "") and not data:
             paragraphs.append(
@@ -238,7 +300,7 @@ def _compose(request: ModelRequest, available: set[str], can_call: bool) -> _Pla
             number = _call_arguments(request, outcome.call_id).get("order_number", "that order")
             if isinstance(data.get("order"), dict):
                 paragraphs.append(order_describe(data["order"]))
-            elif not request.customer_verified:
+            elif not cues.customer_verified:
                 paragraphs.append(
                     f"I can look up order {number} for you. To keep your details safe, please "
                     "tell me the email address or ZIP code on the order."
@@ -391,12 +453,13 @@ def offline_plan(request: ModelRequest) -> tuple[str, list[ToolCall]]:
     """What the offline engine does next: the text to say, or the tool calls to make."""
     can_call = bool(request.tools) and request.tool_choice != "none"
     available = {t["function"]["name"] for t in request.tools} if can_call else set()
-    if request.round > 0 and request.outcomes:
-        plan = _compose(request, available, can_call)
+    cues = cues_read(request.messages)
+    if cues.round > 0 and cues.outcomes:
+        plan = _compose(request, cues, available, can_call)
     else:
-        plan = _plan_for_message(request, available)
+        plan = _plan_for_message(request, cues, available)
     calls = [
-        ToolCall(id=f"call_offline_{request.round}_{n}", name=name, arguments=json.dumps(args))
+        ToolCall(id=f"call_offline_{cues.round}_{n}", name=name, arguments=json.dumps(args))
         for n, (name, args) in enumerate(plan.calls)
     ]
     return plan.text, calls
@@ -410,7 +473,7 @@ class OfflineBackend:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[BackendEvent]:
         text, calls = offline_plan(request)
-        prompt = request.prompt_tokens or prompt_tokens(request.messages)
+        prompt = prompt_tokens(request.messages, tools=request.tools)
         if calls:
             for n, call in enumerate(calls):
                 yield ToolCallStarted(index=n, id=call.id, name=call.name)

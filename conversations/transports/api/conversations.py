@@ -12,7 +12,12 @@ from pydantic import Field, field_validator
 
 from conversations.database import database_call
 from conversations.domain.attachments import attachment_create
-from conversations.domain.conversation import Identity, conversation_start, customer_identify
+from conversations.domain.conversation import (
+    Identity,
+    conversation_start,
+    customer_identify,
+    customer_serialize,
+)
 from conversations.domain.errors import DomainError
 from conversations.domain.events import (
     AssistantDone,
@@ -61,18 +66,12 @@ TRANSCRIPT_ROLES = [MessageRole.CUSTOMER, MessageRole.ASSISTANT, MessageRole.AGE
 
 
 def conversation_out(conversation: Conversation) -> dict[str, Any]:
-    customer = conversation.customer
     return {
         "id": conversation.pk,
         "status": conversation.status,
         "owner": conversation.owner,
         "title": conversation.title,
-        "customer": {
-            "email": customer.email,
-            "external_id": customer.external_id,
-            "name": customer.name,
-            "verified": customer.is_verified,
-        },
+        "customer": customer_serialize(conversation.customer),
         "created_at": conversation.created_at,
         "updated_at": conversation.updated_at,
         "last_message_at": conversation.last_message_at,

@@ -12,6 +12,7 @@ from ninja import Router, Schema, Status
 from ninja.security import SessionAuthIsStaff
 from pydantic import Field, HttpUrl
 
+from conversations.domain.webhooks import WebhookTargetRefused, webhook_target_check
 from conversations.edge.apikeys import ApiKeyError, api_key_create, api_key_revoke
 from conversations.models import (
     ApiKey,
@@ -127,6 +128,10 @@ def key_revoke(request: HttpRequest, slug: str, key_id: int):
 )
 def webhook_create(request: HttpRequest, slug: str, body: WebhookIn):
     bot = _bot(request, slug, "add_webhookendpoint")
+    try:
+        webhook_target_check(str(body.url), resolve_required=False)
+    except WebhookTargetRefused as refused:
+        raise ApiError("webhook_url_refused", str(refused), status=422) from None
     endpoint = WebhookEndpoint.objects.create(
         bot=bot, url=str(body.url), events=[e.value for e in body.events]
     )

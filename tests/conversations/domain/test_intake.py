@@ -10,8 +10,12 @@ from conversations.domain import intake
 from conversations.domain.events import AssistantDelta, AssistantDone, AssistantStarted
 from conversations.domain.messages import message_append
 from conversations.models import Message, MessageRole, MessageState
+from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+QUERIES_POST = 12
+QUERIES_RESEND = 7  # the stored message, and any reply lost with its process (2)
 
 
 def burst_engine(words: int, pause: float):
@@ -111,3 +115,26 @@ async def test_a_message_sent_after_stop_is_still_answered(conversation, monkeyp
         ).order_by("seq")
     ]
     assert len(texts) == 2 and texts[-1].endswith("end")
+
+
+# --- Pinned query counts (Zulip-style): a regression on the hot path fails here.
+
+
+def test_customer_message_post_takes_a_pinned_number_of_queries(
+    conversation, agent_user, monkeypatch, django_assert_num_queries, settings, tmp_path
+):
+    from asgiref.sync import async_to_sync, sync_to_async
+
+    settings.MEDIA_ROOT = tmp_path
+    factories.turns_with_images_create(conversation=conversation, agent=agent_user, turns=3)
+    # The queries on this thread's connection, whichever executor the database uses; and no
+    # reply (the engine's own queries are pinned in tests/conversations/engine/test_loop.py).
+    monkeypatch.setattr(intake, "database_call", lambda func: sync_to_async(func))
+    monkeypatch.setattr(intake, "reply_start", lambda *, conversation_id: False)
+    post = async_to_sync(intake.customer_message_post)
+    with django_assert_num_queries(QUERIES_POST):
+        posted = post(conversation_id=conversation.pk, text="hello", client_id="c-1")
+    assert posted.created
+    with django_assert_num_queries(QUERIES_RESEND):
+        again = post(conversation_id=conversation.pk, text="hello", client_id="c-1")
+    assert not again.created

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from conversations.engine.backends import ModelRequest
 from conversations.engine.backends.offline import offline_plan, order_describe
+from conversations.engine.context import ENGINE_RULES
 from conversations.models import Conversation, ConversationStatus, Customer, Message
 from tests.conversations.engine.conftest import DEFINITIONS, ORDER, text_of, types
 
@@ -13,7 +14,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def plan(text, *, verified=False, history=(), tools=DEFINITIONS):
-    messages = [{"role": "system", "content": "x"}]
+    customer = "verified by Demo Store as ann@example.com." if verified else "not verified."
+    messages = [
+        {"role": "system", "content": ENGINE_RULES.format(store="Demo Store", customer=customer)}
+    ]
     for earlier in history:
         messages.append({"role": "user", "content": earlier})
         messages.append({"role": "assistant", "content": "ok"})
@@ -23,8 +27,6 @@ def plan(text, *, verified=False, history=(), tools=DEFINITIONS):
         messages=messages,
         tools=list(tools),
         max_tokens=100,
-        customer_verified=verified,
-        store_name="Demo Store",
     )
     text, calls = offline_plan(request)
     return text, [(c.name, c.arguments) for c in calls]

@@ -2,8 +2,6 @@
 
 import socket
 
-import tiktoken.registry
-
 from conversations.engine import tokens
 
 
@@ -16,7 +14,6 @@ def test_known_strings_count_as_openai_counts_them():
 
 def test_loads_with_no_network_from_the_packaged_file(tmp_path, monkeypatch):
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})
     tokens.encoding.cache_clear()
 
     def no_network(*args, **kwargs):
@@ -25,9 +22,18 @@ def test_loads_with_no_network_from_the_packaged_file(tmp_path, monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", no_network)
     try:
         assert tokens.token_count("Where is my order #W2611340?") == 10
-        assert len(list(tmp_path.iterdir())) == 1  # tiktoken's cache file, by its own name
+        assert list(tmp_path.iterdir()) == []  # nothing written to tiktoken's cache
     finally:
         tokens.encoding.cache_clear()
+
+
+def test_the_pattern_and_special_tokens_are_tiktokens_own(monkeypatch):
+    import tiktoken_ext.openai_public as openai_public
+
+    monkeypatch.setattr(openai_public, "load_tiktoken_bpe", lambda *a, **k: {})
+    theirs = openai_public.o200k_base()
+    assert theirs["pat_str"] == tokens.O200K_PATTERN
+    assert theirs["special_tokens"] == tokens.O200K_SPECIAL_TOKENS
 
 
 def test_chat_messages_include_framing_tool_calls_and_images():

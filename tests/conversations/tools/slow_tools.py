@@ -2,15 +2,25 @@
 a worker; tests import it)."""
 
 import time
+from typing import Annotated
 
 from conversations.tools.registry import (
+    Range,
     Tool,
+    ToolArguments,
     ToolContext,
     ToolResult,
-    object_schema,
     tool_register,
     tool_unregister,
 )
+
+
+class WaitArguments(ToolArguments):
+    seconds: Annotated[float, Range(0, 60)]
+
+
+class SizeArguments(ToolArguments):
+    size: Annotated[int, Range(0)]
 
 
 def wait_a_while(*, context: ToolContext, seconds: float) -> ToolResult:
@@ -26,7 +36,7 @@ TOOLS = [
     Tool(
         name="wait_a_while",
         description="Sleep (tests only).",
-        parameters=object_schema({"seconds": {"type": "number", "minimum": 0, "maximum": 60}}),
+        arguments=WaitArguments,
         function=wait_a_while,
         label="Waiting…",
         done_label="Waited",
@@ -35,7 +45,7 @@ TOOLS = [
     Tool(
         name="big_answer",
         description="A large result (tests only).",
-        parameters=object_schema({"size": {"type": "integer", "minimum": 0}}),
+        arguments=SizeArguments,
         function=big_answer,
         label="Working…",
         done_label="Done",

@@ -20,7 +20,7 @@ from tests.conversations.tools import slow_tools
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("eager", "test_tools"),
+    pytest.mark.usefixtures("eager", "slow_tools_registered"),
 ]
 
 
@@ -39,7 +39,7 @@ def eager():
 
 
 @pytest.fixture
-def test_tools():
+def slow_tools_registered():
     slow_tools.register()
     yield
     slow_tools.unregister()

@@ -159,7 +159,6 @@ def a_customer_says(*, text, verified_email="", order_email="ana@example.com"):
 
 
 async def reply_to(conversation):
-    pytest.importorskip("conversations.engine.loop", reason="needs the reply engine")
     from conversations.engine import reply_stream
 
     with override_settings(SUPPORTBOT_ENGINE="offline"):

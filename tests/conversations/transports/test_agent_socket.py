@@ -11,7 +11,7 @@ from django.test import Client
 from conversations.domain.messages import message_append
 from conversations.domain.realtime import conversation_group
 from conversations.domain.status import handoff_request
-from conversations.models import ConversationStatus, MessageRole
+from conversations.models import ConversationStatus, Message, MessageRole
 from conversations.transports.routing import websocket_urlpatterns
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -159,3 +159,94 @@ async def test_unknown_conversation_closes(agent_user):
         "/ws/agent/conversations/00000000-0000-0000-0000-000000000000/", agent_user
     )
     assert not connected and code == 4404
+
+
+async def test_typing_reaches_the_customer_throttled_and_only_from_the_owner(
+    conversation, agent_user, other_agent
+):
+    from conversations.models import AgentProfile
+
+    await AgentProfile.objects.acreate(user=agent_user, display_name="Alice from Support")
+    await sync_to_async(handoff_request)(conversation_id=conversation.pk)
+    layer = get_channel_layer()
+    customer = await layer.new_channel()
+    await layer.group_add(conversation_group(conversation.pk), customer)
+
+    async def customer_typing_frames(wait: float = 0.5) -> list[dict]:
+        frames = []
+        while True:
+            try:
+                event = (await asyncio.wait_for(layer.receive(customer), wait))["event"]
+            except TimeoutError:
+                return frames
+            if event["type"] == "typing":
+                frames.append(event)
+
+    alice, _, _ = await _connect(f"/ws/agent/conversations/{conversation.pk}/", agent_user)
+    bob, _, _ = await _connect(f"/ws/agent/conversations/{conversation.pk}/", other_agent)
+    await _until(alice, "status.changed")
+    await _until(bob, "status.changed")
+    await alice.send_json_to({"type": "typing"})  # not the owner yet: nothing is relayed
+    assert await customer_typing_frames() == []
+
+    await alice.send_json_to({"type": "claim"})
+    summary = await _until(alice, "takeover.summary")
+    assert "summary" in summary
+    for _ in range(3):
+        await alice.send_json_to({"type": "typing", "active": True})
+    await bob.send_json_to({"type": "typing"})  # watching, not owning
+    frames = await customer_typing_frames()
+    assert frames == [
+        {"type": "typing", "role": "agent", "active": True, "agent_name": "Alice from Support"}
+    ]
+    await alice.send_json_to({"type": "typing", "active": False})
+    assert [f["active"] for f in await customer_typing_frames()] == [False]
+    await alice.disconnect()
+    await bob.disconnect()
+    await layer.group_discard(conversation_group(conversation.pk), customer)
+
+
+async def test_a_draft_streams_to_the_asking_agent_only(conversation, agent_user, settings):
+    settings.SUPPORTBOT_ENGINE = "offline"
+    settings.SUPPORTBOT_OFFLINE_DELAY = 0
+    await sync_to_async(message_append)(
+        conversation_id=conversation.pk, role=MessageRole.CUSTOMER, text="hello"
+    )
+    layer = get_channel_layer()
+    customer = await layer.new_channel()
+    await layer.group_add(conversation_group(conversation.pk), customer)
+    agent, _, _ = await _connect(f"/ws/agent/conversations/{conversation.pk}/", agent_user)
+    await _until(agent, "status.changed")
+    await agent.send_json_to({"type": "draft"})
+    done = await _until(agent, "draft.done", timeout=10)
+    assert done["text"].startswith("Hi!")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(layer.receive(customer), 0.5)
+    assert await Message.objects.filter(conversation=conversation).acount() == 1
+    await agent.disconnect()
+    await layer.group_discard(conversation_group(conversation.pk), customer)
+
+
+async def test_history_longer_than_one_page_arrives_whole(conversation, agent_user):
+    @sync_to_async
+    def fill():
+        rows = [
+            Message(conversation=conversation, seq=n, role=MessageRole.CUSTOMER, text=f"m{n}")
+            for n in range(1, 1203)
+        ]
+        Message.objects.bulk_create(rows)
+        type(conversation).objects.filter(pk=conversation.pk).update(last_seq=1202)
+
+    await fill()
+    agent, _, _ = await _connect(f"/ws/agent/conversations/{conversation.pk}/", agent_user)
+    seqs = []
+    while True:
+        frame = await agent.receive_json_from(timeout=10)
+        if frame["type"] == "status.changed":
+            break
+        seqs.append(frame["message"]["seq"])
+    assert seqs == list(range(1, 1203))
+    await agent.send_json_to({"type": "resume", "after_seq": 600})
+    resumed = [(await agent.receive_json_from(timeout=10))["message"]["seq"] for _ in range(602)]
+    assert resumed == list(range(601, 1203))
+    await agent.disconnect()

@@ -471,3 +471,23 @@ async def test_the_longest_message_fits_a_frame_however_it_is_escaped(conversati
         assert frame["type"] == "message.accepted", frame
     await socket.disconnect()
     await intake.replies_wait()
+
+
+QUERIES_AUTH_REPLAY = 3  # the conversation by token; the messages, their authors, attachments
+
+
+@pytest.mark.parametrize("turns", [1, 6])
+def test_the_auth_replay_takes_the_same_queries_however_long_the_history(
+    conversation, agent_user, turns, settings, tmp_path, django_assert_num_queries
+):
+    from conversations.domain.conversation import conversation_for_token
+    from conversations.transports.customer_socket import _replay
+
+    settings.MEDIA_ROOT = tmp_path
+    factories.turns_with_images_create(conversation=conversation, agent=agent_user, turns=turns)
+    with django_assert_num_queries(QUERIES_AUTH_REPLAY):
+        opened = conversation_for_token(
+            conversation_id=str(conversation.pk), token=conversation.resume_token
+        )
+        frames = _replay(opened.pk, 0)
+    assert len(frames) == 2 * turns and frames[1]["agent_name"]

@@ -58,6 +58,8 @@ def _live_server(**extra_env: str):
         "DB_CONN_MAX_AGE": "0",
         "SUPPORTBOT_RATE_PER_KEY_PER_MINUTE": "100000",
         "SUPPORTBOT_RATE_PER_IP_PER_MINUTE": "100000",
+        # The tests' webhook receiver listens on 127.0.0.1.
+        "SUPPORTBOT_WEBHOOK_ALLOW_PRIVATE": "1",
         "LOG_LEVEL": "WARNING",
         **extra_env,
     }

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0010_merge_20261201_0753'),
+        ('conversations', '0011_agent_profiles_and_saved_replies'),
     ]
 
     operations = [

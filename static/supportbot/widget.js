@@ -232,8 +232,14 @@
     if (!articles.length) return null;
     var box = el("span", { class: "sources", text: "Sources: " });
     articles.forEach(function (s) {
-      var href = s.url.charAt(0) === "/" ? SERVER + s.url : s.url;
-      box.append(link(href, s.title + (s.section ? " › " + s.section : "")));
+      var label = s.title + (s.section ? " › " + s.section : "");
+      var url;
+      try { url = new URL(s.url, SERVER + "/"); } catch (e) { url = null; }
+      if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) {
+        box.append(el("span", { text: label }));
+        return;
+      }
+      box.append(el("a", { href: url.href, target: "_blank", rel: "noopener noreferrer nofollow", text: label }));
     });
     return box;
   }

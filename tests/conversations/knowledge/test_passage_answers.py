@@ -76,3 +76,21 @@ def test_the_offline_answer_is_the_passage_trimmed_to_what_was_asked():
     assert reply.startswith("Batteries are covered for 6 months")
     assert reply.endswith('(From "Warranty, Coverage".)')
     assert passage_reply(question="x", data={"passages": []}) == ""
+
+
+def test_a_reply_citing_an_article_is_never_put_in_the_reply_cache(bot, settings):
+    from conversations.engine.cache import CacheSlot, reply_cache_store
+
+    settings.SUPPORTBOT_REPLY_CACHE_SECONDS = 600
+    entry = factories.faq_load(bot=bot)[0]
+    customer = factories.customer_create(bot=bot)
+    slot = CacheSlot(key="k", entry_ids=frozenset({entry.pk}))
+    # The article's id may equal a retrieved entry's: the type must keep them apart.
+    article = {"type": "article", "id": entry.pk, "title": "T", "section": "", "url": "/x"}
+    assert not reply_cache_store(
+        slot=slot, bot_id=bot.pk, customer=customer, text=entry.answer, sources=[article]
+    )
+    faq_source = {"id": entry.pk, "title": entry.question}
+    assert reply_cache_store(
+        slot=slot, bot_id=bot.pk, customer=customer, text=entry.answer, sources=[faq_source]
+    )

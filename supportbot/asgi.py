@@ -11,7 +11,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from conversations.domain.recovery import sweeper_start, sweeper_stop  # noqa: E402
 from conversations.engine import engine_warm_up  # noqa: E402
-from conversations.transports.routing import websocket_urlpatterns  # noqa: E402
+from conversations.transports.routing import LayerGuard, websocket_urlpatterns  # noqa: E402
 
 # The tokenizer loads in about half a second: at start-up, not in the first customer's reply.
 engine_warm_up()
@@ -45,7 +45,7 @@ application = WithSweep(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": URLRouter(websocket_urlpatterns),
+            "websocket": LayerGuard(URLRouter(websocket_urlpatterns)),
         }
     )
 )

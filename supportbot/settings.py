@@ -47,6 +47,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that its process_exception sees a view's error first: Redis away is a 503.
+    "conversations.edge.outage.OutageMiddleware",
 ]
 
 ROOT_URLCONF = "supportbot.urls"

@@ -20,9 +20,8 @@ from django.conf import settings
 
 from conversations import tools as tool_registry
 from conversations.database import database_call
-from conversations.domain.budget import bot_budget_exceeded
+from conversations.domain.budget import bot_budget_exceeded, conversation_usage_add
 from conversations.domain.events import DraftDelta, DraftDone, DraftTool, Error, Event
-from conversations.engine import persistence
 from conversations.engine.backends import (
     Finish,
     ModelRequest,
@@ -31,7 +30,7 @@ from conversations.engine.backends import (
     Usage,
     backend_for,
 )
-from conversations.engine.context import History, context_messages, context_tokens, history_load
+from conversations.engine.context import History, context_messages, history_load
 from conversations.engine.pricing import cost_usd
 from conversations.models import ToolRunStatus
 from conversations.tools import ToolCall, ToolOutcome
@@ -79,11 +78,7 @@ def _tool_arguments(call: ToolCall) -> dict[str, Any]:
     tool = tool_get(call.name)
     if tool is None or call.name not in COPILOT_TOOLS:
         raise InvalidArguments(f"no tool named {call.name!r} for drafts")
-    try:
-        arguments = json.loads(call.arguments or "{}")
-    except ValueError as exc:
-        raise InvalidArguments("arguments: not JSON") from exc
-    return arguments_validate(tool=tool, arguments=arguments)
+    return arguments_validate(tool=tool, arguments_json=call.arguments)
 
 
 def _tool_run(conversation_id: Any, call: ToolCall) -> ToolOutcome:
@@ -157,13 +152,6 @@ async def draft_stream(*, conversation_id: Any, agent_name: str) -> AsyncIterato
             tool_choice="none" if tools and not allow_tools else None,
             max_tokens=history.max_output_tokens,
             temperature=history.bot.temperature,
-            round=round_index,
-            outcomes=outcomes,
-            customer_verified=history.customer.is_verified,
-            customer_email=history.customer.email,
-            store_name=history.bot.name,
-            images=history.last_customer_images,
-            prompt_tokens=context_tokens(history, tools=tools),
         )
         calls: list[ToolCall] = []
         text = ""
@@ -205,13 +193,15 @@ async def draft_stream(*, conversation_id: Any, agent_name: str) -> AsyncIterato
             outcomes.append(outcome)
             extra.append({"role": "tool", "tool_call_id": call.id, "content": outcome.content})
     if prompt or completion:
-        usage = Usage(prompt_tokens=prompt, completion_tokens=completion)
         cost = (
             cost_usd(model=model, prompt_tokens=prompt, completion_tokens=completion)
             if engine == "openai"
             else Decimal(0)
         )
-        await database_call(persistence.conversation_usage_add)(
-            conversation_id=conversation_id, usage=usage, cost=cost
+        await database_call(conversation_usage_add)(
+            conversation_id=conversation_id,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost=cost,
         )
     yield DraftDone(text=text, prompt_tokens=prompt, completion_tokens=completion)

@@ -2,11 +2,12 @@
 
 A reply runs in the process that received the customer's message, and processes die (a deploy,
 the OOM killer, SIGKILL). Its assistant row holds a lease: the process writing it and an expiry,
-renewed at checkpoints and by this process's lease keeper every third of the lease. The sweep,
-at start-up and then every third of the lease on every ASGI process, ends each streaming row
-whose lease expired (or whose owner is a process of this host that is gone): the row becomes
-`interrupted` with finish_reason `lost`, the conversation's clients get `assistant.done`, and the
-customer's unanswered message is answered once more, at most once per message.
+renewed at checkpoints and by the sweep of its process every third of the lease. The sweep runs
+at start-up and then every third of the lease on every ASGI process (checking the channel layer
+every few seconds on the way, see domain/realtime.py). It ends each streaming row whose lease
+expired (or whose owner is a process of this host that is gone): the row becomes `interrupted`
+with finish_reason `lost`, the conversation's clients get `assistant.done`, and the customer's
+unanswered message is answered once more, at most once per message.
 """
 
 import asyncio
@@ -14,6 +15,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,8 +37,23 @@ from conversations.models import (
 logger = logging.getLogger(__name__)
 
 LOST = "lost"
+# How often each process checks that the channel layer (Redis) still takes messages.
+LAYER_CHECK_SECONDS = 2.0
 
 _process: tuple[int, str] | None = None
+
+
+def _pid_space() -> str:
+    """Where this process's pid means something: the host and its pid namespace.
+
+    Containers sharing a hostname (host networking) have pid namespaces of their own; a pid
+    is only checked against processes of the same namespace.
+    """
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}/{namespace}" if namespace else socket.gethostname()
 
 
 def process_id() -> str:
@@ -44,7 +61,7 @@ def process_id() -> str:
     global _process
     pid = os.getpid()
     if _process is None or _process[0] != pid:  # a forked worker is a process of its own
-        _process = (pid, f"{socket.gethostname()}:{pid}:{secrets.token_hex(4)}")
+        _process = (pid, f"{_pid_space()}:{pid}:{secrets.token_hex(4)}")
     return _process[1]
 
 
@@ -70,8 +87,8 @@ def _owner_gone(owner: str) -> bool:
         pid = int(pid_text)
     except ValueError:
         return False
-    if host != socket.gethostname():
-        return False  # another machine's process: only its lease's expiry tells
+    if host != _pid_space():
+        return False  # another machine's (or container's) process: only its expiry tells
     if pid == os.getpid():
         return owner != process_id()  # this pid, an earlier process (a container restarted)
     try:
@@ -152,8 +169,15 @@ def _lost_reply_end(*, message_id: int, condition: Q) -> LostReply | None:
 
 
 def _answer_again(*, conversation: Conversation, lost_seq: int) -> bool:
-    """The lost reply was the last word and its customer message has lost no reply before."""
-    if conversation.status != ConversationStatus.BOT or conversation.last_seq != lost_seq:
+    """The lost reply was the bot's last word, and its customer message lost no reply before.
+
+    Only the dead reply's own rows (tool results) may follow it: a newer customer message has
+    its own reply, and an agent who wrote meanwhile has taken over.
+    """
+    if conversation.status != ConversationStatus.BOT:
+        return False
+    later = Message.objects.filter(conversation_id=conversation.pk, seq__gt=lost_seq)
+    if later.exclude(role__in=[MessageRole.TOOL, MessageRole.ASSISTANT]).exists():
         return False
     asked = (
         Message.objects.filter(
@@ -175,17 +199,16 @@ def _answer_again(*, conversation: Conversation, lost_seq: int) -> bool:
 
 
 def unanswered_after(*, conversation_id: Any, seq: int) -> bool:
-    """Whether nothing but lost replies follows message `seq` (its answer died with a process)."""
-    later = list(
-        Message.objects.filter(conversation_id=conversation_id, seq__gt=seq).values_list(
-            "role", "state", "finish_reason"
-        )
+    """Whether message `seq` has no answer: only its lost reply follows (a tool-calling turn,
+    tool results and the turn that died with its process), nothing the customer was shown."""
+    later = Message.objects.filter(conversation_id=conversation_id, seq__gt=seq).values_list(
+        "role", "state", "finish_reason", "text"
     )
     return all(
-        role == MessageRole.ASSISTANT
-        and state == MessageState.INTERRUPTED
-        and finish_reason == LOST
-        for role, state, finish_reason in later
+        role == MessageRole.TOOL
+        or (role == MessageRole.ASSISTANT and finish_reason == LOST)
+        or (role == MessageRole.ASSISTANT and state == MessageState.COMPLETE and not text)
+        for role, state, finish_reason, text in later
     )
 
 
@@ -202,19 +225,25 @@ async def replies_recover(*, conversation_id: Any = None) -> list[LostReply]:
 
 
 async def _sweep_forever() -> None:
-    from conversations.domain import intake
+    from conversations.domain import intake, realtime
 
+    last_sweep = 0.0
     while True:
         try:
-            if intake.replies_in_process():
-                await database_call(leases_renew)()
-            await replies_recover()
+            # Sockets that can no longer hear the layer are closed within seconds, not left
+            # silent; their clients reconnect and replay from the database.
+            await realtime.layer_check()
+            if time.monotonic() - last_sweep >= lease_seconds() / 3:
+                last_sweep = time.monotonic()
+                if intake.replies_in_process():
+                    await database_call(leases_renew)()
+                await replies_recover()
         except asyncio.CancelledError:
             raise
         except Exception:
             # The database may be away for a moment; the next round tries again.
             logger.exception("Sweeping lost replies failed")
-        await asyncio.sleep(lease_seconds() / 3)
+        await asyncio.sleep(min(LAYER_CHECK_SECONDS, lease_seconds() / 3))
 
 
 def sweeper_start() -> None:

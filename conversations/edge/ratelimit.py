@@ -11,6 +11,7 @@ answers 429 with Retry-After when the limit is passed.
 """
 
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -20,10 +21,13 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from django.http import HttpRequest, JsonResponse
 
 from conversations.database import blocking_call
 from conversations.edge.responses import error_response
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +38,25 @@ class RateLimit:
     retry_after: int  # whole seconds; 0 when allowed
 
 
+# Counts kept in this process while the shared cache (Redis) is away: each process then limits
+# on its own rather than failing every request, or letting every request through.
+_local_counts = LocMemCache("supportbot-ratelimit-fallback", {"OPTIONS": {"MAX_ENTRIES": 10000}})
+_last_warning = 0.0
+
+
 def rate_limit_hit(*, scope: str, subject: str, limit: int, per: float = 60.0) -> RateLimit:
     """Count one hit for `subject` under `scope` and say whether it is within `limit` per `per`."""
+    global _last_warning
+    try:
+        return _hit(cache, scope=scope, subject=subject, limit=limit, per=per)
+    except Exception as error:  # the cache server is away: fall back, never fail the request
+        if time.monotonic() - _last_warning > 5:
+            _last_warning = time.monotonic()
+            logger.warning("Rate limits fall back to this process (the cache failed: %s)", error)
+        return _hit(_local_counts, scope=scope, subject=subject, limit=limit, per=per)
+
+
+def _hit(cache: Any, *, scope: str, subject: str, limit: int, per: float) -> RateLimit:
     now = time.time()
     window = int(now // per)
     elapsed = (now % per) / per

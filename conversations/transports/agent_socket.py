@@ -30,7 +30,14 @@ from conversations.domain.events import (
 )
 from conversations.domain.insights import insights_so_far
 from conversations.domain.messages import message_serialize, messages_after
-from conversations.domain.realtime import AGENT_QUEUE_GROUP, conversation_group, event_publish
+from conversations.domain.realtime import (
+    AGENT_QUEUE_GROUP,
+    CLOSE_LAYER_LOST,
+    conversation_group,
+    event_publish,
+    layer_listener_add,
+    layer_listener_remove,
+)
 from conversations.domain.status import (
     conversation_claim,
     conversation_close,
@@ -118,6 +125,7 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         self.last_typing = 0.0
         self.draft: asyncio.Task | None = None
+        layer_listener_add(self)
         await self._history(0)
         await self.send_json(status)
 
@@ -135,8 +143,18 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         draft = getattr(self, "draft", None)
         if draft is not None:
             draft.cancel()
+        layer_listener_remove(self)
         if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+            except Exception:
+                logger.debug("Leaving the group failed (the layer is away)", exc_info=True)
+
+    async def layer_lost(self) -> None:
+        """The channel layer failed: nothing more arrives here; the console must reconnect."""
+        layer_listener_remove(self)
+        await self._error("unavailable", "Connection trouble; reconnecting.")
+        await self.close(code=CLOSE_LAYER_LOST)
 
     async def chat_event(self, message: dict[str, Any]) -> None:
         await self.send_json(message["event"])

@@ -29,7 +29,13 @@ from conversations.domain.events import (
     Typing,
 )
 from conversations.domain.messages import message_serialize, messages_after
-from conversations.domain.realtime import conversation_group
+from conversations.domain.realtime import (
+    CLOSE_LAYER_LOST,
+    conversation_group,
+    layer_failed,
+    layer_listener_add,
+    layer_listener_remove,
+)
 from conversations.domain.status import bot_may_write, conversation_rate, handoff_request
 from conversations.domain.text import text_problem
 from conversations.edge.origins import bot_origin_allowed
@@ -96,6 +102,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     conversation: Conversation | None = None
     group: str = ""
+    busy = False
+    layer_gone = False
 
     @property
     def control_group(self) -> str:
@@ -129,9 +137,37 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.auth_timer is not None:
             self.auth_timer.cancel()
+        layer_listener_remove(self)
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            await self.channel_layer.group_discard(self.control_group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+                await self.channel_layer.group_discard(self.control_group, self.channel_name)
+            except Exception:
+                logger.debug("Leaving the groups failed (the layer is away)", exc_info=True)
+
+    async def layer_lost(self) -> None:
+        """The channel layer failed: this socket hears nothing more; the client must reconnect.
+
+        A frame being handled (a message stored during the outage) is answered first, then
+        the socket closes.
+        """
+        layer_listener_remove(self)
+        self.layer_gone = True
+        if not self.busy:
+            await self._close_for_layer()
+
+    async def _close_for_layer(self) -> None:
+        if self.rejected:
+            return
+        self.rejected = True
+        await self.send_error("unavailable", "Connection trouble; reconnecting.")
+        await self.close(code=CLOSE_LAYER_LOST)
+
+    async def _group_send(self, group: str, message: dict[str, Any]) -> None:
+        try:
+            await self.channel_layer.group_send(group, message)
+        except Exception as error:
+            await layer_failed(error)
 
     async def _auth_expired(self) -> None:
         if self.conversation is None:
@@ -143,6 +179,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.rejected:
             return None
+        self.busy = True
+        try:
+            await self._receive(text_data, bytes_data)
+        finally:
+            self.busy = False
+            if self.layer_gone:
+                await self._close_for_layer()
+
+    async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
         if text_data is None:
             return await self.send_error("unsupported", "Frames must be JSON text.")
         if len(text_data) > max_frame_chars():
@@ -198,8 +243,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.group = conversation_group(conversation.pk)
         # Join before reading the history: nothing published meanwhile is missed, and the
         # client drops what it already has by sequence number (and deltas by offset).
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.channel_layer.group_add(self.control_group, self.channel_name)
+        try:
+            await self.channel_layer.group_add(self.group, self.channel_name)
+            await self.channel_layer.group_add(self.control_group, self.channel_name)
+        except Exception as error:
+            logger.warning("Joining the conversation's group failed: %s", error)
+            return await self.layer_lost()
+        layer_listener_add(self)
         # A reply whose process died ends now, not at the next sweep: no Stop button for it.
         await intake.lost_replies_recover(conversation_id=conversation.pk)
         messages = await database_call(_replay)(conversation.pk, last_seq)
@@ -269,8 +319,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def receive_stop(self, frame: dict[str, Any]) -> None:
         if not intake.reply_stop(conversation_id=self.conversation.pk):
             # The reply may be running in another server process: ask every customer socket's
-            # process (on a group of their own: agents' sockets know nothing of this).
-            await self.channel_layer.group_send(self.control_group, {"type": "chat.stop"})
+            # process (on a group of their own: agents' sockets know nothing of this). Or its
+            # process died: then it ends now.
+            await self._group_send(self.control_group, {"type": "chat.stop"})
+            await intake.lost_replies_recover(conversation_id=self.conversation.pk)
 
     async def receive_handoff(self, frame: dict[str, Any]) -> None:
         await database_call(handoff_request)(
@@ -292,7 +344,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if active and now - self.last_typing < 2.0:
             return
         self.last_typing = now if active else 0.0
-        await self.channel_layer.group_send(
+        await self._group_send(
             self.group,
             {"type": "chat.event", "event": Typing(role="customer", active=active).to_dict()},
         )

@@ -1,12 +1,47 @@
 """Websocket routes."""
 
+import logging
+
 from channels.auth import AuthMiddlewareStack
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.urls import path, re_path
 
+from conversations.domain.realtime import CLOSE_LAYER_LOST
+from conversations.edge.outage import is_outage
 from conversations.transports.agent_socket import AgentConversationConsumer, AgentQueueConsumer
 from conversations.transports.customer_socket import ChatConsumer, NotFoundConsumer
+
+logger = logging.getLogger(__name__)
+
+
+class LayerGuard:
+    """A socket opened while the channel layer is away closes with 4503 (reconnect later).
+
+    Channels subscribes each consumer's channel before the handshake: with Redis away that
+    raises, and the server would answer the handshake with an HTTP 500 the client cannot read.
+    """
+
+    def __init__(self, application):
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        accepted = False
+
+        async def tracking_send(message):
+            nonlocal accepted
+            if message["type"] in ("websocket.accept", "websocket.close"):
+                accepted = True
+            await send(message)
+
+        try:
+            await self.application(scope, receive, tracking_send)
+        except Exception as error:
+            if accepted or not is_outage(error):
+                raise
+            logger.warning("A socket opened while the channel layer is away: %s", error)
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": CLOSE_LAYER_LOST})
 
 
 class SameSiteOrigin(OriginValidator):

@@ -1,5 +1,6 @@
 """Conversations over the API: start, post messages (JSON or SSE), read, list, close, rate."""
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -61,7 +62,11 @@ from conversations.transports.api.streaming import sse_stream
 
 router = Router(tags=["conversations"])
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+ERRORS = {
+    **{status: ErrorOut for status in (400, 401, 403, 404, 413, 422, 429)},
+    503: ErrorOut,  # Redis away: retry after Retry-After
+}
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 TRANSCRIPT_ROLES = [MessageRole.CUSTOMER, MessageRole.ASSISTANT, MessageRole.AGENT, "event"]
 
 
@@ -143,6 +148,14 @@ class ConversationFilters(In):
     created_before: datetime | None = None
     limit: int = Field(20, ge=1, le=100)
     offset: int = Field(0, ge=0, le=1_000_000)
+
+    @field_validator("created_after", "created_before", mode="before")
+    @classmethod
+    def _iso_8601(cls, value: Any) -> Any:
+        """ISO 8601 only: pydantic would read "0.5" as seconds since 1970."""
+        if value is not None and not (isinstance(value, str) and ISO_DATE.match(value)):
+            raise ValueError("an ISO 8601 date or date-time, such as 2026-05-01T12:00:00Z")
+        return value
 
     @field_validator("created_after", "created_before")
     @classmethod

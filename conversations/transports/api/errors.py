@@ -12,6 +12,7 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from conversations.domain.errors import DomainError
+from conversations.edge.outage import is_outage, unavailable_response
 from conversations.edge.responses import error_response as edge_error_response
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ def error_handlers_install(api: NinjaAPI) -> None:
 
     @api.exception_handler(Exception)
     def internal(request: HttpRequest, exc: Exception) -> HttpResponse:
+        if is_outage(exc):
+            return unavailable_response(request)
         logger.exception("API error on %s %s", request.method, request.path)
         return error_response(
             api, request, status=500, code="internal_error", message="Something went wrong."

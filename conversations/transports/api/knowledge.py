@@ -27,7 +27,10 @@ from conversations.transports.api.schemas import (
 
 router = Router(tags=["knowledge"])
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+ERRORS = {
+    **{status: ErrorOut for status in (400, 401, 403, 404, 413, 422, 429)},
+    503: ErrorOut,  # Redis away: retry after Retry-After
+}
 
 
 def _entry(request: HttpRequest, entry_id: int) -> FaqEntry:

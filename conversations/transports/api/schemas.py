@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from conversations.domain.text import text_problem
 
@@ -13,7 +13,16 @@ VISITOR_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
 
 
 class In(Schema):
-    """A request body or query: every string in it must be storable text."""
+    """A request body or query: a JSON object whose text holds no NUL character and no lone
+    surrogate (PostgreSQL stores neither; such input answers 422)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, data: Any) -> Any:
+        # A JSON list, string or number is not this object, whatever its fields' defaults.
+        if isinstance(data, list | tuple | str | bytes | int | float | bool) or data is None:
+            raise ValueError("the body must be a JSON object")
+        return data
 
     @model_validator(mode="after")
     def _storable_text(self) -> "In":
@@ -123,7 +132,7 @@ class MessageIn(In):
     attachment_ids: list[uuid.UUID] = Field(
         default_factory=list, max_length=4, description="Images uploaded to this conversation."
     )
-    stream: bool = Field(
+    stream: StrictBool = Field(
         False,
         description="Answer as Server-Sent Events (same as sending Accept: text/event-stream).",
     )
@@ -173,7 +182,7 @@ class FaqIn(In):
     answer: str = Field(min_length=1, max_length=20_000)
     alternatives: list[str] = Field(default_factory=list, max_length=50)
     tags: list[str] = Field(default_factory=list, max_length=50)
-    is_published: bool = True
+    is_published: StrictBool = True
 
 
 class FaqPatchIn(In):
@@ -181,7 +190,7 @@ class FaqPatchIn(In):
     answer: str | None = Field(None, min_length=1, max_length=20_000)
     alternatives: list[str] | None = Field(None, max_length=50)
     tags: list[str] | None = Field(None, max_length=50)
-    is_published: bool | None = None
+    is_published: StrictBool | None = None
 
 
 class FaqOut(Schema):
@@ -203,8 +212,8 @@ class FaqPage(Schema):
 
 class FaqImportIn(In):
     entries: list[FaqIn] = Field(max_length=5000)
-    replace: bool = Field(False, description="Delete the entries not in this import.")
-    dry_run: bool = Field(False, description="Check and count, store nothing.")
+    replace: StrictBool = Field(False, description="Delete the entries not in this import.")
+    dry_run: StrictBool = Field(False, description="Check and count, store nothing.")
 
 
 class ImportOut(Schema):

@@ -1,7 +1,6 @@
 """Replies whose process died: leases, the sweep, answering again at most once."""
 
 import os
-import socket
 from datetime import timedelta
 
 import pytest
@@ -117,7 +116,7 @@ async def test_a_live_lease_elsewhere_is_left_alone(conversation):
 async def test_a_dead_process_of_this_host_loses_its_lease_at_once(conversation):
     await database_sync_to_async(customer_says)(conversation)
     # The lease has not expired, but its owner (this host, this pid, another token) is gone.
-    owner = f"{socket.gethostname()}:{os.getpid()}:0ldt0ken"
+    owner = f"{recovery.process_id().rsplit(':', 2)[0]}:{os.getpid()}:0ldt0ken"
     await database_sync_to_async(orphan_reply)(conversation, owner=owner, expired=False)
     ended = await intake.lost_replies_recover()
     assert [lost.retry for lost in ended] == [True]
@@ -141,3 +140,45 @@ async def test_a_resend_of_an_unanswered_message_restarts_its_reply(conversation
         conversation_id=conversation.pk, text="Hello!", client_id="c-9"
     )
     assert not again.reply_started
+
+
+def tool_turn(conversation) -> None:
+    """A finished tool-calling turn and its result: what a reply writes before it goes on."""
+    message_append(
+        conversation_id=conversation.pk,
+        role=MessageRole.ASSISTANT,
+        tool_calls=[{"id": "call_1", "name": "faq_search", "arguments": "{}"}],
+    )
+    message_append(
+        conversation_id=conversation.pk, role=MessageRole.TOOL, text="{}", tool_call_id="call_1"
+    )
+
+
+async def test_a_reply_lost_after_a_tool_turn_is_answered_again(conversation):
+    await database_sync_to_async(customer_says)(conversation, client_id="c-5")
+    await database_sync_to_async(tool_turn)(conversation)
+    await database_sync_to_async(orphan_reply)(conversation)
+    await database_sync_to_async(tool_turn)(conversation)  # its own tool results follow it
+    ended = await intake.lost_replies_recover()
+    assert [lost.retry for lost in ended] == [True]
+    await intake.replies_wait()
+    assert (await database_sync_to_async(assistant_rows)(conversation))[-1] == ("complete", "stop")
+
+
+async def test_a_resend_after_a_tool_turn_restarts_the_lost_reply(conversation):
+    await database_sync_to_async(customer_says)(conversation, client_id="c-6")
+    await database_sync_to_async(tool_turn)(conversation)
+    await database_sync_to_async(orphan_reply)(conversation)
+    posted = await intake.customer_message_post(
+        conversation_id=conversation.pk, text="Hello!", client_id="c-6"
+    )
+    assert posted.reply_started
+    await intake.replies_wait()
+
+
+async def test_a_newer_message_is_not_answered_twice(conversation):
+    await database_sync_to_async(customer_says)(conversation, client_id="c-7")
+    await database_sync_to_async(orphan_reply)(conversation)
+    await database_sync_to_async(customer_says)(conversation, text="Anyone?", client_id="c-8")
+    ended = await intake.lost_replies_recover()
+    assert [lost.retry for lost in ended] == [False]

@@ -78,3 +78,21 @@ def test_client_ip_trusts_only_the_configured_proxies(settings):
     assert client_ip(request) == "10.0.0.1"
     settings.SUPPORTBOT_TRUSTED_PROXY_COUNT = 1
     assert client_ip(request) == "203.0.113.7"
+
+
+class CacheAway:
+    """A cache whose server is unreachable, as django-redis's is when Redis is down."""
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            from redis.exceptions import ConnectionError
+
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+        return fail
+
+
+def test_without_the_cache_the_limit_falls_back_to_this_process(monkeypatch):
+    monkeypatch.setattr(ratelimit, "cache", CacheAway())
+    results = [rate_limit_hit(scope="away", subject="a", limit=3, per=60) for _ in range(5)]
+    assert [r.allowed for r in results] == [True, True, True, False, False]

@@ -230,6 +230,10 @@ if SUPPORTBOT_EMBEDDING_BACKEND not in {"auto", "local", "minilm", "openai", "of
     )
 SUPPORTBOT_EMBEDDING_MODEL = env_str("SUPPORTBOT_EMBEDDING_MODEL", "text-embedding-3-small")
 SUPPORTBOT_EMBEDDING_BATCH = env_int("SUPPORTBOT_EMBEDDING_BATCH", 128, minimum=1, maximum=2048)
+# Article passages: the same test, and how much the title and headings count against the text.
+SUPPORTBOT_PASSAGE_MIN_SCORE = env_float("SUPPORTBOT_PASSAGE_MIN_SCORE", 4.0, minimum=0.0)
+SUPPORTBOT_PASSAGE_MIN_COVERAGE = env_float("SUPPORTBOT_PASSAGE_MIN_COVERAGE", 0.3, minimum=0.0)
+SUPPORTBOT_PASSAGE_HEADING_WEIGHT = env_float("SUPPORTBOT_PASSAGE_HEADING_WEIGHT", 2.0, minimum=0.0)
 # Modules that register more tools (a deployment's own; the tests add a slow one).
 SUPPORTBOT_EXTRA_TOOLS = env_list("SUPPORTBOT_EXTRA_TOOLS")
 # Let the bot cancel pending orders and start returns (after the customer confirms).
@@ -293,6 +297,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "insights-sweep": {"task": "conversations.agents.insights_sweep", "schedule": 60.0},
     "retention": {"task": "conversations.agents.retention_apply", "schedule": 3600.0},
+    "articles-reindex": {"task": "conversations.knowledge.articles_reindex", "schedule": 300.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -177,3 +177,27 @@ def turns_with_images_create(*, conversation: Conversation, agent: Any, turns: i
         message_append(
             conversation_id=conversation.pk, role=MessageRole.AGENT, text=f"a{i}", author=agent
         )
+
+
+def article_create(*, bot: Bot, body: str, title: str = "", **overrides: Any):
+    """An article saved and indexed at once (the indexing task is queued after commit)."""
+    from conversations.knowledge.articles import ArticleFields, article_index, article_save
+
+    n = next(_counter)
+    fields = {"source": f"article-{n}.md", "title": title or f"Article {n}", "body": body}
+    fields.update(overrides)
+    article, _ = article_save(bot=bot, fields=ArticleFields(**fields))
+    article_index(article_id=article.pk)
+    article.refresh_from_db()
+    return article
+
+
+def help_center_load(*, bot: Bot) -> None:
+    """The demo help center (conversations/demo/help/) as the bot's articles, indexed."""
+    from conversations.demo.loader import DEMO_HELP_DIR
+    from conversations.importing.articles import articles_read, articles_store
+    from conversations.knowledge.articles import article_index, articles_reindex_due
+
+    articles_store(bot=bot, articles=articles_read(paths=[DEMO_HELP_DIR]))
+    for article_id in articles_reindex_due(bot_id=bot.pk):
+        article_index(article_id=article_id)

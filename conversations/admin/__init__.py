@@ -6,4 +6,5 @@ from conversations.admin import (  # noqa: F401  (registers the admins)
     bots,
     conversations,
     evaluation,
+    knowledge,
 )

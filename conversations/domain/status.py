@@ -17,6 +17,7 @@ from conversations.domain.events import MessageCreated, StatusChanged
 from conversations.domain.messages import message_append, message_serialize
 from conversations.domain.realtime import agent_queue_changed_on_commit, event_publish_on_commit
 from conversations.domain.webhooks import webhook_emit
+from conversations.knowledge.learning import faq_draft_queue
 from conversations.models import Conversation, ConversationStatus, MessageRole, WebhookEvent
 
 # --- Who may write to a conversation: the ownership rules, in one place.
@@ -160,6 +161,7 @@ def conversation_close(
             conversation=conversation, event="closed", data={"closed_by": closed_by}, agent=agent
         )
         _webhook(conversation, WebhookEvent.CONVERSATION_CLOSED, closed_by=closed_by)
+        faq_draft_queue(conversation=conversation, closed_by=closed_by)
     return conversation
 
 

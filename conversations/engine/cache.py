@@ -144,6 +144,8 @@ def reply_cache_store(
     """Store a finished first-turn answer if nothing in it can be one conversation's own."""
     if customer.is_verified or customer.email or customer.external_id:
         return False  # the prompt named the customer
+    if any(s.get("type") == "article" for s in sources):
+        return False  # keyed on FAQ entries only: an article's edit would not retire it
     cited = {s.get("id") for s in sources}
     if not cited or not cited <= slot.entry_ids:
         return False

@@ -21,7 +21,7 @@ from conversations.models.chat import (
 )
 from conversations.models.engine import ContextSummary
 from conversations.models.evaluation import EvaluationCaseResult, EvaluationRun
-from conversations.models.knowledge import FaqEntry, FaqRouter
+from conversations.models.knowledge import Article, ArticleFormat, FaqEntry, FaqRouter, Passage
 from conversations.models.shop import (
     Fulfillment,
     Order,
@@ -43,6 +43,8 @@ __all__ = [
     "AgentProfile",
     "ApiKey",
     "ApiScope",
+    "Article",
+    "ArticleFormat",
     "Attachment",
     "Bot",
     "ContextSummary",
@@ -65,6 +67,7 @@ __all__ = [
     "OrderLine",
     "OrderProofAttempt",
     "OrderProofLimit",
+    "Passage",
     "Payment",
     "Product",
     "ProductVariant",

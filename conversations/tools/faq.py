@@ -1,10 +1,11 @@
-"""The FAQ tool: the best answers for a question with their confidence, citable by id and title."""
+"""The knowledge tool: the best FAQ entries (with their confidence) and article passages."""
 
 from typing import Annotated
 
 from pydantic import Field
 
 from conversations.knowledge import faq_search
+from conversations.knowledge.passage_answers import knowledge_result
 from conversations.tools.registry import (
     Length,
     Tool,
@@ -25,15 +26,8 @@ def search_faq(*, context: ToolContext, question: str) -> ToolResult:
     """The top FAQ entries for a question; `no_good_match` when none answers it (then nothing
     is returned or cited, so an "I don't know" never points at a source)."""
     result = faq_search(bot_id=context.bot_id, question=question, limit=3)
-    matches = [] if result.no_good_match else [m.to_dict() for m in result.matches]
-    return ToolResult(
-        data={
-            "matches": matches,
-            "no_good_match": result.no_good_match,
-            "ambiguous": result.ambiguous,
-        },
-        sources=[{"id": m["id"], "title": m["question"]} for m in matches],
-    )
+    data, sources = knowledge_result(bot_id=context.bot_id, question=question, faq=result)
+    return ToolResult(data=data, sources=sources)
 
 
 tool_register(
@@ -41,9 +35,11 @@ tool_register(
         name="search_faq",
         description=(
             "Search the store's help center (shipping, returns, refunds, payments, accounts, "
-            "sizing, warranty, order changes). Returns the top matches, each with a confidence. "
-            "Answer only from them and cite the one you used; if no_good_match is true, say you "
-            "don't know and offer a human agent; if ambiguous is true, ask which one is meant."
+            "sizing, warranty, order changes): FAQ entries (matches, each with a confidence) and "
+            "article passages (passages, with title, heading and url). Answer only from them and "
+            "cite what you used: the FAQ question, or the article title and its section "
+            "(heading). If no_good_match is true, say you don't know and offer a human agent; if "
+            "ambiguous is true, ask which one is meant."
         ),
         arguments=SearchArguments,
         function=search_faq,

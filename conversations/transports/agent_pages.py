@@ -1,6 +1,8 @@
 """The agent console (live queue, live conversation) and the dashboard: staff only."""
 
+import json
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
@@ -20,7 +22,8 @@ from conversations.agents.customer_panel import customer_panel
 from conversations.agents.metrics import dashboard_figures
 from conversations.agents.queue import agent_queue
 from conversations.agents.saved_replies import saved_replies_search
-from conversations.models import AgentProfile
+from conversations.knowledge.unanswered import unanswered_groups
+from conversations.models import AgentProfile, Bot
 
 
 def reviewers_only(view):
@@ -146,5 +149,46 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "bots": bots,
             "bot_id": bot_id,
             "days": days,
+        },
+    )
+
+
+UNANSWERED_DAYS = (7, 30, 90)
+
+
+@require_GET
+@reviewers_only
+def unanswered(request: HttpRequest) -> HttpResponse:
+    """The questions the bot could not answer, grouped, with a "write an answer" link each."""
+    try:
+        days = int(request.GET.get("days", 30))
+    except ValueError:
+        days = 30
+    days = days if days in UNANSWERED_DAYS else 30
+    bots = list(Bot.objects.order_by("name"))
+    bot_id = request.GET.get("bot") or None
+    chosen = [b.pk for b in bots if str(b.pk) == bot_id] or [b.pk for b in bots]
+    groups = unanswered_groups(bot_ids=chosen, days=days)
+    for group in groups:
+        group.others = [e for e in group.examples if e != group.question]
+        group.why = ", ".join(f"{reason} ({n})" for reason, n in group.reasons.most_common())
+        group.write_url = "/admin/conversations/faqentry/add/?" + urlencode(
+            {
+                "bot": group.bot_id,
+                "question": group.question,
+                "alternatives": json.dumps(group.others),
+            }
+        )
+    return render(
+        request,
+        "agents/unanswered.html",
+        {
+            "title": "Unanswered",
+            "groups": groups,
+            "bots": bots,
+            "bot_id": bot_id if bot_id and len(chosen) == 1 else None,
+            "days": days,
+            "day_choices": UNANSWERED_DAYS,
+            "may_write": request.user.has_perm("conversations.add_faqentry"),
         },
     )

@@ -21,4 +21,5 @@ urlpatterns = [
     ),
     path("avatars/<int:user_id>/", agent_pages.agent_avatar, name="avatar"),
     path("dashboard/", agent_pages.dashboard, name="dashboard"),
+    path("unanswered/", agent_pages.unanswered, name="unanswered"),
 ]

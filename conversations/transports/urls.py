@@ -1,10 +1,12 @@
 from django.urls import path
 
-from conversations.transports import pages, widget
+from conversations.transports import help_pages, pages, widget
 
 urlpatterns = [
     path("", pages.demo_store, name="demo-store"),
     path("healthz", pages.healthz, name="healthz"),
+    path("help/<slug:bot_slug>/", help_pages.help_center, name="help-center"),
+    path("help/<slug:bot_slug>/<int:article_id>/", help_pages.help_article, name="help-article"),
     path("widget/demo", widget.demo_embed, name="widget-demo"),
     path("widget/<str:public_key>/session", widget.session, name="widget-session"),
     path(

@@ -215,6 +215,7 @@
     ".action-card button:disabled{opacity:.5;cursor:default}",
     ".action-card .outcome{display:block;margin-top:6px;font-size:12px;color:#334155}",
     ".stopped{display:block;font-size:11px;color:#64748b;margin-top:4px}",
+    ".sources{display:block;font-size:12px;color:#475569;margin-top:6px}.sources a{margin-right:8px}",
     ".msg img{max-width:100%;max-height:180px;width:auto;height:auto;border-radius:8px;display:block;margin-top:4px}",
     ".msg[data-time]::after{content:attr(data-time);display:block;font-size:11px;opacity:.7;margin-top:3px}",
     ".customer[data-time]::after{text-align:right}",
@@ -379,7 +380,25 @@
     if (bubble.role === "customer") node.append(document.createTextNode(bubble.text));
     else node.append(markdown(bubble.text));
     if (images) node.append(images);
+    if (bubble.role === "assistant") { var cited = sourcesFor(bubble.sources); if (cited) node.append(cited); }
     if (bubble.state === "interrupted") node.append(el("span", { class: "stopped", text: t("stopped") }));
+  }
+  // The help-center articles a reply cites, as links (the product's own pages are relative).
+  function sourcesFor(list) {
+    var articles = (list || []).filter(function (s) { return s && s.type === "article" && s.url; });
+    if (!articles.length) return null;
+    var box = el("span", { class: "sources", text: "Sources: " });
+    articles.forEach(function (s) {
+      var label = s.title + (s.section ? " › " + s.section : "");
+      var url;
+      try { url = new URL(s.url, SERVER + "/"); } catch (e) { url = null; }
+      if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) {
+        box.append(el("span", { text: label }));
+        return;
+      }
+      box.append(el("a", { href: url.href, target: "_blank", rel: "noopener noreferrer nofollow", text: label }));
+    });
+    return box;
   }
   function imagesFor(list) {
     var box = el("div", { class: "images" });
@@ -473,6 +492,7 @@
       if (message.state === "streaming" && b.text.length > message.text.length) return;
       b.text = message.text;
       b.state = message.state;
+      b.sources = message.sources;
       renderBody(b);
       if (message.state === "streaming") { setStreaming(message.seq); showTyping(false); }
       else if (message.role === "agent" && !b.counted) {
@@ -554,6 +574,7 @@
       var b = bubbleFor({ seq: f.seq, role: "assistant", state: f.state });
       b.text = f.text;
       b.state = f.state;
+      b.sources = f.sources;
       renderBody(b);
       lastSeq = Math.max(lastSeq, f.seq);
       bumpUnread(f.seq);

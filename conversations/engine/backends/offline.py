@@ -28,6 +28,7 @@ from conversations.engine.backends import (
 )
 from conversations.engine.language import language_note
 from conversations.engine.tokens import prompt_tokens, token_count
+from conversations.knowledge.passage_answers import passage_reply
 from conversations.tools import ToolCall, ToolOutcome
 
 ORDER_NUMBER = re.compile(
@@ -396,7 +397,11 @@ def _compose(request: ModelRequest, cues: Cues, available: set[str], can_call: b
             else:
                 paragraphs.append("I don't see any orders for you yet.")
         elif outcome.name == "search_faq":
-            paragraphs.append(_faq_reply(data))
+            question = _call_arguments(request, outcome.call_id).get("question", "")
+            if data.get("best") == "passage":
+                paragraphs.append(passage_reply(question=question, data=data) or I_DONT_KNOW)
+            else:
+                paragraphs.append(_faq_reply(data))
         elif outcome.name == "handoff_to_human":
             paragraphs.append(
                 "I've asked a human agent to join this conversation. They'll reply right here "

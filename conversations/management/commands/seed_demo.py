@@ -12,7 +12,8 @@ DEFAULT_CONVERSATIONS = 300
 
 class Command(BaseCommand):
     help = (
-        "Load the demo store: a bot with its FAQ, customers and orders. Safe to run again. "
+        "Load the demo store: a bot with its FAQ, help-center articles, customers and orders. "
+        "Safe to run again. "
         f"--conversations N makes sure N generated past conversations exist "
         f"(default {DEFAULT_CONVERSATIONS}; 0 for none)."
     )
@@ -45,6 +46,8 @@ class Command(BaseCommand):
         else:
             for line in result.faq.lines():
                 self.stdout.write(f"  {line}")
+        for line in result.articles.lines() if result.articles else ():
+            self.stdout.write(f"  {line}")
         if conversations:
             added = conversations_seed(bot=bot, count=conversations, progress=progress)
             self.stdout.write(f"  conversations: {added} generated, {conversations} wanted")

@@ -13,7 +13,7 @@ from ninja.openapi.docs import render_template
 from ninja.parser import Parser
 
 from conversations.edge.responses import error_response
-from conversations.transports.api import conversations, knowledge, management
+from conversations.transports.api import articles, conversations, knowledge, management
 from conversations.transports.api.auth import ApiKeyAuth
 from conversations.transports.api.errors import error_handlers_install
 
@@ -81,3 +81,4 @@ error_handlers_install(api)
 api.add_router("/v1/", management.router)
 api.add_router("/v1/", conversations.router)
 api.add_router("/v1/", knowledge.router)
+api.add_router("/v1/", articles.router)

@@ -137,7 +137,13 @@ def test_the_tool_cites_nothing_when_nothing_fits(bot):
     assert answered.data["matches"][0]["question"] == "Do you ship internationally?"
     assert answered.sources[0]["title"] == "Do you ship internationally?"
     refused = search_faq(context=context, question="write me a poem about the sea")
-    assert refused.data == {"matches": [], "no_good_match": True, "ambiguous": False}
+    assert refused.data == {
+        "matches": [],
+        "passages": [],
+        "best": "",
+        "no_good_match": True,
+        "ambiguous": False,
+    }
     assert refused.sources == []
 
 

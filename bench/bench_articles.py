@@ -1,0 +1,137 @@
+"""Articles at size: importing and indexing N articles (about 5 passages each) on the embedded
+default (SQLite in a scratch file, tasks in-process), then search latency at that size.
+
+    python bench/bench_articles.py            # 1,000 articles
+    python bench/bench_articles.py 200        # fewer, for a quick look
+
+Targets (issue 14): 1,000 articles (~5,000 passages) indexed in under 2 minutes; search p95
+at that size at most 20 ms. The figures go to docs/knowledge.md ("Articles").
+"""
+
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SCRATCH = Path(tempfile.mkdtemp(prefix="sb-bench-articles-"))
+os.environ.pop("DATABASE_URL", None)
+os.environ.pop("REDIS_URL", None)
+os.environ["SQLITE_PATH"] = str(SCRATCH / "bench.sqlite3")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
+os.environ.setdefault("SECRET_KEY", "bench")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+from conversations.demo.loader import DEMO_HELP_DIR  # noqa: E402
+from conversations.importing.articles import (  # noqa: E402
+    ArticleFields,
+    articles_read,
+    articles_store,
+)
+from conversations.knowledge.passage_search import (  # noqa: E402
+    passage_index,
+    passage_index_forget,
+    passage_search,
+)
+from conversations.models import Article, Bot, Passage  # noqa: E402
+
+TOPICS = [
+    "kettle", "jacket", "backpack", "desk lamp", "water bottle", "running shoes", "office chair",
+    "tent", "blender", "headphones", "yoga mat", "coffee maker", "sleeping bag", "umbrella",
+]  # fmt: skip
+SECTIONS = ["care", "shipping", "returns", "warranty", "payments"]
+QUESTIONS = [
+    "How long does delivery to Hawaii take?",
+    "Can I return swimwear?",
+    "How long is the warranty on batteries?",
+    "Do you take cash on delivery?",
+    "How many points do I earn per dollar?",
+    "How do I descale my kettle?",
+    "What if my tent arrives damaged?",
+    "Is the office chair covered for two years?",
+    "Can I exchange running shoes for another size?",
+    "How long do refunds take with PayPal?",
+]
+
+
+def synthetic_articles(n: int, rng: random.Random) -> list[ArticleFields]:
+    """N articles of five sections each, built from the demo help center's sentences."""
+    sentences = [
+        sentence.strip() + "."
+        for article in articles_read(paths=[DEMO_HELP_DIR])
+        for sentence in article.body.replace("\n", " ").split(". ")
+        if len(sentence.split()) > 5 and not sentence.lstrip().startswith("#")
+    ]
+    articles = []
+    for number in range(n):
+        topic = rng.choice(TOPICS)
+        sections = []
+        for part in range(5):
+            body = " ".join(rng.sample(sentences, 9)).replace("items", f"{topic}s")
+            heading = f"{topic.title()} {SECTIONS[part]} {number}"
+            sections.append(f"## {heading}\n\n{body}")
+        articles.append(
+            ArticleFields(
+                source=f"bench/{number}.md",
+                title=f"{topic.title()} guide {number}",
+                body=f"# {topic.title()} guide {number}\n\n" + "\n\n".join(sections),
+            )
+        )
+    return articles
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    call_command("migrate", verbosity=0)
+    bot = Bot.objects.create(name="Bench", slug="bench")
+    articles = synthetic_articles(n, random.Random(7))
+
+    started = time.perf_counter()
+    report = articles_store(bot=bot, articles=articles)  # indexing runs in-process on commit
+    indexed = time.perf_counter() - started
+    passages = Passage.objects.filter(article__bot=bot).count()
+    assert report.counts("articles").created == n
+    assert Article.objects.filter(bot=bot, indexed_version=1).count() == n
+
+    passage_search(bot_id=bot.pk, question="warm up the URL resolver")
+    passage_index_forget()
+    started = time.perf_counter()
+    passage_index(bot_id=bot.pk)
+    build = time.perf_counter() - started
+
+    timings = []
+    for _ in range(20):
+        for question in QUESTIONS:
+            started = time.perf_counter()
+            passage_search(bot_id=bot.pk, question=question)
+            timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    p95 = timings[int(len(timings) * 0.95) - 1]
+
+    again = time.perf_counter()
+    unchanged = articles_store(bot=bot, articles=articles)
+    rerun = time.perf_counter() - again
+    assert unchanged.changed == 0
+
+    print(f"articles: {n}, passages: {passages} ({passages / n:.1f} per article)")
+    print(f"import + index (embedded default, in-process): {indexed:.1f} s "
+          f"({indexed / passages * 1000:.2f} ms per passage)")  # fmt: skip
+    print(f"import again, nothing changed: {rerun:.1f} s")
+    print(f"search index build (first search after a change): {build * 1000:.0f} ms")
+    print(
+        f"search over {passages} passages: median {statistics.median(timings):.1f} ms, "
+        f"p95 {p95:.1f} ms, max {timings[-1]:.1f} ms ({len(timings)} searches)"
+    )
+
+
+if __name__ == "__main__":
+    main()

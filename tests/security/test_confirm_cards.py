@@ -131,3 +131,15 @@ async def test_the_api_answers_a_card_once(async_client):
         auth,
     )
     assert missing.status_code == 404
+
+
+async def test_another_bots_key_cannot_answer_the_card(async_client):
+    conversation, order, action_id = await a_proposal()
+    other_bot = await sync_to_async(factories.bot_create)()
+    _, secret = await sync_to_async(api_key_create)(bot=other_bot, name="t", scopes="chat,read")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    path = f"/api/v1/conversations/{conversation.pk}/actions/{action_id}"
+    answer = await apost(async_client, path, {"decision": "confirm"}, auth)
+    assert answer.status_code == 404
+    assert await refunds(order) == 0
+    assert (await OrderAction.objects.aget(pk=action_id)).status == "proposed"

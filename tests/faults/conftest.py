@@ -237,3 +237,13 @@ def customer_texts(conversation_id: str) -> list[str]:
         .order_by("seq")
         .values_list("text", flat=True)
     )
+
+
+def is_complete_answer(frame: dict) -> bool:
+    """A finished, complete assistant reply: live (assistant.done) or replayed (message)."""
+    if frame["type"] == "assistant.done":
+        return frame["state"] == "complete" and bool(frame["text"])
+    if frame["type"] == "message":
+        message = frame["message"]
+        return message["role"] == "assistant" and message["state"] == "complete"
+    return False

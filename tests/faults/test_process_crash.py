@@ -11,6 +11,7 @@ from tests.faults.conftest import (
     Server,
     assistant_rows_settle,
     customer_texts,
+    is_complete_answer,
     server_env,
 )
 from tests.openai_server import Reply
@@ -18,15 +19,6 @@ from tests.openai_server import Reply
 pytestmark = [requires_postgres, requires_redis, pytest.mark.slow]
 
 STORY = " ".join(f"word{n}" for n in range(400))
-
-
-def is_complete_answer(frame: dict) -> bool:
-    if frame["type"] == "assistant.done":
-        return frame["state"] == "complete" and bool(frame["text"])
-    if frame["type"] == "message":
-        message = frame["message"]
-        return message["role"] == "assistant" and message["state"] == "complete"
-    return False
 
 
 async def test_a_reply_orphaned_by_a_killed_process_is_ended_and_answered_again(bot, openai_server):

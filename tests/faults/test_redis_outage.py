@@ -13,6 +13,7 @@ from tests.faults.conftest import (
     Server,
     assistant_rows_settle,
     customer_texts,
+    is_complete_answer,
     server_env,
 )
 from tests.openai_server import Reply
@@ -20,15 +21,6 @@ from tests.openai_server import Reply
 pytestmark = [requires_postgres, requires_redis, pytest.mark.slow]
 
 STORY = " ".join(f"word{n}" for n in range(120))
-
-
-def is_complete_answer(frame: dict) -> bool:
-    if frame["type"] == "assistant.done":
-        return frame["state"] == "complete" and bool(frame["text"])
-    if frame["type"] == "message":
-        message = frame["message"]
-        return message["role"] == "assistant" and message["state"] == "complete"
-    return False
 
 
 async def refused_code(client: Client) -> int | None:

@@ -5,6 +5,10 @@ its tool calls, followed by one tool message per result, then the next round's m
 assistant message opens with AssistantStarted; one AssistantDone closes the reply (for its
 last message), preceded by an Error when a fault is what ended it.
 
+It is the one loop for every model-written text: the bot's reply to the customer and the
+copilot's draft for an agent run the same rounds, tools and leak guard; the output
+(outputs.py: CustomerReply or AgentDraft) decides what is stored and which events leave.
+
 Only the loop lives here: the assistant row's lifecycle (open, checkpoints, final write) is
 persistence.py's, fitting the history to the budget and summarising is context.py's, and a
 cached answer's replay is cache.py's.
@@ -35,9 +39,7 @@ from conversations.domain.events import (
     ToolStarted,
 )
 from conversations.domain.messages import message_text_check
-from conversations.domain.status import handoff_request
 from conversations.engine import cache as reply_cache
-from conversations.engine import persistence
 from conversations.engine.backends import (
     Backend,
     Finish,
@@ -56,9 +58,10 @@ from conversations.engine.faults import (
     fault_classify,
     stream_with_retries,
 )
+from conversations.engine.outputs import CustomerReply, Output
 from conversations.engine.persistence import Row
 from conversations.engine.safety import LeakGuard, leak_guard_for
-from conversations.models import Message, MessageState, ToolRunStatus
+from conversations.models import MessageState, ToolRunStatus
 from conversations.tools import ToolOutcome, call_arguments
 
 logger = logging.getLogger(__name__)
@@ -74,6 +77,7 @@ class _Reply:
     tools: list[dict[str, Any]]
     cancel: asyncio.Event | None
     cache_key: reply_cache.CacheSlot | None
+    output: Output
     started: float = field(default_factory=time.monotonic)
     allow_waiting: bool = False
     prompt_tokens: int = 0
@@ -98,7 +102,7 @@ class _Reply:
             fields["data"] = data
         if finish_reason != "tool_calls":
             fields["sources"] = self.sources
-        state, finish_reason, cost = await persistence.row_close(
+        state, finish_reason, cost = await self.output.row_close(
             row,
             conversation_id=self.conversation_id,
             model=self.model,
@@ -202,7 +206,7 @@ class _Reply:
                         yield started
                     if sendable:
                         yield AssistantDelta(seq=row.seq, text=sendable)
-                    await persistence.row_checkpoint(
+                    await self.output.checkpoint(
                         row, conversation_id=self.conversation_id, allow_waiting=self.allow_waiting
                     )
                 elif isinstance(event, Usage):
@@ -250,7 +254,7 @@ class _Reply:
             )
         pending = {call.id: call for call in calls}
         outcomes = tool_registry.tool_calls_execute(
-            conversation_id=self.conversation_id, message_id=row.id, calls=calls
+            conversation_id=self.conversation_id, calls=calls, **self.output.tool_runs_owner(row)
         )
         async for outcome in until_cancelled(outcomes, self.cancel):
             if outcome.call_id not in pending:
@@ -273,7 +277,7 @@ class _Reply:
             yield outcome
 
     async def _tool_finished(self, row: Row, outcome: ToolOutcome) -> ToolFinished:
-        await database_call(persistence.tool_message_store)(
+        await database_call(self.output.tool_result_store)(
             conversation_id=self.conversation_id, outcome=outcome
         )
         self.tools_used.append(outcome.name)
@@ -300,13 +304,12 @@ class _Reply:
 
     # -- the whole reply --------------------------------------------------------------------
 
-    async def run(self, *, message: Message) -> AsyncIterator[Event]:
-        """The reply, its first assistant row (`message`) already created by _prepare."""
+    async def run(self, *, row: Row) -> AsyncIterator[Event]:
+        """The reply, its first row (an assistant message, or the draft) created by _prepare."""
         self.budget = context_budget(
             model=self.history.model, max_output_tokens=self.history.max_output_tokens
         )
         self.guard = leak_guard_for(self.history.system_prompt) if self.engine == "openai" else None
-        row = Row.of(message)
         round_index, context_retried = 0, False
         while True:
             try:
@@ -377,9 +380,7 @@ class _Reply:
                     else:
                         yield item
             except Stop as stop:
-                await database_call(Message.objects.filter(pk=row.id).update)(
-                    state=MessageState.INTERRUPTED, finish_reason=stop.reason
-                )
+                await self.output.row_interrupt(row, reason=stop.reason)
                 for event in self._finish(row, MessageState.INTERRUPTED, stop.reason):
                     yield event
                 return
@@ -394,7 +395,8 @@ class _Reply:
                     yield event
                 return
             round_index += 1
-            next_row = await persistence.row_open(
+            next_row = await self.output.row_next(
+                row,
                 conversation_id=self.conversation_id,
                 engine=self.engine,
                 model=self.model,
@@ -418,10 +420,11 @@ class _Reply:
             reason = "refusal"
         if not row.text.strip():
             # Nothing to show (an empty answer, or calls after the last allowed round).
-            row.text = customer_message("model_unavailable")
+            row.text = self.output.empty_text()
             for started in self._started(row):
                 yield started
-            yield AssistantDelta(seq=row.seq, text=row.text)
+            if row.text:
+                yield AssistantDelta(seq=row.seq, text=row.text)
             reason = "empty"
         state, reason = await self._row_close(
             row, state=MessageState.COMPLETE, finish_reason=reason
@@ -470,10 +473,12 @@ class _Prepared:
     hit: dict[str, Any] | None = None
     over_budget: bool = False
     tools: list[dict[str, Any]] = field(default_factory=list)
-    row: Message | None = None  # None: not created, or the bot no longer owns the conversation
+    row: Row | None = None  # None: not created, or the bot no longer owns the conversation
 
 
-def _prepare(*, conversation_id: Any, engine: str, ask_moderation: bool) -> _Prepared:
+def _prepare(
+    *, conversation_id: Any, engine: str, ask_moderation: bool, output: Output | None = None
+) -> _Prepared:
     """The history, input check, cache lookup, budget, tools and assistant row: one round trip.
 
     Each of these used to be a thread hop of its own; under load every hop waits its turn
@@ -481,7 +486,8 @@ def _prepare(*, conversation_id: Any, engine: str, ask_moderation: bool) -> _Pre
     moderation on, the cache and the row wait until the moderation call has answered
     (_prepare_rest).
     """
-    history = persistence.reply_setup(conversation_id)
+    output = output or CustomerReply()
+    history = output.history_setup(conversation_id)
     if history is None:
         return _Prepared()
     last = history.last_customer
@@ -493,24 +499,27 @@ def _prepare(*, conversation_id: Any, engine: str, ask_moderation: bool) -> _Pre
             return _Prepared(history=history, rejected=rejected)
     prepared = _Prepared(history=history)
     if not ask_moderation:
-        _prepare_rest(prepared, conversation_id=conversation_id, engine=engine)
+        _prepare_rest(prepared, conversation_id=conversation_id, engine=engine, output=output)
     return prepared
 
 
-def _prepare_rest(prepared: _Prepared, *, conversation_id: Any, engine: str) -> None:
+def _prepare_rest(
+    prepared: _Prepared, *, conversation_id: Any, engine: str, output: Output
+) -> None:
     history = prepared.history
     model = _model_for(history, engine)
-    prepared.cache_key, prepared.hit = reply_cache.cache_lookup(
-        history=history, engine=engine, model=model
-    )
-    if prepared.hit is not None:
-        return
+    if output.uses_cache:
+        prepared.cache_key, prepared.hit = reply_cache.cache_lookup(
+            history=history, engine=engine, model=model
+        )
+        if prepared.hit is not None:
+            return
     if engine == "openai" and bot_budget_exceeded(bot=history.bot):
         prepared.over_budget = True
         return
-    prepared.tools = tool_registry.tool_definitions(bot=history.bot)
-    prepared.row = persistence.assistant_row_create(
-        conversation_id=conversation_id, engine=engine, model=model, allow_waiting=False
+    prepared.tools = output.tools_offered(tool_registry.tool_definitions(bot=history.bot))
+    prepared.row = output.row_create(
+        conversation_id=conversation_id, engine=engine, model=model, tools=prepared.tools
     )
 
 
@@ -519,13 +528,29 @@ def _model_for(history: History, engine: str) -> str:
 
 
 async def reply_stream(
-    *, conversation_id: Any, cancel: asyncio.Event | None = None
+    *, conversation_id: Any, cancel: asyncio.Event | None = None, output: Output | None = None
 ) -> AsyncIterator[Event]:
-    """The events of the bot's reply to a conversation (see conversations/engine/__init__.py)."""
+    """The events of the bot's reply to a conversation (see conversations/engine/__init__.py).
+
+    `output` is CustomerReply() unless given: AgentDraft(...) writes a copilot draft instead,
+    through the same loop, and yields only draft events.
+    """
+    output = output or CustomerReply()
+    async for event in _reply_events(conversation_id=conversation_id, cancel=cancel, output=output):
+        for emitted in output.emit(event):
+            yield emitted
+
+
+async def _reply_events(
+    *, conversation_id: Any, cancel: asyncio.Event | None, output: Output
+) -> AsyncIterator[Event]:
     engine = settings.SUPPORTBOT_ENGINE
-    ask_moderation = engine == "openai" and settings.SUPPORTBOT_MODERATION
+    ask_moderation = engine == "openai" and settings.SUPPORTBOT_MODERATION and output.moderates
     prepared = await database_call(_prepare)(
-        conversation_id=conversation_id, engine=engine, ask_moderation=ask_moderation
+        conversation_id=conversation_id,
+        engine=engine,
+        ask_moderation=ask_moderation,
+        output=output,
     )
     history = prepared.history
     if history is None:
@@ -547,7 +572,9 @@ async def reply_stream(
         if flagged:
             yield Error(code="moderated", message=customer_message("moderated"), seq=last.seq)
             return
-        await database_call(_prepare_rest)(prepared, conversation_id=conversation_id, engine=engine)
+        await database_call(_prepare_rest)(
+            prepared, conversation_id=conversation_id, engine=engine, output=output
+        )
     if prepared.hit is not None:
         async for event in reply_cache.cached_reply_stream(
             conversation_id=conversation_id, history=history, engine=engine, hit=prepared.hit
@@ -555,13 +582,7 @@ async def reply_stream(
             yield event
         return
     if prepared.over_budget:
-        # Past the bot's daily token budget a person answers instead of the model.
-        await database_call(handoff_request)(
-            conversation_id=conversation_id,
-            summary="The bot's daily token budget is used up.",
-            requested_by="bot",
-        )
-        yield Error(code="budget_exhausted", message=customer_message("budget_exhausted"))
+        yield await output.over_budget(conversation_id=conversation_id)
         return
     if prepared.row is None:
         return  # someone else took the conversation meanwhile
@@ -574,6 +595,7 @@ async def reply_stream(
         tools=prepared.tools,
         cancel=cancel,
         cache_key=prepared.cache_key,
+        output=output,
     )
-    async for event in reply.run(message=prepared.row):
+    async for event in reply.run(row=prepared.row):
         yield event

@@ -1,5 +1,5 @@
 """How a reply is stored: assistant rows opened, checkpointed and closed under the owner check,
-and tool results.
+and tool results; and how a copilot draft is (one ReplyDraft row, never a message).
 
 Sync functions, each called from the async loop through conversations.database.database_call.
 The owner of the conversation is re-checked under a row lock before anything the bot writes is
@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from conversations.database import database_call
@@ -30,6 +31,7 @@ from conversations.models import (
     Message,
     MessageRole,
     MessageState,
+    ReplyDraft,
 )
 from conversations.tools import ToolCall, ToolOutcome
 
@@ -148,6 +150,44 @@ def tool_message_store(*, conversation_id: Any, outcome: ToolOutcome) -> Message
         sources=outcome.sources,
     )
     return message
+
+
+def draft_row_create(*, conversation_id: Any, agent_id: int | None, tools: list[str]) -> int:
+    """A copilot draft's row, with the tools it is offered (tools/runs.py holds runs to them)."""
+    draft = ReplyDraft.objects.create(
+        conversation_id=conversation_id, agent_id=agent_id, tools=tools
+    )
+    return draft.pk
+
+
+def draft_row_finish(
+    *,
+    conversation_id: Any,
+    draft_id: int,
+    usage: Usage,
+    cost: Decimal,
+    text: str,
+    state: str,
+    finish_reason: str,
+) -> None:
+    """One round of a draft: its text so far, state, and usage added to the draft's and the
+    conversation's totals (the bot's budget counts drafts too)."""
+    with transaction.atomic():
+        ReplyDraft.objects.filter(pk=draft_id).update(
+            text=text,
+            state=state,
+            finish_reason=finish_reason,
+            prompt_tokens=F("prompt_tokens") + usage.prompt_tokens,
+            completion_tokens=F("completion_tokens") + usage.completion_tokens,
+            cost_usd=F("cost_usd") + cost,
+            updated_at=timezone.now(),
+        )
+        conversation_usage_add(
+            conversation_id=conversation_id,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost=cost,
+        )
 
 
 # --- The assistant row's lifecycle, from the async reply loop.

@@ -16,6 +16,7 @@ from conversations.models.chat import (
     Message,
     MessageRole,
     MessageState,
+    ReplyDraft,
     ToolRun,
     ToolRunStatus,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "Payment",
     "Product",
     "ProductVariant",
+    "ReplyDraft",
     "RetentionAction",
     "SavedReply",
     "StoreCustomer",

@@ -229,14 +229,67 @@ class ToolRunStatus(models.TextChoices):
     TIMEOUT = "timeout", "Timed out"
 
 
+class ReplyDraft(models.Model):
+    """A reply the copilot drafted for an agent: never a message, never sent to the customer.
+
+    The agent edits the text and sends it as their own reply, or not; the row keeps the
+    draft's tool runs, usage and cost together.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="drafts")
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reply_drafts",
+    )
+    tools = models.JSONField(
+        default=list, blank=True, help_text="The tools the draft was offered (read-only ones)."
+    )
+    text = models.TextField(blank=True)
+    state = models.CharField(
+        max_length=12, choices=MessageState.choices, default=MessageState.STREAMING
+    )
+    finish_reason = models.CharField(max_length=20, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="draft_conversation")]
+
+    def __str__(self) -> str:
+        return f"Draft {self.pk} ({self.state})"
+
+
 class ToolRun(models.Model):
-    """One function call the model made: its arguments, result, status, timings and worker."""
+    """One function call the model made: its arguments, result, status, timings and worker.
+
+    It belongs to the assistant message that made the call, or to a copilot draft: exactly one.
+    """
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="tool_runs"
     )
     message = models.ForeignKey(
-        Message, on_delete=models.CASCADE, related_name="tool_runs", help_text="The assistant turn."
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="tool_runs",
+        help_text="The assistant turn (empty for a draft's run).",
+    )
+    draft = models.ForeignKey(
+        ReplyDraft,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="tool_runs",
+        help_text="The copilot draft (empty for a reply's run).",
     )
     call_id = models.CharField(max_length=64)
     tool = models.CharField(max_length=60)
@@ -256,6 +309,12 @@ class ToolRun(models.Model):
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["message", "call_id"], name="toolrun_unique_call"),
+            models.UniqueConstraint(fields=["draft", "call_id"], name="toolrun_unique_draft_call"),
+            models.CheckConstraint(
+                condition=models.Q(message__isnull=False, draft__isnull=True)
+                | models.Q(message__isnull=True, draft__isnull=False),
+                name="toolrun_message_or_draft",
+            ),
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="toolrun_conversation"),

@@ -4,7 +4,8 @@ This module is the engine's only door to the tools:
 - `tool_definitions(bot=...)`: the OpenAI `tools` parameter, strict JSON schemas made from each
   tool's pydantic argument model.
 - `tool_calls_execute(...)`: runs a round of calls concurrently (Celery workers, or in-process
-  on the embedded default), records a ToolRun row per call and yields a `ToolOutcome` as each
+  on the embedded default), records a ToolRun row per call (of an assistant message, or of a
+  copilot draft, which may run read-only tools only) and yields a `ToolOutcome` as each
   one finishes. It never raises for a tool's own fault: invalid arguments, errors and
   timeouts come back as outcomes the model can read.
 
@@ -41,11 +42,15 @@ def tool_label(*, name: str, arguments: dict[str, Any] | None = None) -> str:
 
 
 async def tool_calls_execute(
-    *, conversation_id: Any, message_id: int, calls: list[ToolCall]
+    *,
+    conversation_id: Any,
+    calls: list[ToolCall],
+    message_id: int | None = None,
+    draft_id: int | None = None,
 ) -> AsyncIterator[ToolOutcome]:
     from conversations.tools.execution import tool_runs_await
 
     async for outcome in tool_runs_await(
-        conversation_id=conversation_id, message_id=message_id, calls=calls
+        conversation_id=conversation_id, message_id=message_id, draft_id=draft_id, calls=calls
     ):
         yield outcome

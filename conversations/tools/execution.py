@@ -68,11 +68,14 @@ def _outcome(run: ToolRun) -> ToolOutcome:
     )
 
 
-def _prepare(conversation_id: Any, message_id: int, calls: list[Any]) -> list[PreparedRun]:
+def _prepare(
+    conversation_id: Any, message_id: int | None, draft_id: int | None, calls: list[Any]
+) -> list[PreparedRun]:
     return [
         tool_run_prepare(
             conversation_id=conversation_id,
             message_id=message_id,
+            draft_id=draft_id,
             call_id=call.id,
             name=call.name,
             arguments_json=call.arguments,
@@ -175,10 +178,17 @@ async def _run_on_worker(run: PreparedRun, timeout: float, mailbox: _Mailbox) ->
 
 
 async def tool_runs_await(
-    *, conversation_id: Any, message_id: int, calls: list[Any]
+    *,
+    conversation_id: Any,
+    calls: list[Any],
+    message_id: int | None = None,
+    draft_id: int | None = None,
 ) -> AsyncIterator[Any]:
-    """Record, validate and run the calls concurrently; yield outcomes as they finish."""
-    prepared = await database_call(_prepare)(conversation_id, message_id, calls)
+    """Record, validate and run the calls concurrently; yield outcomes as they finish.
+
+    The runs belong to the assistant message `message_id` or to the copilot draft `draft_id`.
+    """
+    prepared = await database_call(_prepare)(conversation_id, message_id, draft_id, calls)
     pending: list[asyncio.Task] = []
     try:
         to_run = []

@@ -45,5 +45,6 @@ tool_register(
         function=search_faq,
         label="Searching the help center…",
         done_label="Searched the help center",
+        read_only=True,
     )
 )

@@ -157,6 +157,7 @@ tool_register(
         function=get_order,
         label=LOOKING_UP,
         done_label=LOOKED_UP,
+        read_only=True,
     )
 )
 tool_register(
@@ -170,5 +171,6 @@ tool_register(
         function=list_recent_orders,
         label="Looking up your orders…",
         done_label="Looked up your orders",
+        read_only=True,
     )
 )

@@ -88,6 +88,9 @@ class Tool:
     done_label: str  # once it finished, e.g. "Looked up your order"
     timeout: float | None = None  # seconds; None means SUPPORTBOT_TOOL_TIMEOUT
     enabled: Callable[[Bot], bool] = field(default=lambda bot: True)
+    # Looks things up and changes nothing (no order proven, no handoff, nothing in the store):
+    # the only kind a copilot draft may run (tools/runs.py enforces it).
+    read_only: bool = False
 
 
 class InvalidArguments(Exception):

@@ -1,5 +1,9 @@
 """Tool runs as rows: created before anything runs, executed once, finished or timed out once.
 
+A run belongs to the assistant message that made the call, or to a copilot draft. A draft's
+run may only be a read-only tool it was offered: refused when recorded and again when it
+executes, whatever the model asked.
+
 Status moves queued -> running -> succeeded/failed, or to timeout from queued/running, each
 step a conditional UPDATE: whoever moves the row first wins, so a worker that finishes after
 the engine gave up never overwrites "timeout", and a redelivered task never runs twice.
@@ -16,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from conversations.models import Bot, Conversation, ToolRun, ToolRunStatus
+from conversations.models import Bot, Conversation, ReplyDraft, ToolRun, ToolRunStatus
 from conversations.tools.calls import call_arguments
 from conversations.tools.connectors import OrderSourceError
 from conversations.tools.registry import (
@@ -45,12 +49,38 @@ NOT_AVAILABLE = {
     "message": "That tool is not available here. Answer without it or offer a human agent.",
 }
 
+NOT_FOR_DRAFTS = {
+    "error": "tool_not_available",
+    "message": "A draft may only look things up. Write the draft without this tool.",
+}
+
 
 def tool_available(*, tool: Tool | None, bot_id: int) -> bool:
     """Whether this bot offers the tool now: a tool left out of the list is refused as well."""
     if tool is None:
         return False
     return bool(tool.enabled(Bot.objects.get(pk=bot_id)))
+
+
+def tool_refusal(
+    *, tool: Tool | None, name: str, bot_id: int, draft_tools: list[str] | None
+) -> tuple[str, dict[str, Any]] | None:
+    """Why this call may not run here (the error, the result the model reads), or None.
+
+    `draft_tools` is None for a reply's run, else the tools the draft was offered.
+    """
+    if not tool_available(tool=tool, bot_id=bot_id):
+        # The model was never offered it (disabled, or not this bot's).
+        return f"{name!r} is not available", NOT_AVAILABLE
+    if draft_tools is not None and not (tool.read_only and name in draft_tools):
+        return f"{name!r} may not run for a draft", NOT_FOR_DRAFTS
+    return None
+
+
+def _run_owner(message_id: int | None, draft_id: int | None) -> dict[str, int]:
+    if (message_id is None) == (draft_id is None):
+        raise ValueError("a tool run belongs to a message or to a draft")
+    return {"message_id": message_id} if message_id is not None else {"draft_id": draft_id}
 
 
 def tool_context_for(*, conversation_id: Any) -> ToolContext:
@@ -83,13 +113,20 @@ def result_capped(*, data: dict[str, Any], sources: list[dict[str, Any]]) -> dic
 
 
 def tool_run_prepare(
-    *, conversation_id: Any, message_id: int, call_id: str, name: str, arguments_json: str
+    *,
+    conversation_id: Any,
+    call_id: str,
+    name: str,
+    arguments_json: str,
+    message_id: int | None = None,
+    draft_id: int | None = None,
 ) -> PreparedRun:
     """The run's row: queued when the arguments fit the tool's model, invalid otherwise.
 
-    Idempotent on (message, call id): a round the engine retries reuses its rows.
+    Idempotent on (message or draft, call id): a round the engine retries reuses its rows.
     """
-    existing = ToolRun.objects.filter(message_id=message_id, call_id=call_id).first()
+    owner = _run_owner(message_id, draft_id)
+    existing = ToolRun.objects.filter(**owner, call_id=call_id).first()
     if existing is not None:
         return PreparedRun(existing.pk, call_id, existing.tool, existing.status)
     tool = tool_get(name)
@@ -97,12 +134,21 @@ def tool_run_prepare(
     refusal: dict[str, Any] | None = None
     arguments = call_arguments(arguments_json)
     bot_id = Conversation.objects.values_list("bot_id", flat=True).get(pk=conversation_id)
+    draft_tools = (
+        ReplyDraft.objects.values_list("tools", flat=True).get(pk=draft_id)
+        if draft_id is not None
+        else None
+    )
+    refused = (
+        tool_refusal(tool=tool, name=name, bot_id=bot_id, draft_tools=draft_tools)
+        if tool is not None
+        else None
+    )
     if tool is None:
         status, error = ToolRunStatus.INVALID, f"no tool named {name!r}"
-    elif not tool_available(tool=tool, bot_id=bot_id):
-        # The model was never offered it (disabled, or not this bot's): refused, whatever
-        # the arguments say.
-        status, error, refusal = ToolRunStatus.INVALID, f"{name!r} is not available", NOT_AVAILABLE
+    elif refused is not None:
+        # Refused whatever the arguments say.
+        status, (error, refusal) = ToolRunStatus.INVALID, refused
     else:
         try:
             arguments = arguments_validate(tool=tool, arguments_json=arguments_json)
@@ -114,7 +160,7 @@ def tool_run_prepare(
         with transaction.atomic():
             run = ToolRun.objects.create(
                 conversation_id=conversation_id,
-                message_id=message_id,
+                **owner,
                 call_id=call_id,
                 tool=name[:60],
                 arguments=arguments,
@@ -130,7 +176,7 @@ def tool_run_prepare(
                 duration_ms=0 if invalid else None,
             )
     except IntegrityError:
-        run = ToolRun.objects.get(message_id=message_id, call_id=call_id)
+        run = ToolRun.objects.get(**owner, call_id=call_id)
     return PreparedRun(run.pk, call_id, run.tool, run.status)
 
 
@@ -143,18 +189,26 @@ def tool_run_execute(*, run_id: int, worker: str = IN_PROCESS_WORKER) -> str:
     if not claimed:
         # Running elsewhere, finished, or the engine gave up on it already.
         return ToolRun.objects.values_list("status", flat=True).get(pk=run_id)
-    run = ToolRun.objects.get(pk=run_id)
+    run = ToolRun.objects.select_related("draft").get(pk=run_id)
     tool = tool_get(run.tool)
     clock = time.monotonic()
     error = ""
     sources: list[dict[str, Any]] = []
     context = tool_context_for(conversation_id=run.conversation_id)
-    if not tool_available(tool=tool, bot_id=context.bot_id):
-        # Disabled between the call and its run (or never offered): refused, not run.
+    refused = tool_refusal(
+        tool=tool,
+        name=run.tool,
+        bot_id=context.bot_id,
+        draft_tools=run.draft.tools if run.draft is not None else None,
+    )
+    if refused is not None:
+        # Disabled between the call and its run, never offered, or a draft's write: refused
+        # here too, so a row recorded any other way still never runs.
+        error, refusal = refused
         ToolRun.objects.filter(pk=run_id, status=ToolRunStatus.RUNNING).update(
             status=ToolRunStatus.INVALID,
-            result={"data": dict(NOT_AVAILABLE), "sources": []},
-            error=f"{run.tool!r} is not available",
+            result={"data": dict(refusal), "sources": []},
+            error=error,
             finished_at=timezone.now(),
             duration_ms=0,
         )

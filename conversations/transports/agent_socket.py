@@ -229,7 +229,7 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         async def run() -> None:
             try:
                 async for event in draft_stream(
-                    conversation_id=self.conversation_id, agent_name=name
+                    conversation_id=self.conversation_id, agent_name=name, agent_id=self.user.pk
                 ):
                     await self.send_json(event.to_dict())
             except Conversation.DoesNotExist:

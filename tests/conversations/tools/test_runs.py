@@ -3,10 +3,19 @@
 import json
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations.domain.messages import message_append
-from conversations.models import MessageRole, ToolRun, ToolRunStatus
+from conversations.models import (
+    ConversationStatus,
+    Message,
+    MessageRole,
+    OrderAction,
+    ReplyDraft,
+    ToolRun,
+    ToolRunStatus,
+)
 from conversations.tools.runs import tool_run_execute, tool_run_prepare
 from tests import factories
 
@@ -37,3 +46,91 @@ def test_prepare_and_execute_take_a_pinned_number_of_queries(bot, django_assert_
         status = tool_run_execute(run_id=prepared.run_id)
     assert status == ToolRunStatus.SUCCEEDED
     assert ToolRun.objects.get(pk=prepared.run_id).result["data"]["order"]["number"] == order.number
+
+
+def _draft_of(conversation, tools):
+    return ReplyDraft.objects.create(conversation=conversation, tools=tools)
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("cancel_order", {"order_number": "#1001", "reason": "ordered by mistake"}),
+        ("start_return", {"order_number": "#1001", "item_ids": ["1"]}),
+        ("handoff_to_human", {"summary": "wants a person"}),
+        ("identify_customer", {"order_number": "#1001", "email_or_zip": "a@example.com"}),
+    ],
+)
+def test_a_drafts_write_tool_is_refused_when_recorded(conversation, settings, name, arguments):
+    settings.SUPPORTBOT_ORDER_ACTIONS = True
+    # Even a draft whose offered list names the tool: only read-only tools run for drafts.
+    draft = _draft_of(conversation, ["get_order", name])
+    prepared = tool_run_prepare(
+        conversation_id=conversation.pk,
+        draft_id=draft.pk,
+        call_id="call_1",
+        name=name,
+        arguments_json=json.dumps(arguments),
+    )
+    run = ToolRun.objects.get(pk=prepared.run_id)
+    assert (run.status, run.draft_id, run.message_id) == (ToolRunStatus.INVALID, draft.pk, None)
+    assert run.result["data"]["error"] == "tool_not_available"
+    assert tool_run_execute(run_id=run.pk) == ToolRunStatus.INVALID
+    assert ToolRun.objects.get(pk=run.pk).started_at is None
+    assert not OrderAction.objects.exists()
+    conversation.refresh_from_db()
+    assert conversation.status == ConversationStatus.BOT
+
+
+def test_a_drafts_write_run_recorded_as_queued_anyway_is_refused_when_it_executes(
+    conversation, settings
+):
+    """The executor checks again: a row written any other way still never runs."""
+    settings.SUPPORTBOT_ORDER_ACTIONS = True
+    draft = _draft_of(conversation, ["handoff_to_human"])
+    run = ToolRun.objects.create(
+        conversation=conversation,
+        draft=draft,
+        call_id="call_1",
+        tool="handoff_to_human",
+        arguments={"summary": "wants a person"},
+        status=ToolRunStatus.QUEUED,
+    )
+    assert tool_run_execute(run_id=run.pk) == ToolRunStatus.INVALID
+    run.refresh_from_db()
+    assert run.result["data"]["error"] == "tool_not_available"
+    assert "may not run for a draft" in run.error
+    conversation.refresh_from_db()
+    assert conversation.status == ConversationStatus.BOT
+    assert not Message.objects.filter(conversation=conversation).exists()
+
+
+def test_a_draft_runs_only_the_read_only_tools_it_was_offered(conversation):
+    draft = _draft_of(conversation, ["search_faq"])
+    offered = tool_run_prepare(
+        conversation_id=conversation.pk,
+        draft_id=draft.pk,
+        call_id="call_1",
+        name="search_faq",
+        arguments_json=json.dumps({"question": "refunds"}),
+    )
+    not_offered = tool_run_prepare(
+        conversation_id=conversation.pk,
+        draft_id=draft.pk,
+        call_id="call_2",
+        name="list_recent_orders",
+        arguments_json="{}",
+    )
+    assert offered.status == ToolRunStatus.QUEUED
+    assert tool_run_execute(run_id=offered.run_id) == ToolRunStatus.SUCCEEDED
+    assert not_offered.status == ToolRunStatus.INVALID
+
+
+def test_a_run_belongs_to_a_message_or_a_draft_never_both_nor_neither(conversation):
+    message, _ = message_append(conversation_id=conversation.pk, role=MessageRole.ASSISTANT)
+    draft = _draft_of(conversation, [])
+    for owner in ({}, {"message": message, "draft": draft}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            ToolRun.objects.create(conversation=conversation, call_id="c", tool="t", **owner)
+    with pytest.raises(ValueError):
+        tool_run_prepare(conversation_id=conversation.pk, call_id="c", name="t", arguments_json="")

@@ -10,8 +10,8 @@ from django.test import Client
 
 from conversations.domain.messages import message_append
 from conversations.domain.realtime import conversation_group
-from conversations.domain.status import handoff_request
-from conversations.models import ConversationStatus, Message, MessageRole
+from conversations.domain.status import conversation_claim, handoff_request
+from conversations.models import ConversationStatus, Message, MessageRole, ToolRun
 from conversations.transports.routing import websocket_urlpatterns
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -230,6 +230,45 @@ async def test_a_draft_streams_to_the_asking_agent_only(conversation, agent_user
     assert await Message.objects.filter(conversation=conversation).acount() == 1
     await agent.disconnect()
     await layer.group_discard(conversation_group(conversation.pk), customer)
+
+
+async def test_nothing_of_a_draft_reaches_the_customers_socket_or_the_messages(
+    conversation, agent_user, settings
+):
+    """A real customer socket open beside the console: the draft, its lookups included, is
+    the agent's alone, and no row the customer could ever be sent is written."""
+    settings.SUPPORTBOT_ENGINE = "offline"
+    settings.SUPPORTBOT_OFFLINE_DELAY = 0
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the worker path: agents/test_copilot_worker.py
+    await sync_to_async(message_append)(
+        conversation_id=conversation.pk,
+        role=MessageRole.CUSTOMER,
+        text="How long does a refund take?",
+    )
+    await sync_to_async(conversation_claim)(conversation_id=conversation.pk, agent=agent_user)
+    customer = WebsocketCommunicator(
+        application, f"/ws/chat/{conversation.pk}/", headers=[(b"origin", b"http://testserver")]
+    )
+    assert (await customer.connect())[0]
+    await customer.send_json_to({"type": "auth", "token": conversation.resume_token})
+    replayed = []  # the ready frame, the history, the takeover: all before the draft
+    while not await customer.receive_nothing(timeout=0.5):
+        replayed.append((await customer.receive_json_from())["type"])
+    assert "ready" in replayed
+    agent, _, _ = await _connect(f"/ws/agent/conversations/{conversation.pk}/", agent_user)
+    await _until(agent, "status.changed")
+    before = await Message.objects.filter(conversation=conversation).acount()
+
+    await agent.send_json_to({"type": "draft"})
+    tool = await _until(agent, "draft.tool", timeout=10)
+    done = await _until(agent, "draft.done", timeout=10)
+
+    assert tool["tool"] == "search_faq" and done["text"]
+    assert await customer.receive_nothing(timeout=1.0)
+    assert await Message.objects.filter(conversation=conversation).acount() == before
+    assert await ToolRun.objects.filter(conversation=conversation, message=None).acount() == 1
+    await agent.disconnect()
+    await customer.disconnect()
 
 
 async def test_history_longer_than_one_page_arrives_whole(conversation, agent_user):

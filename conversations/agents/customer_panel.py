@@ -124,9 +124,10 @@ def previous_conversations(*, conversation: Conversation) -> list[Conversation]:
 
 
 def tool_runs_summary(*, conversation_id: Any) -> list[dict[str, Any]]:
-    runs = ToolRun.objects.filter(conversation_id=conversation_id).order_by("-created_at", "-id")[
-        :TOOL_RUNS_SHOWN
-    ]
+    # The bot's runs: a copilot draft's lookups (message empty) are the agent's own.
+    runs = ToolRun.objects.filter(conversation_id=conversation_id, message__isnull=False).order_by(
+        "-created_at", "-id"
+    )[:TOOL_RUNS_SHOWN]
     rows = []
     for run in reversed(list(runs)):
         tool = tool_get(run.tool)

@@ -44,7 +44,9 @@ def transcript_messages(*, conversation_id: Any) -> list[dict[str, Any]]:
         .order_by("seq")
     )
     runs: dict[int, list[ToolRun]] = defaultdict(list)
-    for run in ToolRun.objects.filter(conversation_id=conversation_id).order_by("created_at", "pk"):
+    # The messages' runs; a copilot draft's (message empty) are no part of the transcript.
+    bot_runs = ToolRun.objects.filter(conversation_id=conversation_id, message__isnull=False)
+    for run in bot_runs.order_by("created_at", "pk"):
         runs[run.message_id].append(run)
     recorded_calls = {run.call_id for group in runs.values() for run in group}
     entries = []

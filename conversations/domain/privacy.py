@@ -19,6 +19,7 @@ from conversations.models import (
     ConversationStatus,
     Customer,
     Message,
+    ReplyDraft,
     RetentionAction,
     ToolRun,
 )
@@ -62,6 +63,7 @@ def conversations_anonymise(*, conversation_ids: list[Any]) -> int:
             text="", data={}, tool_calls=[], sources=[], client_id=None
         )
         ToolRun.objects.filter(conversation_id__in=ids).update(arguments={}, result=None, error="")
+        ReplyDraft.objects.filter(conversation_id__in=ids).update(text="")
         for pk in ids:
             # A fresh random hash: the customer's old resume token opens nothing any more.
             Conversation.objects.filter(pk=pk).update(

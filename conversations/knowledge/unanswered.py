@@ -78,6 +78,7 @@ def unanswered_questions(*, bot_ids: list[int], since: datetime) -> list[_Asked]
         ToolRun.objects.filter(
             tool__in=KNOWLEDGE_TOOLS,
             status=ToolRunStatus.SUCCEEDED,
+            message__isnull=False,  # the bot's searches, not a copilot draft's
             created_at__gte=since,
             conversation__bot_id__in=bot_ids,
         )

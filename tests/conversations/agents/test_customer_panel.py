@@ -3,8 +3,9 @@
 from django.utils import timezone
 
 from conversations.agents.customer_panel import customer_panel
+from conversations.agents.transcripts import transcript_messages
 from conversations.domain.messages import message_append
-from conversations.models import MessageRole, OrderAccessGrant, ToolRun
+from conversations.models import MessageRole, OrderAccessGrant, ReplyDraft, ToolRun
 from tests import factories
 
 
@@ -99,8 +100,28 @@ def test_summary_so_far_and_the_tools_the_bot_ran(conversation):
         arguments={"order_number": "#W1"},
         status="succeeded",
     )
+    # A copilot draft's lookup is the agent's, not the bot's work.
+    draft = ReplyDraft.objects.create(conversation=conversation, tools=["search_faq"])
+    ToolRun.objects.create(
+        conversation=conversation, draft=draft, call_id="c1", tool="search_faq", status="succeeded"
+    )
     panel = customer_panel(conversation_id=conversation.pk)
     assert "order status" in panel.summary and "Where is my order" in panel.summary
     assert [(r["tool"], r["label"], r["status"]) for r in panel.tool_runs] == [
         ("get_order", "Looked up your order", "succeeded")
     ]
+
+
+def test_a_drafts_run_hides_no_tool_message_of_the_bot_in_the_transcript(conversation):
+    """The bot's tool messages show unless a run of the bot's own stands for them."""
+    message_append(conversation_id=conversation.pk, role=MessageRole.ASSISTANT)
+    message_append(
+        conversation_id=conversation.pk, role=MessageRole.TOOL, text="{}", tool_call_id="call_1"
+    )
+    draft = ReplyDraft.objects.create(conversation=conversation, tools=["search_faq"])
+    ToolRun.objects.create(
+        conversation=conversation, draft=draft, call_id="call_1", tool="search_faq"
+    )
+    entries = transcript_messages(conversation_id=conversation.pk)
+    assert [e["message"].role for e in entries] == [MessageRole.ASSISTANT, MessageRole.TOOL]
+    assert all(e["tool_runs"] == [] for e in entries)

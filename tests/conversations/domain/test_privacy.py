@@ -14,6 +14,7 @@ from conversations.models import (
     Customer,
     Message,
     MessageRole,
+    ReplyDraft,
     RetentionAction,
 )
 from tests.agents_fixtures import chat_create
@@ -50,6 +51,7 @@ def test_retention_anonymises_old_conversations_and_keeps_the_figures(bot, setti
     )
     attachment = _image(old, settings, tmp_path)
     path = attachment.file.path
+    draft = ReplyDraft.objects.create(conversation=old, text="Jane, your parcel to 1 Main St")
     recent = chat_create(bot=bot, texts=["hello"], email="new@example.com")
     _aged(old, 40)
     _aged(recent, 5)
@@ -60,6 +62,8 @@ def test_retention_anonymises_old_conversations_and_keeps_the_figures(bot, setti
     assert (old.title, old.csat_comment) == ("", "")
     assert (old.topic, old.csat_rating, old.prompt_tokens, old.last_seq) == ("shipping", 4, 500, 2)
     assert set(old.messages.values_list("text", flat=True)) == {""}
+    draft.refresh_from_db()
+    assert draft.text == ""
     assert not Attachment.objects.filter(pk=attachment.pk).exists()
     assert not (tmp_path / path).exists()
     customer = Customer.objects.get(pk=old.customer_id)

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from conversations.domain.messages import message_append
 from conversations.domain.status import handoff_request
 from conversations.knowledge.unanswered import unanswered_groups
-from conversations.models import FaqEntry, MessageRole, ToolRun, ToolRunStatus
+from conversations.models import FaqEntry, MessageRole, ReplyDraft, ToolRun, ToolRunStatus
 from tests import factories
 
 
@@ -54,6 +54,22 @@ def test_questions_are_grouped_by_similarity_and_counted(bot):
         "Do you sell spaceships to Mars?",
     ]
     assert dict(groups[1].reasons) == {"handed off": 1}
+
+
+def test_a_copilot_drafts_search_is_no_unanswered_question(bot):
+    conversation = factories.conversation_create(bot=bot)
+    message_append(conversation_id=conversation.pk, role=MessageRole.CUSTOMER, text="Spaceships?")
+    draft = ReplyDraft.objects.create(conversation=conversation, tools=["search_faq"])
+    ToolRun.objects.create(
+        conversation=conversation,
+        draft=draft,
+        call_id="call_1",
+        tool="search_faq",
+        arguments={"question": "Do you sell spaceships?"},
+        status=ToolRunStatus.SUCCEEDED,
+        result={"data": {"matches": [], "no_good_match": True}, "sources": []},
+    )
+    assert unanswered_groups(bot_ids=[bot.pk]) == []
 
 
 def test_a_question_the_faq_now_answers_drops_off(bot):

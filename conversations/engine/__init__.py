@@ -20,10 +20,13 @@ In detail (docs/engine.md):
   means no reply was attempted (message too long, moderated).
 - Nothing at all is yielded when the bot does not own the conversation.
 
-The modules: loop.py (the reply loop), context.py (history, budget, running summary),
-tokens.py (o200k_base offline), pricing.py, faults.py (retries, customer messages),
-safety.py (prompt-leak guard), cache.py (repeated FAQ questions), and
-backends/ (openai.py, offline.py) behind one interface.
+With `output=AgentDraft(...)` (outputs.py) the same loop writes an agent's copilot draft
+instead: no message, read-only tools only, and only draft events (see agents/copilot.py).
+
+The modules: loop.py (the reply loop), outputs.py (CustomerReply, AgentDraft), context.py
+(history, budget, running summary), tokens.py (o200k_base offline), pricing.py, faults.py
+(retries, customer messages), safety.py (prompt-leak guard), cache.py (repeated FAQ
+questions), and backends/ (openai.py, offline.py) behind one interface.
 """
 
 from conversations.engine.loop import reply_stream

@@ -15,6 +15,7 @@ cached answer's replay is cache.py's.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -536,9 +537,11 @@ async def reply_stream(
     through the same loop, and yields only draft events.
     """
     output = output or CustomerReply()
-    async for event in _reply_events(conversation_id=conversation_id, cancel=cancel, output=output):
-        for emitted in output.emit(event):
-            yield emitted
+    events = _reply_events(conversation_id=conversation_id, cancel=cancel, output=output)
+    async with contextlib.aclosing(events):
+        async for event in events:
+            for emitted in output.emit(event):
+                yield emitted
 
 
 async def _reply_events(

@@ -33,7 +33,6 @@ from conversations.engine import persistence
 from conversations.engine.context import History, history_load
 from conversations.engine.faults import customer_message
 from conversations.engine.persistence import Row
-from conversations.engine.pricing import cost_usd
 from conversations.models import Message, MessageState, ReplyDraft
 from conversations.tools import ToolOutcome
 from conversations.tools.registry import tool_get
@@ -166,17 +165,11 @@ class AgentDraft:
         finish_reason: str,
         **_: Any,
     ) -> tuple[str, str, Decimal]:
-        usage = row.usage
-        cost = cost_usd(
-            model=model,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached_tokens=usage.cached_tokens,
-        )
+        cost = persistence.usage_cost(model=model, usage=row.usage)
         await database_call(persistence.draft_row_finish)(
             conversation_id=conversation_id,
             draft_id=row.id,
-            usage=usage,
+            usage=row.usage,
             cost=cost,
             text=row.text,
             state=state,

@@ -123,16 +123,29 @@ def row_finish(
             updated_at=timezone.now(),
             **fields,
         )
-        conversation_usage_add(
-            conversation_id=conversation_id,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cost=cost,
-        )
+        _usage_count(conversation_id=conversation_id, usage=usage, cost=cost)
         if fields.get("state") == MessageState.COMPLETE:
             # Sent after commit, once, whichever transport asked for the reply.
             webhook_message_created(message=Message.objects.get(pk=message_id))
     return fields["state"], fields["finish_reason"]
+
+
+def _usage_count(*, conversation_id: Any, usage: Usage, cost: Decimal) -> None:
+    conversation_usage_add(
+        conversation_id=conversation_id,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cost=cost,
+    )
+
+
+def usage_cost(*, model: str, usage: Usage) -> Decimal:
+    return cost_usd(
+        model=model,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+    )
 
 
 def tool_message_store(*, conversation_id: Any, outcome: ToolOutcome) -> Message:
@@ -182,12 +195,7 @@ def draft_row_finish(
             cost_usd=F("cost_usd") + cost,
             updated_at=timezone.now(),
         )
-        conversation_usage_add(
-            conversation_id=conversation_id,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cost=cost,
-        )
+        _usage_count(conversation_id=conversation_id, usage=usage, cost=cost)
 
 
 # --- The assistant row's lifecycle, from the async reply loop.
@@ -287,18 +295,12 @@ async def row_close(
 ) -> tuple[str, str, Decimal]:
     """The row's final write (after any checkpoint in flight): (state, finish_reason, cost)."""
     await _checkpoint_settle(row, conversation_id=conversation_id)
-    usage = row.usage
-    cost = cost_usd(
-        model=model,
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        cached_tokens=usage.cached_tokens,
-    )
+    cost = usage_cost(model=model, usage=row.usage)
     state, finish_reason = await database_call(row_finish)(
         conversation_id=conversation_id,
         message_id=row.id,
         allow_waiting=allow_waiting,
-        usage=usage,
+        usage=row.usage,
         cost=cost,
         text=row.text,
         state=state,

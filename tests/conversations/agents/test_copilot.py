@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def offline(settings):
     settings.SUPPORTBOT_ENGINE = "offline"
     settings.SUPPORTBOT_OFFLINE_DELAY = 0
-    # Lookups in-process; on a worker: test_copilot_worker.py.
+    # Lookups in-process; on a worker: tools/test_worker.py.
     settings.CELERY_TASK_ALWAYS_EAGER = True
 
 

@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from conversations.domain.messages import message_append
-from conversations.models import MessageRole, ToolRun, ToolRunStatus
+from conversations.models import Message, MessageRole, ReplyDraft, ToolRun, ToolRunStatus
 from conversations.tools import ToolCall, tool_calls_execute
 from tests import factories
 from tests.celery_worker import celery_worker_running
@@ -206,3 +206,32 @@ async def test_the_order_number_with_another_email_gets_nothing_of_it(worker):
     runs = [r async for r in ToolRun.objects.filter(conversation_id=conversation.pk)]
     assert "identify_customer" in {r.tool for r in runs}
     assert all(r.result["data"].get("error") for r in runs if r.tool == "get_order")
+
+
+async def test_a_copilot_drafts_lookups_run_on_the_worker_as_runs_of_the_draft(worker):
+    """An agent's draft takes the same tool path: ToolRun rows of the draft, on the worker."""
+    from conversations.agents.copilot import draft_stream
+
+    conversation, order = await a_customer_says(
+        text="Order {number}: can I return the water bottle?", verified_email="ana@example.com"
+    )
+    with override_settings(SUPPORTBOT_ENGINE="offline"):
+        events = [
+            e.to_dict()
+            async for e in draft_stream(conversation_id=conversation.pk, agent_name="Dana")
+        ]
+
+    assert events[-1]["type"] == "draft.done", events
+    text = events[-1]["text"]
+    assert order.number in text and "1Z999AA10123456784" in text
+    assert {e["tool"] for e in events if e["type"] == "draft.tool"} == {"get_order", "search_faq"}
+    draft = await ReplyDraft.objects.aget(conversation_id=conversation.pk)
+    runs = [r async for r in ToolRun.objects.filter(conversation_id=conversation.pk)]
+    assert {r.tool for r in runs} == {"get_order", "search_faq"}
+    assert all(r.draft_id == draft.pk and r.message_id is None for r in runs)
+    assert all(r.status == ToolRunStatus.SUCCEEDED for r in runs)
+    assert all(r.worker.startswith("tools-test@") for r in runs)
+    assert draft.text == text
+    # Only the customer's message: the draft is no part of the conversation.
+    roles = [m.role async for m in Message.objects.filter(conversation_id=conversation.pk)]
+    assert roles == [MessageRole.CUSTOMER]

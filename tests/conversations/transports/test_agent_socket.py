@@ -239,7 +239,7 @@ async def test_nothing_of_a_draft_reaches_the_customers_socket_or_the_messages(
     the agent's alone, and no row the customer could ever be sent is written."""
     settings.SUPPORTBOT_ENGINE = "offline"
     settings.SUPPORTBOT_OFFLINE_DELAY = 0
-    settings.CELERY_TASK_ALWAYS_EAGER = True  # the worker path: agents/test_copilot_worker.py
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the worker path: tools/test_worker.py
     await sync_to_async(message_append)(
         conversation_id=conversation.pk,
         role=MessageRole.CUSTOMER,

@@ -46,11 +46,14 @@ NOT_AVAILABLE = {
 }
 
 
-def tool_available(*, tool: Tool | None, bot_id: int) -> bool:
-    """Whether this bot offers the tool now: a tool left out of the list is refused as well."""
+def tool_available(*, tool: Tool | None, bot_id: int | None = None, bot: Bot | None = None) -> bool:
+    """Whether this bot offers the tool now: a tool left out of the list is refused as well.
+
+    Pass the bot when it is loaded already, else its id.
+    """
     if tool is None:
         return False
-    return bool(tool.enabled(Bot.objects.get(pk=bot_id)))
+    return bool(tool.enabled(bot if bot is not None else Bot.objects.get(pk=bot_id)))
 
 
 def tool_context_for(*, conversation_id: Any) -> ToolContext:
@@ -96,10 +99,9 @@ def tool_run_prepare(
     status, error = ToolRunStatus.QUEUED, ""
     refusal: dict[str, Any] | None = None
     arguments = call_arguments(arguments_json)
-    bot_id = Conversation.objects.values_list("bot_id", flat=True).get(pk=conversation_id)
     if tool is None:
         status, error = ToolRunStatus.INVALID, f"no tool named {name!r}"
-    elif not tool_available(tool=tool, bot_id=bot_id):
+    elif not tool_available(tool=tool, bot=Bot.objects.get(conversations=conversation_id)):
         # The model was never offered it (disabled, or not this bot's): refused, whatever
         # the arguments say.
         status, error, refusal = ToolRunStatus.INVALID, f"{name!r} is not available", NOT_AVAILABLE

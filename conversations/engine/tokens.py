@@ -114,12 +114,24 @@ def prompt_tokens(
     model: str = "gpt-4o-mini",
 ) -> int:
     """An estimate of the prompt tokens a request will use (exact for plain text messages)."""
-    total = TOKENS_REPLY_PRIMING + sum(message_tokens(m, model=model) for m in messages)
+    total = TOKENS_REPLY_PRIMING
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") == "system" and isinstance(content, str) and len(message) == 2:
+            total += TOKENS_PER_MESSAGE + 1 + _shared_token_count(content)
+        else:
+            total += message_tokens(message, model=model)
     if tools:
         # Tool schemas are rendered into the prompt in a compact form a little smaller than
         # their JSON; counting the JSON keeps the estimate on the safe side.
-        total += token_count(json.dumps(tools, separators=(",", ":")))
+        total += _shared_token_count(json.dumps(tools, separators=(",", ":")))
     return total
+
+
+@functools.lru_cache(maxsize=128)
+def _shared_token_count(text: str) -> int:
+    """token_count of a text many prompts share (a system prompt, the tools' schemas): once."""
+    return token_count(text)
 
 
 # Message.tokens is counted for these roles (and order-action events): the prompt shows them

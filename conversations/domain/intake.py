@@ -30,7 +30,12 @@ from conversations.domain.events import (
     Event,
     MessageCreated,
 )
-from conversations.domain.messages import message_insert, message_serialize, message_text_check
+from conversations.domain.messages import (
+    message_for_client_id,
+    message_insert,
+    message_serialize,
+    message_text_check,
+)
 from conversations.domain.realtime import event_publish
 from conversations.domain.recovery import LOST, LostReply, lost_replies_end, unanswered_after
 from conversations.domain.status import bot_may_write
@@ -130,10 +135,8 @@ def _customer_message_store_once(
 ) -> _Stored:
     with transaction.atomic():
         if client_id:
-            existing = (
-                Message.objects.filter(conversation_id=conversation_id, client_id=client_id)
-                .prefetch_related("attachments")
-                .first()
+            existing = message_for_client_id(
+                conversation_id=conversation_id, client_id=client_id, attachments=True
             )
             if existing is not None:
                 return _resend(conversation_id=conversation_id, existing=existing)

@@ -38,9 +38,7 @@ def message_append(
     sequence number is taken, so concurrent writers (other processes included) never collide.
     """
     if client_id:
-        existing = Message.objects.filter(
-            conversation_id=conversation_id, client_id=client_id
-        ).first()
+        existing = message_for_client_id(conversation_id=conversation_id, client_id=client_id)
         if existing is not None:
             return existing, False
     try:
@@ -55,13 +53,33 @@ def message_append(
             )
     except IntegrityError:
         # The same client id stored meanwhile by a concurrent attempt: that one is the message.
-        existing = Message.objects.filter(
-            conversation_id=conversation_id, client_id=client_id or None
-        ).first()
+        existing = (
+            message_for_client_id(conversation_id=conversation_id, client_id=client_id)
+            if client_id
+            else None
+        )
         if existing is None:
             raise
         return existing, False
     return message, True
+
+
+def message_for_client_id(
+    *, conversation_id: Any, client_id: str, attachments: bool = False
+) -> Message | None:
+    """The conversation's message with this client id (unique per conversation), if stored.
+
+    With `attachments`, their rows come along (message_serialize reads them).
+    """
+    # No ordering: the model's ("conversation", "seq") would join the conversation table to
+    # sort one row by the conversation's own ordering.
+    messages = Message.objects.filter(conversation_id=conversation_id, client_id=client_id)
+    if attachments:
+        messages = messages.prefetch_related("attachments")
+    try:
+        return messages.order_by().get()
+    except Message.DoesNotExist:
+        return None
 
 
 def message_insert(

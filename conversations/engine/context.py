@@ -244,12 +244,17 @@ def turns_build(messages: list[Message], *, model: str) -> list[Turn]:
 def history_conversation(conversation_id: Any) -> Conversation | None:
     """The conversation with what history_load needs beside its messages, in one query: bot,
     customer, running summary, and whether any image was ever attached (`has_attachments`)."""
-    return (
-        Conversation.objects.select_related("bot", "customer", "context_summary")
-        .annotate(has_attachments=Exists(Attachment.objects.filter(conversation=OuterRef("pk"))))
-        .filter(pk=conversation_id)
-        .first()
-    )
+    try:
+        # get(), not first(): no ORDER BY (the model's ordering) to build for one row.
+        return (
+            Conversation.objects.select_related("bot", "customer", "context_summary")
+            .annotate(
+                has_attachments=Exists(Attachment.objects.filter(conversation=OuterRef("pk")))
+            )
+            .get(pk=conversation_id)
+        )
+    except Conversation.DoesNotExist:
+        return None
 
 
 def history_load(*, conversation_id: Any, conversation: Conversation | None = None) -> History:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from conversations import engine
 from conversations.database import database_call
@@ -30,7 +30,12 @@ from conversations.domain.events import (
     Event,
     MessageCreated,
 )
-from conversations.domain.messages import message_append, message_serialize, message_text_check
+from conversations.domain.messages import (
+    message_for_client_id,
+    message_insert,
+    message_serialize,
+    message_text_check,
+)
 from conversations.domain.realtime import event_publish
 from conversations.domain.recovery import LOST, LostReply, lost_replies_end, unanswered_after
 from conversations.domain.status import bot_may_write
@@ -106,45 +111,70 @@ class _Stored:
 def _customer_message_store(
     *, conversation_id: Any, text: str, client_id: str, attachment_ids: list[str]
 ) -> _Stored:
-    with transaction.atomic():
-        # Locked: a close (or takeover) that commits meanwhile is seen here, not after the write.
-        conversation = (
-            Conversation.objects.select_for_update()
-            .only("id", "status", "last_seq")
-            .get(pk=conversation_id)
+    try:
+        return _customer_message_store_once(
+            conversation_id=conversation_id,
+            text=text,
+            client_id=client_id,
+            attachment_ids=attachment_ids,
         )
+    except IntegrityError:
+        if not client_id:
+            raise
+        # The same message sent twice at once: the other attempt stored it, this is a resend.
+        return _customer_message_store_once(
+            conversation_id=conversation_id,
+            text=text,
+            client_id=client_id,
+            attachment_ids=attachment_ids,
+        )
+
+
+def _customer_message_store_once(
+    *, conversation_id: Any, text: str, client_id: str, attachment_ids: list[str]
+) -> _Stored:
+    with transaction.atomic():
         if client_id:
-            existing = (
-                Message.objects.filter(conversation_id=conversation_id, client_id=client_id)
-                .prefetch_related("attachments")
-                .first()
+            existing = message_for_client_id(
+                conversation_id=conversation_id, client_id=client_id, attachments=True
             )
             if existing is not None:
-                # A resend: its reply may have died with a process; end that reply now rather
-                # than at the next sweep, so that the resend answers it.
-                lost = lost_replies_end(conversation_id=conversation_id)
-                unanswered = existing.seq == conversation.last_seq or unanswered_after(
-                    conversation_id=conversation_id, seq=existing.seq
-                )
-                payload = message_serialize(existing)
-                return _Stored(existing, False, conversation.status, unanswered, payload, lost)
-        if conversation.status == ConversationStatus.CLOSED:
-            raise DomainError("closed", "This conversation is closed.")
+                return _resend(conversation_id=conversation_id, existing=existing)
         attachments = (
             _attachments_check(conversation_id=conversation_id, ids=attachment_ids, message_pk=None)
             if attachment_ids
             else []
         )
-        message, created = message_append(
+        # Locked by the write itself: a close (or takeover) that committed before is seen here.
+        message, status = message_insert(
             conversation_id=conversation_id,
             role=MessageRole.CUSTOMER,
             text=text,
             client_id=client_id or None,
+            allowed=lambda status: status != ConversationStatus.CLOSED,
         )
+        if message is None:
+            raise DomainError("closed", "This conversation is closed.")
         if attachments:
             Attachment.objects.filter(pk__in=[a.pk for a in attachments]).update(message=message)
-        payload = message_serialize(message)
-    return _Stored(message, created, conversation.status, True, payload)
+        payload = message_serialize(message, attachments=attachments)
+    return _Stored(message, True, status, True, payload)
+
+
+def _resend(*, conversation_id: Any, existing: Message) -> _Stored:
+    """A message stored before: its reply may have died with a process; end that reply now
+    rather than at the next sweep, so that the resend answers it."""
+    conversation = (
+        Conversation.objects.select_for_update()
+        .only("id", "status", "last_seq")
+        .get(pk=conversation_id)
+    )
+    lost = lost_replies_end(conversation_id=conversation_id)
+    unanswered = existing.seq == conversation.last_seq or unanswered_after(
+        conversation_id=conversation_id, seq=existing.seq
+    )
+    payload = message_serialize(existing)
+    return _Stored(existing, False, conversation.status, unanswered, payload, lost)
 
 
 async def customer_message_post(

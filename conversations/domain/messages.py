@@ -1,12 +1,14 @@
 """Appending messages to a conversation in order, idempotently, and reading them back."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations.agents.access import agent_avatar_url, agent_name
+from conversations.domain.conversation_lock import conversation_seq_take
 from conversations.domain.errors import DomainError
 from conversations.domain.webhooks import webhook_emit
 from conversations.models import Conversation, Message, MessageRole, MessageState, WebhookEvent
@@ -35,34 +37,99 @@ def message_append(
     Returns the message and whether it was created. The conversation row is locked while the
     sequence number is taken, so concurrent writers (other processes included) never collide.
     """
+    if client_id:
+        existing = message_for_client_id(conversation_id=conversation_id, client_id=client_id)
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            message, _status = message_insert(
+                conversation_id=conversation_id,
+                role=role,
+                text=text,
+                client_id=client_id,
+                state=state,
+                **fields,
+            )
+    except IntegrityError:
+        # The same client id stored meanwhile by a concurrent attempt: that one is the message.
+        existing = (
+            message_for_client_id(conversation_id=conversation_id, client_id=client_id)
+            if client_id
+            else None
+        )
+        if existing is None:
+            raise
+        return existing, False
+    return message, True
+
+
+def message_for_client_id(
+    *, conversation_id: Any, client_id: str, attachments: bool = False
+) -> Message | None:
+    """The conversation's message with this client id (unique per conversation), if stored.
+
+    With `attachments`, their rows come along (message_serialize reads them).
+    """
+    # No ordering: the model's ("conversation", "seq") would join the conversation table to
+    # sort one row by the conversation's own ordering.
+    messages = Message.objects.filter(conversation_id=conversation_id, client_id=client_id)
+    if attachments:
+        messages = messages.prefetch_related("attachments")
+    try:
+        return messages.order_by().get()
+    except Message.DoesNotExist:
+        return None
+
+
+def message_insert(
+    *,
+    conversation_id: Any,
+    role: str,
+    text: str = "",
+    client_id: str | None = None,
+    state: str = MessageState.COMPLETE,
+    allowed: Callable[[str], bool] | None = None,
+    **fields: Any,
+) -> tuple[Message | None, str]:
+    """Lock the conversation, take the next sequence number and store the message: two queries.
+
+    Inside the caller's transaction, with no client id lookup (the caller did it). `allowed`
+    (the conversation's status -> may this be written) refuses under the lock: the transaction
+    is marked for rollback and the message is None. Returns the message and the status.
+    """
     if role not in MessageRole.values:
         raise ValueError(f"Unknown message role {role!r}.")
     now = timezone.now()
-    with transaction.atomic():
-        conversation = (
-            Conversation.objects.select_for_update().only("id", "last_seq").get(pk=conversation_id)
-        )
-        if client_id:
-            existing = Message.objects.filter(
-                conversation_id=conversation_id, client_id=client_id
-            ).first()
-            if existing is not None:
-                return existing, False
-        seq = conversation.last_seq + 1
-        Conversation.objects.filter(pk=conversation_id).update(
-            last_seq=seq, last_message_at=now, updated_at=now
-        )
-        message = Message.objects.create(
-            conversation_id=conversation_id,
-            seq=seq,
+    locked = conversation_seq_take(conversation_id=conversation_id, now=now)
+    if locked is None:
+        raise Conversation.DoesNotExist(f"No conversation {conversation_id}.")
+    if allowed is not None and not allowed(locked.status):
+        transaction.set_rollback(True)
+        return None, locked.status
+    if "tokens" not in fields and state == MessageState.COMPLETE:
+        # Not at import: conversations.engine imports this module.
+        from conversations.engine.tokens import stored_tokens
+
+        fields["tokens"] = stored_tokens(
             role=role,
             text=text,
-            client_id=client_id or None,
-            state=state,
-            **fields,
+            tool_calls=fields.get("tool_calls"),
+            tool_call_id=fields.get("tool_call_id", ""),
+            event=fields.get("event", ""),
         )
+    message = Message.objects.create(
+        conversation_id=conversation_id,
+        seq=locked.last_seq,
+        role=role,
+        text=text,
+        client_id=client_id or None,
+        state=state,
+        **fields,
+    )
+    if locked.webhooks:
         webhook_message_created(message=message)
-    return message, True
+    return message, locked.status
 
 
 def messages_after(*, conversation_id: Any, after_seq: int = 0, limit: int = 500) -> list[Message]:
@@ -75,9 +142,14 @@ def messages_after(*, conversation_id: Any, after_seq: int = 0, limit: int = 500
     )
 
 
-def message_serialize(message: Message) -> dict[str, Any]:
-    """The public shape of a stored message, the same for every transport."""
+def message_serialize(message: Message, *, attachments: list | None = None) -> dict[str, Any]:
+    """The public shape of a stored message, the same for every transport.
+
+    `attachments`: the message's, when the caller has them (saves a query).
+    """
     author = message.author
+    if attachments is None:
+        attachments = message.attachments.all()
     return {
         "id": message.pk,
         "seq": message.seq,
@@ -92,7 +164,7 @@ def message_serialize(message: Message) -> dict[str, Any]:
         "agent_avatar": agent_avatar_url(author),
         "attachments": [
             {"id": str(a.pk), "content_type": a.content_type, "width": a.width, "height": a.height}
-            for a in message.attachments.all()
+            for a in attachments
         ],
         "created_at": message.created_at.isoformat(),
     }

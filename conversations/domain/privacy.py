@@ -60,7 +60,7 @@ def conversations_anonymise(*, conversation_ids: list[Any]) -> int:
         _attachment_files_delete(attachments)
         attachments.delete()
         Message.objects.filter(conversation_id__in=ids).update(
-            text="", data={}, tool_calls=[], sources=[], client_id=None
+            text="", data={}, tool_calls=[], sources=[], client_id=None, tokens=None
         )
         ToolRun.objects.filter(conversation_id__in=ids).update(arguments={}, result=None, error="")
         ReplyDraft.objects.filter(conversation_id__in=ids).update(text="")

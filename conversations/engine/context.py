@@ -14,13 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Prefetch, Q
 
 from conversations.database import database_call
 from conversations.domain.budget import conversation_usage_add
 from conversations.engine.pricing import cost_usd, model_spec
-from conversations.engine.tokens import image_tokens, message_tokens, prompt_tokens
+from conversations.engine.tokens import (
+    ORDER_ACTION_EVENT,
+    image_tokens,
+    message_tokens,
+    prompt_tokens,
+)
 from conversations.models import (
+    Attachment,
     Bot,
     ContextSummary,
     Conversation,
@@ -35,7 +41,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ORDER_ACTION_EVENT = "order_action"  # the customer's answer to a confirm card: the model is told
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
 IMAGES_PER_MESSAGE = 4
 MESSAGES_WITH_IMAGES = 2  # older pictures become a note: they cost thousands of tokens each
@@ -122,11 +127,18 @@ def _image_part(attachment: Any) -> dict[str, Any] | None:
     return {"type": "image_url", "image_url": {"url": url, "detail": "auto"}}
 
 
+def _tokens(message: Message, wire: dict[str, Any], *, model: str) -> int:
+    """The message's stored count (engine/tokens.py: stored_tokens), else counted now."""
+    if message.tokens is not None:
+        return message.tokens
+    return message_tokens(wire, model=model)
+
+
 def _customer_message(message: Message, *, with_images: bool, model: str) -> tuple[dict, int]:
     images = [a for a in message.attachments.all() if a.content_type in IMAGE_TYPES]
     if not images:
         wire = {"role": "user", "content": message.text}
-        return wire, message_tokens(wire, model=model)
+        return wire, _tokens(message, wire, model=model)
     if not with_images:
         note = f"[The customer attached {len(images)} image(s) earlier.]"
         wire = {"role": "user", "content": f"{message.text}\n{note}".strip()}
@@ -197,13 +209,13 @@ def turns_build(messages: list[Message], *, model: str) -> list[Turn]:
             if message.state == MessageState.FAILED or not (message.text or message.tool_calls):
                 continue
             wire = _assistant_wire(message)
-            tokens = message_tokens(wire, model=model)
+            tokens = _tokens(message, wire, model=model)
         elif message.role == MessageRole.TOOL:
             if message.tool_call_id not in pending_calls:
                 continue  # its call was trimmed or never stored: the API would refuse it
             pending_calls.pop(message.tool_call_id)
             wire = {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.text}
-            tokens = message_tokens(wire, model=model)
+            tokens = _tokens(message, wire, model=model)
         elif message.role == MessageRole.AGENT:
             wire = _agent_wire(message)
             tokens = message_tokens(wire, model=model)
@@ -211,7 +223,7 @@ def turns_build(messages: list[Message], *, model: str) -> list[Turn]:
             # The customer's answer to a confirm card, written by the code, not by anyone
             # the model could be talked into trusting.
             wire = {"role": "system", "content": message.text}
-            tokens = message_tokens(wire, model=model)
+            tokens = _tokens(message, wire, model=model)
         else:
             continue
         if current is not None and message.role != MessageRole.TOOL:
@@ -229,20 +241,48 @@ def turns_build(messages: list[Message], *, model: str) -> list[Turn]:
     return turns
 
 
-def history_load(*, conversation_id: Any, conversation: Conversation | None = None) -> History:
-    """Everything the model may see of a conversation, from the database (sync)."""
-    if conversation is None:
-        conversation = Conversation.objects.select_related("bot", "customer").get(
-            pk=conversation_id
+def history_conversation(conversation_id: Any) -> Conversation | None:
+    """The conversation with what history_load needs beside its messages, in one query: bot,
+    customer, running summary, and whether any image was ever attached (`has_attachments`)."""
+    try:
+        # get(), not first(): no ORDER BY (the model's ordering) to build for one row.
+        return (
+            Conversation.objects.select_related("bot", "customer", "context_summary")
+            .annotate(
+                has_attachments=Exists(Attachment.objects.filter(conversation=OuterRef("pk")))
+            )
+            .get(pk=conversation_id)
         )
+    except Conversation.DoesNotExist:
+        return None
+
+
+def history_load(*, conversation_id: Any, conversation: Conversation | None = None) -> History:
+    """Everything the model may see of a conversation, from the database (sync).
+
+    `conversation`: from history_conversation, else loaded here.
+    """
+    if conversation is None:
+        conversation = history_conversation(conversation_id)
+        if conversation is None:
+            raise Conversation.DoesNotExist(f"No conversation {conversation_id}.")
     bot, customer = conversation.bot, conversation.customer
-    summary = ContextSummary.objects.filter(conversation_id=conversation_id).first()
+    try:
+        summary = conversation.context_summary
+    except ContextSummary.DoesNotExist:
+        summary = None
     through = summary.through_seq if summary else 0
+    # No conversation with images pays for looking them up.
+    attachments = (
+        "attachments"
+        if conversation.has_attachments
+        else Prefetch("attachments", queryset=Attachment.objects.none())
+    )
     rows = list(
         Message.objects.filter(conversation_id=conversation_id, seq__gt=through)
         .exclude(Q(role=MessageRole.EVENT) & ~Q(event=ORDER_ACTION_EVENT))
         .select_related("author")
-        .prefetch_related("attachments")
+        .prefetch_related(attachments)
         .order_by("seq")
     )
     model = bot.model

@@ -19,15 +19,16 @@ from django.utils import timezone
 
 from conversations.database import database_call
 from conversations.domain.budget import conversation_usage_add
-from conversations.domain.messages import message_append, webhook_message_created
+from conversations.domain.conversation_lock import conversation_usage_take
+from conversations.domain.messages import message_append, message_insert, webhook_message_created
 from conversations.domain.recovery import lease_expiry, process_id
 from conversations.domain.status import bot_may_write, bot_writable_statuses
 from conversations.engine.backends import Usage
 from conversations.engine.cancel import Stop
-from conversations.engine.context import History, history_load
+from conversations.engine.context import History, history_conversation, history_load
 from conversations.engine.pricing import cost_usd
+from conversations.engine.tokens import stored_tokens
 from conversations.models import (
-    Conversation,
     Message,
     MessageRole,
     MessageState,
@@ -44,9 +45,7 @@ CHECKPOINT_DELTAS = 120
 
 
 def reply_setup(conversation_id: Any) -> History | None:
-    conversation = (
-        Conversation.objects.select_related("bot", "customer").filter(pk=conversation_id).first()
-    )
+    conversation = history_conversation(conversation_id)
     if conversation is None or not bot_may_write(conversation.status, allow_waiting=False):
         return None
     return history_load(conversation_id=conversation_id, conversation=conversation)
@@ -56,18 +55,11 @@ def assistant_row_create(
     *, conversation_id: Any, engine: str, model: str, allow_waiting: bool
 ) -> Message | None:
     with transaction.atomic():
-        status = (
-            Conversation.objects.select_for_update()
-            .filter(pk=conversation_id)
-            .values_list("status", flat=True)
-            .first()
-        )
-        if status is None or not bot_may_write(status, allow_waiting=allow_waiting):
-            return None
-        message, _ = message_append(
+        message, _status = message_insert(
             conversation_id=conversation_id,
             role=MessageRole.ASSISTANT,
             state=MessageState.STREAMING,
+            allowed=lambda status: bot_may_write(status, allow_waiting=allow_waiting),
             engine=engine,
             model=model,
             lease_owner=process_id(),
@@ -104,15 +96,20 @@ def row_finish(
     the message ends interrupted with finish_reason "superseded".
     """
     with transaction.atomic():
-        status = (
-            Conversation.objects.select_for_update()
-            .filter(pk=conversation_id)
-            .values_list("status", flat=True)
-            .first()
+        locked = conversation_usage_take(
+            conversation_id=conversation_id,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost=cost,
         )
-        if not bot_may_write(status or "", allow_waiting=allow_waiting):
+        if locked is None or not bot_may_write(locked.status, allow_waiting=allow_waiting):
             fields["state"] = MessageState.INTERRUPTED
             fields["finish_reason"] = "superseded"
+        tokens = stored_tokens(
+            role=MessageRole.ASSISTANT,
+            text=fields.get("text", ""),
+            tool_calls=fields.get("tool_calls"),
+        )
         Message.objects.filter(pk=message_id).update(
             lease_owner="",
             lease_expires_at=None,
@@ -120,11 +117,11 @@ def row_finish(
             completion_tokens=usage.completion_tokens,
             cached_tokens=usage.cached_tokens,
             cost_usd=cost,
+            tokens=tokens,
             updated_at=timezone.now(),
             **fields,
         )
-        _usage_count(conversation_id=conversation_id, usage=usage, cost=cost)
-        if fields.get("state") == MessageState.COMPLETE:
+        if locked is not None and locked.webhooks and fields.get("state") == MessageState.COMPLETE:
             # Sent after commit, once, whichever transport asked for the reply.
             webhook_message_created(message=Message.objects.get(pk=message_id))
     return fields["state"], fields["finish_reason"]

@@ -114,9 +114,50 @@ def prompt_tokens(
     model: str = "gpt-4o-mini",
 ) -> int:
     """An estimate of the prompt tokens a request will use (exact for plain text messages)."""
-    total = TOKENS_REPLY_PRIMING + sum(message_tokens(m, model=model) for m in messages)
+    total = TOKENS_REPLY_PRIMING
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") == "system" and isinstance(content, str) and len(message) == 2:
+            total += TOKENS_PER_MESSAGE + 1 + _shared_token_count(content)
+        else:
+            total += message_tokens(message, model=model)
     if tools:
         # Tool schemas are rendered into the prompt in a compact form a little smaller than
         # their JSON; counting the JSON keeps the estimate on the safe side.
-        total += token_count(json.dumps(tools, separators=(",", ":")))
+        total += _shared_token_count(json.dumps(tools, separators=(",", ":")))
     return total
+
+
+@functools.lru_cache(maxsize=128)
+def _shared_token_count(text: str) -> int:
+    """token_count of a text many prompts share (a system prompt, the tools' schemas): once."""
+    return token_count(text)
+
+
+# Message.tokens is counted for these roles (and order-action events): the prompt shows them
+# as stored. An agent's message carries the agent's name, a customer's their images: counted
+# when the prompt is built.
+STORED_TOKEN_ROLES = {"customer", "assistant", "tool"}
+ORDER_ACTION_EVENT = "order_action"  # the customer's answer to a confirm card: the model is told
+
+
+def stored_tokens(
+    *,
+    role: str,
+    text: str,
+    tool_calls: list[dict[str, Any]] | None = None,
+    tool_call_id: str = "",
+    event: str = "",
+) -> int | None:
+    """Message.tokens: message_tokens() of the message as the prompt shows it, or None."""
+    if role not in STORED_TOKEN_ROLES and not (role == "event" and event == ORDER_ACTION_EVENT):
+        return None
+    wire: dict[str, Any] = {"content": text or None}
+    if tool_calls:
+        wire["tool_calls"] = [
+            {"function": {"name": c["name"], "arguments": c.get("arguments") or "{}"}}
+            for c in tool_calls
+        ]
+    if role == "tool":
+        wire["tool_call_id"] = tool_call_id
+    return message_tokens(wire)

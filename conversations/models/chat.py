@@ -183,6 +183,12 @@ class Message(models.Model):
     cached_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(**COST_FIELD)
+    tokens = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="What the message's text costs in a prompt, counted once when it is stored "
+        "(empty: counted when needed).",
+    )
     ttft_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time to first token.")
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     finish_reason = models.CharField(max_length=40, blank=True)

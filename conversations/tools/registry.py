@@ -7,7 +7,6 @@ The context (who is asking, in which conversation) comes from the execution laye
 the model's arguments, so scoping cannot be talked around.
 """
 
-import copy
 import functools
 import importlib
 from collections.abc import Callable
@@ -147,8 +146,12 @@ def _definition(tool: Tool) -> dict[str, Any]:
 
 
 def tool_definitions_for(*, bot: Bot) -> list[dict[str, Any]]:
-    """The OpenAI `tools` parameter: each enabled tool's strict schema, from its model."""
-    return [copy.deepcopy(_definition(tool)) for tool in tools_all() if tool.enabled(bot)]
+    """The OpenAI `tools` parameter: each enabled tool's strict schema, from its model.
+
+    The schemas are shared by every reply of the process, not deep-copied for each: read
+    them, never change them.
+    """
+    return [_definition(tool) for tool in tools_all() if tool.enabled(bot)]
 
 
 def arguments_validate(*, tool: Tool, arguments_json: str) -> dict[str, Any]:

@@ -55,21 +55,29 @@ NOT_FOR_DRAFTS = {
 }
 
 
-def tool_available(*, tool: Tool | None, bot_id: int) -> bool:
-    """Whether this bot offers the tool now: a tool left out of the list is refused as well."""
+def tool_available(*, tool: Tool | None, bot_id: int | None = None, bot: Bot | None = None) -> bool:
+    """Whether this bot offers the tool now: a tool left out of the list is refused as well.
+
+    Pass the bot when it is loaded already, else its id.
+    """
     if tool is None:
         return False
-    return bool(tool.enabled(Bot.objects.get(pk=bot_id)))
+    return bool(tool.enabled(bot if bot is not None else Bot.objects.get(pk=bot_id)))
 
 
 def tool_refusal(
-    *, tool: Tool | None, name: str, bot_id: int, draft_tools: list[str] | None
+    *,
+    tool: Tool | None,
+    name: str,
+    draft_tools: list[str] | None,
+    bot_id: int | None = None,
+    bot: Bot | None = None,
 ) -> tuple[str, dict[str, Any]] | None:
     """Why this call may not run here (the error, the result the model reads), or None.
 
     `draft_tools` is None for a reply's run, else the tools the draft was offered.
     """
-    if not tool_available(tool=tool, bot_id=bot_id):
+    if not tool_available(tool=tool, bot_id=bot_id, bot=bot):
         # The model was never offered it (disabled, or not this bot's).
         return f"{name!r} is not available", NOT_AVAILABLE
     if draft_tools is not None and not (tool.read_only and name in draft_tools):
@@ -133,14 +141,18 @@ def tool_run_prepare(
     status, error = ToolRunStatus.QUEUED, ""
     refusal: dict[str, Any] | None = None
     arguments = call_arguments(arguments_json)
-    bot_id = Conversation.objects.values_list("bot_id", flat=True).get(pk=conversation_id)
     draft_tools = (
         ReplyDraft.objects.values_list("tools", flat=True).get(pk=draft_id)
         if draft_id is not None
         else None
     )
     refused = (
-        tool_refusal(tool=tool, name=name, bot_id=bot_id, draft_tools=draft_tools)
+        tool_refusal(
+            tool=tool,
+            name=name,
+            bot=Bot.objects.get(conversations=conversation_id),
+            draft_tools=draft_tools,
+        )
         if tool is not None
         else None
     )

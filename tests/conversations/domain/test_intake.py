@@ -14,7 +14,9 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-QUERIES_POST = 12
+# Begin, the client id lookup, the lock that takes the sequence number (status and webhook flag
+# returned), the row, commit.
+QUERIES_POST = 5
 QUERIES_RESEND = 7  # the stored message, and any reply lost with its process (2)
 
 

@@ -56,9 +56,12 @@ def test_retention_anonymises_old_conversations_and_keeps_the_figures(bot, setti
     _aged(old, 40)
     _aged(recent, 5)
 
+    assert old.messages.filter(tokens__isnull=False).exists()
+
     assert retention_apply() == {bot.slug: 1}
     old.refresh_from_db()
     assert old.anonymised_at is not None
+    assert set(old.messages.values_list("tokens", flat=True)) == {None}
     assert (old.title, old.csat_comment) == ("", "")
     assert (old.topic, old.csat_rating, old.prompt_tokens, old.last_seq) == ("shipping", 4, 500, 2)
     assert set(old.messages.values_list("text", flat=True)) == {""}

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from conversations.domain.messages import message_append
 from conversations.engine.context import history_load, system_prompt_compose
-from conversations.models import ContextSummary, MessageRole
+from conversations.models import ContextSummary, Message, MessageRole
 from tests.openai_server import Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -128,3 +128,25 @@ async def test_offline_engine_summarises_without_a_model(
     summary = await ContextSummary.objects.aget(conversation_id=conversation.pk)
     assert "Customer: question" in summary.text and "Assistant: answer" in summary.text
     assert len(summary.text) <= 1500
+
+
+def test_stored_token_counts_are_what_counting_the_prompt_gives(conversation):
+    add_turn(conversation, 1, with_tool=True, words=20)
+    message_append(
+        conversation_id=conversation.pk,
+        role=MessageRole.ASSISTANT,
+        text="Your parcel left the warehouse yesterday.",
+    )
+    message_append(
+        conversation_id=conversation.pk,
+        role=MessageRole.EVENT,
+        event="order_action",
+        text="The customer confirmed the cancellation of order #1001.",
+    )
+    add_turn(conversation, 2, words=5)
+    stored = history_load(conversation_id=conversation.pk)
+    assert Message.objects.filter(conversation=conversation, tokens__isnull=True).count() == 0
+    Message.objects.filter(conversation=conversation).update(tokens=None)
+    counted = history_load(conversation_id=conversation.pk)
+    assert [t.tokens for t in stored.turns] == [t.tokens for t in counted.turns]
+    assert all(t.tokens > 0 for t in counted.turns)

@@ -21,7 +21,7 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-QUERIES_PREPARE = 6  # the idempotency lookup, the bot (2: may it use the tool), the row (3)
+QUERIES_PREPARE = 5  # the idempotency lookup, the bot (may it use the tool), the row (3)
 # Claim, load, the customer, the bot (may it use the tool), the order (4: lines, payments,
 # fulfilments), result, status.
 QUERIES_EXECUTE = 10

@@ -3,7 +3,8 @@
 On the embedded default (CELERY_TASK_ALWAYS_EAGER) each run executes in a thread of this
 process. Otherwise each becomes a Celery task on the "tools" queue; the worker announces the
 end on this process's channel-layer channel (one long-lived reader per process and event
-loop), and the result is read from the ToolRun row. Either way the wait is
+loop) with what its own conditional UPDATE stored; when it did not finish the run itself (a
+redelivery, a run already timed out) the result is read from the ToolRun row. Either way the wait is
 `asyncio.wait_for`, so a hung tool costs its time limit and the chat goes on.
 """
 
@@ -22,8 +23,9 @@ from conversations.models import ToolRun, ToolRunStatus
 from conversations.tools.calls import ToolOutcome
 from conversations.tools.registry import tool_get, tool_timeout
 from conversations.tools.runs import (
+    ExecutedRun,
     PreparedRun,
-    tool_run_execute,
+    tool_run_perform,
     tool_run_prepare,
     tool_run_time_out,
 )
@@ -47,24 +49,36 @@ def _timeout_for(name: str) -> float:
 
 
 def _outcome(run: ToolRun) -> ToolOutcome:
-    stored = run.result or {}
+    return _outcome_of(
+        call_id=run.call_id,
+        tool_name=run.tool,
+        status=run.status,
+        stored=run.result,
+        duration_ms=run.duration_ms,
+    )
+
+
+def _outcome_of(
+    *, call_id: str, tool_name: str, status: str, stored: Any, duration_ms: int | None
+) -> ToolOutcome:
+    stored = stored or {}
     data = stored.get("data") or {}
-    if run.status not in FINAL:
+    if status not in FINAL:
         data = {"error": "no_result"}
-    tool = tool_get(run.tool)
-    if run.status == ToolRunStatus.SUCCEEDED and tool is not None:
+    tool = tool_get(tool_name)
+    if status == ToolRunStatus.SUCCEEDED and tool is not None:
         label = tool.done_label
     else:
-        label = STATUS_LABELS.get(run.status, "Couldn't finish that")
+        label = STATUS_LABELS.get(status, "Couldn't finish that")
     return ToolOutcome(
-        call_id=run.call_id,
-        name=run.tool,
-        status=run.status,
+        call_id=call_id,
+        name=tool_name,
+        status=status,
         content=json.dumps(data, ensure_ascii=False),
         label=label,
         data=data,
         sources=list(stored.get("sources") or []),
-        duration_ms=run.duration_ms,
+        duration_ms=duration_ms,
     )
 
 
@@ -90,9 +104,9 @@ def _time_out(run_id: int, timeout: float) -> Any:
     return _outcome(ToolRun.objects.get(pk=run_id))
 
 
-def _execute_in_thread(*, run_id: int) -> str:
+def _execute_in_thread(*, run_id: int) -> ExecutedRun:
     try:
-        return tool_run_execute(run_id=run_id)
+        return tool_run_perform(run_id=run_id)
     finally:
         # A pool thread may not run Django code again for a long time: don't keep its
         # connection open meanwhile.
@@ -103,9 +117,17 @@ async def _run_in_process(run: PreparedRun, timeout: float) -> Any:
     # A hung tool must not hold the one thread all ORM calls share (SQLite).
     execute = database_call(_execute_in_thread, may_hang=True)
     try:
-        await asyncio.wait_for(execute(run_id=run.run_id), timeout)
+        executed = await asyncio.wait_for(execute(run_id=run.run_id), timeout)
     except TimeoutError:
         return await database_call(_time_out)(run.run_id, timeout)
+    if executed.result is not None:
+        return _outcome_of(
+            call_id=run.call_id,
+            tool_name=run.tool,
+            status=executed.status,
+            stored=executed.result,
+            duration_ms=executed.duration_ms,
+        )
     return await database_call(_outcome_load)(run.run_id)
 
 
@@ -127,7 +149,7 @@ class _Mailbox:
             message = await self.layer.receive(self.channel)
             future = self.waiting.pop(message.get("run_id"), None)
             if future is not None and not future.done():
-                future.set_result(message.get("status"))
+                future.set_result(message)
 
     def expect(self, run_id: int) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
@@ -166,11 +188,22 @@ async def _run_on_worker(run: PreparedRun, timeout: float, mailbox: _Mailbox) ->
         time_limit=timeout + 5,
     )
     try:
-        await asyncio.wait_for(done, timeout)
+        message = await asyncio.wait_for(done, timeout)
     except TimeoutError:
         return await database_call(_time_out)(run.run_id, timeout)
     finally:
         mailbox.forget(run.run_id)
+    stored = message.get("result")
+    if message.get("status") in FINAL and isinstance(stored, dict):
+        # What the worker's own conditional UPDATE wrote, so the row says the same: no read
+        # back. A worker that lost the race to a timeout sends the status alone.
+        return _outcome_of(
+            call_id=run.call_id,
+            tool_name=run.tool,
+            status=message["status"],
+            stored=stored,
+            duration_ms=message.get("duration_ms"),
+        )
     return await database_call(_outcome_load)(run.run_id)
 
 

@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -224,6 +225,8 @@ def main() -> None:
         "--code", action="append", type=Path, help="code trees to measure in turn (default: this)"
     )
     args = parser.parse_args()
+    # Stopped with SIGTERM: still stop the servers and drop the database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     codes = [c.resolve() for c in (args.code or [ROOT])]
     database_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
     if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url:

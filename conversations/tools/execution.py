@@ -10,15 +10,16 @@ redelivery, a run already timed out) the result is read from the ToolRun row. Ei
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
-from conversations.database import blocking_call, database_call
+from conversations.database import database_call
 from conversations.models import ToolRun, ToolRunStatus
 from conversations.tools.calls import ToolOutcome
 from conversations.tools.registry import tool_get, tool_timeout
@@ -135,25 +136,39 @@ class _Mailbox:
     """One channel per process and event loop that workers report finished runs to.
 
     One long-lived reader per process instead of one per round: cancelling a channel-layer
-    receive mid-wait can hold up the next one for seconds.
+    receive mid-wait can hold up the next one for seconds. A report may arrive before its run
+    is awaited (the task is queued before the waiting starts): it is kept until then.
     """
+
+    EARLY_KEPT = 256
 
     def __init__(self, layer: Any, channel: str) -> None:
         self.layer = layer
         self.channel = channel
         self.waiting: dict[int, asyncio.Future] = {}
+        self.early: dict[int, dict[str, Any]] = {}
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         while True:
             message = await self.layer.receive(self.channel)
-            future = self.waiting.pop(message.get("run_id"), None)
-            if future is not None and not future.done():
+            run_id = message.get("run_id")
+            future = self.waiting.pop(run_id, None)
+            if future is None:
+                # Not awaited yet, or no more (timed out): kept a while, the oldest dropped.
+                self.early[run_id] = message
+                while len(self.early) > self.EARLY_KEPT:
+                    del self.early[next(iter(self.early))]
+            elif not future.done():
                 future.set_result(message)
 
     def expect(self, run_id: int) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
-        self.waiting[run_id] = future
+        early = self.early.pop(run_id, None)
+        if early is not None:
+            future.set_result(early)
+        else:
+            self.waiting[run_id] = future
         return future
 
     def forget(self, run_id: int) -> None:
@@ -175,18 +190,33 @@ async def _mailbox() -> _Mailbox:
     return mailbox
 
 
-async def _run_on_worker(run: PreparedRun, timeout: float, mailbox: _Mailbox) -> ToolOutcome:
+def _prepare_and_queue(
+    conversation_id: Any, message_id: int, calls: list[Any], reply_channel: str
+) -> list[PreparedRun]:
+    """`_prepare`, then each queued run's task, sent from the same thread once its row is
+    committed: publishing to the broker is network I/O, kept off the event loop, and one hop
+    to a thread instead of two."""
     from conversations.tools.tasks import tool_run
 
+    prepared = _prepare(conversation_id, message_id, calls)
+    for run in prepared:
+        if run.status == ToolRunStatus.QUEUED:
+            timeout = _timeout_for(run.tool)
+            transaction.on_commit(
+                functools.partial(
+                    tool_run.apply_async,
+                    args=[run.run_id, reply_channel],
+                    queue="tools",
+                    expires=timeout + 1,
+                    soft_time_limit=timeout + 2,
+                    time_limit=timeout + 5,
+                )
+            )
+    return prepared
+
+
+async def _run_on_worker(run: PreparedRun, timeout: float, mailbox: _Mailbox) -> ToolOutcome:
     done = mailbox.expect(run.run_id)
-    # Publishing to the broker is network I/O: keep it off the event loop.
-    await blocking_call(tool_run.apply_async)(
-        args=[run.run_id, mailbox.channel],
-        queue="tools",
-        expires=timeout + 1,
-        soft_time_limit=timeout + 2,
-        time_limit=timeout + 5,
-    )
     try:
         message = await asyncio.wait_for(done, timeout)
     except TimeoutError:
@@ -211,7 +241,14 @@ async def tool_runs_await(
     *, conversation_id: Any, message_id: int, calls: list[Any]
 ) -> AsyncIterator[Any]:
     """Record, validate and run the calls concurrently; yield outcomes as they finish."""
-    prepared = await database_call(_prepare)(conversation_id, message_id, calls)
+    mailbox = None
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        prepared = await database_call(_prepare)(conversation_id, message_id, calls)
+    else:
+        mailbox = await _mailbox()
+        prepared = await database_call(_prepare_and_queue)(
+            conversation_id, message_id, calls, mailbox.channel
+        )
     pending: list[asyncio.Task] = []
     try:
         to_run = []
@@ -222,12 +259,11 @@ async def tool_runs_await(
                 yield await database_call(_outcome_load)(run.run_id)
         if not to_run:
             return
-        if settings.CELERY_TASK_ALWAYS_EAGER:
+        if mailbox is None:
             pending = [
                 asyncio.create_task(_run_in_process(run, _timeout_for(run.tool))) for run in to_run
             ]
         else:
-            mailbox = await _mailbox()
             pending = [
                 asyncio.create_task(_run_on_worker(run, _timeout_for(run.tool), mailbox))
                 for run in to_run

@@ -105,7 +105,7 @@ def product_running(code: Path, env: dict, log: Path):
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_until_up(url, server)
+            _wait_until_up(url, server, timeout=180)  # slow to start on a loaded machine
             yield url
         finally:
             for process in (server, worker):
@@ -230,7 +230,9 @@ def main() -> None:
     codes = [c.resolve() for c in (args.code or [ROOT])]
     database_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
     if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url:
-        parser.error("needs DATABASE_URL (PostgreSQL) and REDIS_URL: Celery's path is measured")
+        # `make bench` runs every bench: the embedded default has no Celery path to measure.
+        print("skipped: needs DATABASE_URL (PostgreSQL) and REDIS_URL, Celery's path is measured")
+        return
 
     results: dict[Path, dict[str, list[float]]] = {c: {n: [] for n in FIGURES} for c in codes}
     print(f"{os.cpu_count()} CPUs, load average at start {load_average()}", flush=True)

@@ -166,13 +166,14 @@ def tool_run_perform(*, run_id: int, worker: str = IN_PROCESS_WORKER) -> Execute
     the claim and the finish are conditional UPDATEs, so a run the engine timed out meanwhile
     stays "timeout" and a redelivered task runs nothing.
     """
+    started = timezone.now()  # picked up: the read and the claim count as the run's time
     run = ToolRun.objects.select_related("conversation__customer", "conversation__bot").get(
         pk=run_id
     )
     if run.status != ToolRunStatus.QUEUED:
         return ExecutedRun(run.status)  # running elsewhere, finished, or given up on already
     claimed = ToolRun.objects.filter(pk=run_id, status=ToolRunStatus.QUEUED).update(
-        status=ToolRunStatus.RUNNING, started_at=timezone.now(), worker=worker[:200]
+        status=ToolRunStatus.RUNNING, started_at=started, worker=worker[:200]
     )
     if not claimed:
         return ExecutedRun(_status_of(run_id))

@@ -174,6 +174,9 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Seconds a worker keeps a database connection between tasks (supportbot/celery.py); 0 closes
+# it after each task. Not used with DB_POOL_MAX_SIZE, whose pool keeps them.
+WORKER_DB_CONN_MAX_AGE = env_int("WORKER_DB_CONN_MAX_AGE", 600, minimum=0)
 
 # --- The model.
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")

@@ -261,7 +261,8 @@ class _Reply:
             if outcome.call_id not in pending:
                 continue
             pending.pop(outcome.call_id)
-            yield await self._tool_finished(row, outcome)
+            async for event in self._tool_finished(row, outcome):
+                yield event
             proposal = _proposal_event(row, outcome)
             if proposal is not None:
                 yield proposal
@@ -274,13 +275,30 @@ class _Reply:
                 content='{"error": "the tool returned no result"}',
                 label="Couldn't finish that",
             )
-            yield await self._tool_finished(row, outcome)
+            async for event in self._tool_finished(row, outcome):
+                yield event
             yield outcome
 
-    async def _tool_finished(self, row: Row, outcome: ToolOutcome) -> ToolFinished:
-        await database_call(self.output.tool_result_store)(
-            conversation_id=self.conversation_id, outcome=outcome
+    async def _tool_finished(self, row: Row, outcome: ToolOutcome) -> AsyncIterator[Event]:
+        """`tool.finished`, sent while the tool result is stored, which it waits for.
+
+        The frame only reports the ToolRun row, final before the outcome got here; the tool
+        message is the next round's history, stored before that round (or anything else)
+        starts. A crash in between leaves a final run and no tool message, as a crash just
+        before the frame did: recovery ends the reply `lost` and answers the message again
+        (domain/recovery.py takes tool rows after a lost reply with or without them).
+        """
+        stored = asyncio.ensure_future(
+            database_call(self.output.tool_result_store)(
+                conversation_id=self.conversation_id, outcome=outcome
+            )
         )
+        try:
+            yield self._tool_finished_event(row, outcome)
+        finally:
+            await stored
+
+    def _tool_finished_event(self, row: Row, outcome: ToolOutcome) -> ToolFinished:
         self.tools_used.append(outcome.name)
         if outcome.status != ToolRunStatus.SUCCEEDED or outcome.data.get("no_good_match"):
             self.outcomes_ok = False

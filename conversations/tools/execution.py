@@ -3,27 +3,30 @@
 On the embedded default (CELERY_TASK_ALWAYS_EAGER) each run executes in a thread of this
 process. Otherwise each becomes a Celery task on the "tools" queue; the worker announces the
 end on this process's channel-layer channel (one long-lived reader per process and event
-loop), and the result is read from the ToolRun row. Either way the wait is
+loop) with what its own conditional UPDATE stored; when it did not finish the run itself (a
+redelivery, a run already timed out) the result is read from the ToolRun row. Either way the wait is
 `asyncio.wait_for`, so a hung tool costs its time limit and the chat goes on.
 """
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
-from conversations.database import blocking_call, database_call
+from conversations.database import database_call
 from conversations.models import ToolRun, ToolRunStatus
 from conversations.tools.calls import ToolOutcome
 from conversations.tools.registry import tool_get, tool_timeout
 from conversations.tools.runs import (
+    ExecutedRun,
     PreparedRun,
-    tool_run_execute,
+    tool_run_perform,
     tool_run_prepare,
     tool_run_time_out,
 )
@@ -47,24 +50,36 @@ def _timeout_for(name: str) -> float:
 
 
 def _outcome(run: ToolRun) -> ToolOutcome:
-    stored = run.result or {}
+    return _outcome_of(
+        call_id=run.call_id,
+        tool_name=run.tool,
+        status=run.status,
+        stored=run.result,
+        duration_ms=run.duration_ms,
+    )
+
+
+def _outcome_of(
+    *, call_id: str, tool_name: str, status: str, stored: Any, duration_ms: int | None
+) -> ToolOutcome:
+    stored = stored or {}
     data = stored.get("data") or {}
-    if run.status not in FINAL:
+    if status not in FINAL:
         data = {"error": "no_result"}
-    tool = tool_get(run.tool)
-    if run.status == ToolRunStatus.SUCCEEDED and tool is not None:
+    tool = tool_get(tool_name)
+    if status == ToolRunStatus.SUCCEEDED and tool is not None:
         label = tool.done_label
     else:
-        label = STATUS_LABELS.get(run.status, "Couldn't finish that")
+        label = STATUS_LABELS.get(status, "Couldn't finish that")
     return ToolOutcome(
-        call_id=run.call_id,
-        name=run.tool,
-        status=run.status,
+        call_id=call_id,
+        name=tool_name,
+        status=status,
         content=json.dumps(data, ensure_ascii=False),
         label=label,
         data=data,
         sources=list(stored.get("sources") or []),
-        duration_ms=run.duration_ms,
+        duration_ms=duration_ms,
     )
 
 
@@ -93,9 +108,9 @@ def _time_out(run_id: int, timeout: float) -> Any:
     return _outcome(ToolRun.objects.get(pk=run_id))
 
 
-def _execute_in_thread(*, run_id: int) -> str:
+def _execute_in_thread(*, run_id: int) -> ExecutedRun:
     try:
-        return tool_run_execute(run_id=run_id)
+        return tool_run_perform(run_id=run_id)
     finally:
         # A pool thread may not run Django code again for a long time: don't keep its
         # connection open meanwhile.
@@ -106,9 +121,17 @@ async def _run_in_process(run: PreparedRun, timeout: float) -> Any:
     # A hung tool must not hold the one thread all ORM calls share (SQLite).
     execute = database_call(_execute_in_thread, may_hang=True)
     try:
-        await asyncio.wait_for(execute(run_id=run.run_id), timeout)
+        executed = await asyncio.wait_for(execute(run_id=run.run_id), timeout)
     except TimeoutError:
         return await database_call(_time_out)(run.run_id, timeout)
+    if executed.result is not None:
+        return _outcome_of(
+            call_id=run.call_id,
+            tool_name=run.tool,
+            status=executed.status,
+            stored=executed.result,
+            duration_ms=executed.duration_ms,
+        )
     return await database_call(_outcome_load)(run.run_id)
 
 
@@ -116,25 +139,39 @@ class _Mailbox:
     """One channel per process and event loop that workers report finished runs to.
 
     One long-lived reader per process instead of one per round: cancelling a channel-layer
-    receive mid-wait can hold up the next one for seconds.
+    receive mid-wait can hold up the next one for seconds. A report may arrive before its run
+    is awaited (the task is queued before the waiting starts): it is kept until then.
     """
+
+    EARLY_KEPT = 256
 
     def __init__(self, layer: Any, channel: str) -> None:
         self.layer = layer
         self.channel = channel
         self.waiting: dict[int, asyncio.Future] = {}
+        self.early: dict[int, dict[str, Any]] = {}
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         while True:
             message = await self.layer.receive(self.channel)
-            future = self.waiting.pop(message.get("run_id"), None)
-            if future is not None and not future.done():
-                future.set_result(message.get("status"))
+            run_id = message.get("run_id")
+            future = self.waiting.pop(run_id, None)
+            if future is None:
+                # Not awaited yet, or no more (timed out): kept a while, the oldest dropped.
+                self.early[run_id] = message
+                while len(self.early) > self.EARLY_KEPT:
+                    del self.early[next(iter(self.early))]
+            elif not future.done():
+                future.set_result(message)
 
     def expect(self, run_id: int) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
-        self.waiting[run_id] = future
+        early = self.early.pop(run_id, None)
+        if early is not None:
+            future.set_result(early)
+        else:
+            self.waiting[run_id] = future
         return future
 
     def forget(self, run_id: int) -> None:
@@ -156,24 +193,54 @@ async def _mailbox() -> _Mailbox:
     return mailbox
 
 
-async def _run_on_worker(run: PreparedRun, timeout: float, mailbox: _Mailbox) -> ToolOutcome:
+def _prepare_and_queue(
+    conversation_id: Any,
+    message_id: int | None,
+    draft_id: int | None,
+    calls: list[Any],
+    reply_channel: str,
+) -> list[PreparedRun]:
+    """`_prepare`, then each queued run's task, sent from the same thread once its row is
+    committed: publishing to the broker is network I/O, kept off the event loop, and one hop
+    to a thread instead of two."""
     from conversations.tools.tasks import tool_run
 
+    prepared = _prepare(conversation_id, message_id, draft_id, calls)
+    for run in prepared:
+        if run.status == ToolRunStatus.QUEUED:
+            timeout = _timeout_for(run.tool)
+            transaction.on_commit(
+                functools.partial(
+                    tool_run.apply_async,
+                    args=[run.run_id, reply_channel],
+                    queue="tools",
+                    expires=timeout + 1,
+                    soft_time_limit=timeout + 2,
+                    time_limit=timeout + 5,
+                )
+            )
+    return prepared
+
+
+async def _run_on_worker(run: PreparedRun, timeout: float, mailbox: _Mailbox) -> ToolOutcome:
     done = mailbox.expect(run.run_id)
-    # Publishing to the broker is network I/O: keep it off the event loop.
-    await blocking_call(tool_run.apply_async)(
-        args=[run.run_id, mailbox.channel],
-        queue="tools",
-        expires=timeout + 1,
-        soft_time_limit=timeout + 2,
-        time_limit=timeout + 5,
-    )
     try:
-        await asyncio.wait_for(done, timeout)
+        message = await asyncio.wait_for(done, timeout)
     except TimeoutError:
         return await database_call(_time_out)(run.run_id, timeout)
     finally:
         mailbox.forget(run.run_id)
+    stored = message.get("result")
+    if message.get("status") in FINAL and isinstance(stored, dict):
+        # What the worker's own conditional UPDATE wrote, so the row says the same: no read
+        # back. A worker that lost the race to a timeout sends the status alone.
+        return _outcome_of(
+            call_id=run.call_id,
+            tool_name=run.tool,
+            status=message["status"],
+            stored=stored,
+            duration_ms=message.get("duration_ms"),
+        )
     return await database_call(_outcome_load)(run.run_id)
 
 
@@ -188,7 +255,14 @@ async def tool_runs_await(
 
     The runs belong to the assistant message `message_id` or to the copilot draft `draft_id`.
     """
-    prepared = await database_call(_prepare)(conversation_id, message_id, draft_id, calls)
+    mailbox = None
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        prepared = await database_call(_prepare)(conversation_id, message_id, draft_id, calls)
+    else:
+        mailbox = await _mailbox()
+        prepared = await database_call(_prepare_and_queue)(
+            conversation_id, message_id, draft_id, calls, mailbox.channel
+        )
     pending: list[asyncio.Task] = []
     try:
         to_run = []
@@ -199,12 +273,11 @@ async def tool_runs_await(
                 yield await database_call(_outcome_load)(run.run_id)
         if not to_run:
             return
-        if settings.CELERY_TASK_ALWAYS_EAGER:
+        if mailbox is None:
             pending = [
                 asyncio.create_task(_run_in_process(run, _timeout_for(run.tool))) for run in to_run
             ]
         else:
-            mailbox = await _mailbox()
             pending = [
                 asyncio.create_task(_run_on_worker(run, _timeout_for(run.tool), mailbox))
                 for run in to_run

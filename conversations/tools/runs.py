@@ -93,6 +93,11 @@ def _run_owner(message_id: int | None, draft_id: int | None) -> dict[str, int]:
 
 def tool_context_for(*, conversation_id: Any) -> ToolContext:
     conversation = Conversation.objects.select_related("customer").get(pk=conversation_id)
+    return tool_context_of(conversation=conversation)
+
+
+def tool_context_of(*, conversation: Conversation) -> ToolContext:
+    """The context of a conversation loaded with its customer."""
     customer = conversation.customer
     # Verified only if this conversation presented the host's signature, and then only for the
     # value signed: an email claimed next to a signed external id opens nothing.
@@ -192,39 +197,61 @@ def tool_run_prepare(
     return PreparedRun(run.pk, call_id, run.tool, run.status)
 
 
+@dataclass(frozen=True, slots=True)
+class ExecutedRun:
+    """A run after `tool_run_perform`: its status and, when this call is the one that finished
+    it, what it stored (so the waiting side need not read the row back)."""
+
+    status: str
+    result: dict[str, Any] | None = None
+    duration_ms: int | None = None
+
+
 def tool_run_execute(*, run_id: int, worker: str = IN_PROCESS_WORKER) -> str:
     """Run a queued tool run once and record its result; returns the run's final status."""
-    started = timezone.now()
+    return tool_run_perform(run_id=run_id, worker=worker).status
+
+
+def tool_run_perform(*, run_id: int, worker: str = IN_PROCESS_WORKER) -> ExecutedRun:
+    """`tool_run_execute`, returning what was stored as well.
+
+    One read (the run, its conversation, customer, bot and draft), the claim, the tool, the finish:
+    the claim and the finish are conditional UPDATEs, so a run the engine timed out meanwhile
+    stays "timeout" and a redelivered task runs nothing.
+    """
+    started = timezone.now()  # picked up: the read and the claim count as the run's time
+    run = ToolRun.objects.select_related(
+        "conversation__customer", "conversation__bot", "draft"
+    ).get(pk=run_id)
+    if run.status != ToolRunStatus.QUEUED:
+        return ExecutedRun(run.status)  # running elsewhere, finished, or given up on already
     claimed = ToolRun.objects.filter(pk=run_id, status=ToolRunStatus.QUEUED).update(
         status=ToolRunStatus.RUNNING, started_at=started, worker=worker[:200]
     )
     if not claimed:
-        # Running elsewhere, finished, or the engine gave up on it already.
-        return ToolRun.objects.values_list("status", flat=True).get(pk=run_id)
-    run = ToolRun.objects.select_related("draft").get(pk=run_id)
+        return ExecutedRun(_status_of(run_id))
     tool = tool_get(run.tool)
     clock = time.monotonic()
     error = ""
     sources: list[dict[str, Any]] = []
-    context = tool_context_for(conversation_id=run.conversation_id)
+    context = tool_context_of(conversation=run.conversation)
     refused = tool_refusal(
         tool=tool,
         name=run.tool,
-        bot_id=context.bot_id,
+        bot=run.conversation.bot,
         draft_tools=run.draft.tools if run.draft is not None else None,
     )
     if refused is not None:
         # Disabled between the call and its run, never offered, or a draft's write: refused
         # here too, so a row recorded any other way still never runs.
         error, refusal = refused
-        ToolRun.objects.filter(pk=run_id, status=ToolRunStatus.RUNNING).update(
+        return _finish(
+            run_id,
             status=ToolRunStatus.INVALID,
             result={"data": dict(refusal), "sources": []},
             error=error,
-            finished_at=timezone.now(),
             duration_ms=0,
         )
-        return ToolRun.objects.values_list("status", flat=True).get(pk=run_id)
     try:
         result = tool.function(context=context, **run.arguments)
         data, sources = result.data, result.sources
@@ -239,15 +266,32 @@ def tool_run_execute(*, run_id: int, worker: str = IN_PROCESS_WORKER) -> str:
         logger.exception("tool %s failed (run %s)", run.tool, run_id)
         status, error = ToolRunStatus.FAILED, f"{type(exc).__name__}: {exc}"[:1000]
         data = {"error": "tool_failed", "message": "The tool failed; apologise and offer a human."}
-    finished = timezone.now()
-    ToolRun.objects.filter(pk=run_id, status=ToolRunStatus.RUNNING).update(
+    return _finish(
+        run_id,
         status=status,
         result=result_capped(data=data, sources=sources),
         error=error,
-        finished_at=finished,
         duration_ms=int((time.monotonic() - clock) * 1000),
     )
+
+
+def _status_of(run_id: int) -> str:
     return ToolRun.objects.values_list("status", flat=True).get(pk=run_id)
+
+
+def _finish(
+    run_id: int, *, status: str, result: dict[str, Any], error: str, duration_ms: int
+) -> ExecutedRun:
+    finished = ToolRun.objects.filter(pk=run_id, status=ToolRunStatus.RUNNING).update(
+        status=status,
+        result=result,
+        error=error,
+        finished_at=timezone.now(),
+        duration_ms=duration_ms,
+    )
+    if not finished:  # the engine stopped waiting meanwhile: its "timeout" stands
+        return ExecutedRun(_status_of(run_id))
+    return ExecutedRun(status, result=result, duration_ms=duration_ms)
 
 
 def tool_run_time_out(*, run_id: int, timeout: float) -> None:

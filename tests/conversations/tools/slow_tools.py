@@ -4,7 +4,10 @@ a worker; tests import it)."""
 import time
 from typing import Annotated
 
+from django.db import connection
+
 from conversations.tools.registry import (
+    NoArguments,
     Range,
     Tool,
     ToolArguments,
@@ -32,6 +35,13 @@ def big_answer(*, context: ToolContext, size: int) -> ToolResult:
     return ToolResult(data={"text": "x" * size})
 
 
+def database_backend(*, context: ToolContext) -> ToolResult:
+    """The PostgreSQL backend serving this process's connection: a new one means a reconnect."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return ToolResult(data={"backend_pid": cursor.fetchone()[0]})
+
+
 TOOLS = [
     Tool(
         name="wait_a_while",
@@ -47,6 +57,14 @@ TOOLS = [
         description="A large result (tests only).",
         arguments=SizeArguments,
         function=big_answer,
+        label="Working…",
+        done_label="Done",
+    ),
+    Tool(
+        name="database_backend",
+        description="The database backend's process id (tests only).",
+        arguments=NoArguments,
+        function=database_backend,
         label="Working…",
         done_label="Done",
     ),

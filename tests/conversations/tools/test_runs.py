@@ -16,15 +16,29 @@ from conversations.models import (
     ToolRun,
     ToolRunStatus,
 )
-from conversations.tools.runs import tool_run_execute, tool_run_prepare
+from conversations.tools.registry import (
+    NoArguments,
+    Tool,
+    ToolContext,
+    ToolResult,
+    tool_register,
+    tool_unregister,
+)
+from conversations.tools.runs import (
+    ExecutedRun,
+    tool_run_execute,
+    tool_run_perform,
+    tool_run_prepare,
+    tool_run_time_out,
+)
 from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 QUERIES_PREPARE = 5  # the idempotency lookup, the bot (may it use the tool), the row (3)
-# Claim, load, the customer, the bot (may it use the tool), the order (4: lines, payments,
-# fulfilments), result, status.
-QUERIES_EXECUTE = 10
+# The run with its conversation, customer, bot and draft (one join), the claim, the order (4:
+# lines, payments, fulfilments), the result.
+QUERIES_EXECUTE = 7
 
 
 def test_prepare_and_execute_take_a_pinned_number_of_queries(bot, django_assert_num_queries):
@@ -46,6 +60,7 @@ def test_prepare_and_execute_take_a_pinned_number_of_queries(bot, django_assert_
         status = tool_run_execute(run_id=prepared.run_id)
     assert status == ToolRunStatus.SUCCEEDED
     assert ToolRun.objects.get(pk=prepared.run_id).result["data"]["order"]["number"] == order.number
+    assert tool_run_perform(run_id=prepared.run_id) == ExecutedRun(ToolRunStatus.SUCCEEDED)
 
 
 def _draft_of(conversation, tools):
@@ -134,3 +149,40 @@ def test_a_run_belongs_to_a_message_or_a_draft_never_both_nor_neither(conversati
             ToolRun.objects.create(conversation=conversation, call_id="c", tool="t", **owner)
     with pytest.raises(ValueError):
         tool_run_prepare(conversation_id=conversation.pk, call_id="c", name="t", arguments_json="")
+
+
+def test_a_run_timed_out_while_its_tool_ran_stays_timed_out_and_reports_nothing_stored(bot):
+    def gives_up_meanwhile(*, context: ToolContext) -> ToolResult:
+        for run in ToolRun.objects.filter(status=ToolRunStatus.RUNNING):
+            tool_run_time_out(run_id=run.pk, timeout=1)  # the engine stops waiting
+        return ToolResult(data={"late": True})
+
+    tool_register(
+        Tool(
+            name="gives_up_meanwhile",
+            description="tests only",
+            arguments=NoArguments,
+            function=gives_up_meanwhile,
+            label="…",
+            done_label="…",
+        )
+    )
+    try:
+        conversation = factories.conversation_create(bot=bot)
+        message, _ = message_append(conversation_id=conversation.pk, role=MessageRole.ASSISTANT)
+        prepared = tool_run_prepare(
+            conversation_id=conversation.pk,
+            message_id=message.pk,
+            call_id="call_1",
+            name="gives_up_meanwhile",
+            arguments_json="{}",
+        )
+        executed = tool_run_perform(run_id=prepared.run_id)
+        again = tool_run_perform(run_id=prepared.run_id)  # a redelivered task
+    finally:
+        tool_unregister("gives_up_meanwhile")
+    assert executed == ExecutedRun(ToolRunStatus.TIMEOUT)  # no result: the waiter reads the row
+    assert again == ExecutedRun(ToolRunStatus.TIMEOUT)
+    run = ToolRun.objects.get(pk=prepared.run_id)
+    assert run.status == ToolRunStatus.TIMEOUT
+    assert run.result["data"]["error"] == "timeout"

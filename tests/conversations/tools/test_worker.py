@@ -138,6 +138,30 @@ async def test_round_after_round_the_results_come_back_promptly(worker):
         assert time.monotonic() - started < 1.5
 
 
+async def test_the_worker_keeps_its_database_connection_and_sends_what_it_stored(worker):
+    conversation, _, _ = await a_verified_customer_with_an_order()
+    backends, outcomes = set(), []
+    for n in range(8):
+        message, _ = await sync_to_async(message_append)(
+            conversation_id=conversation.pk, role=MessageRole.ASSISTANT
+        )
+        async for outcome in tool_calls_execute(
+            conversation_id=conversation.pk,
+            message_id=message.pk,
+            calls=[call(n, "database_backend")],
+        ):
+            outcomes.append((message.pk, outcome))
+            backends.add(outcome.data["backend_pid"])
+    # Four worker processes at most: no connect per task.
+    assert all(o.status == ToolRunStatus.SUCCEEDED for _, o in outcomes)
+    assert len(backends) <= 4, backends
+    # The outcome came with the worker's message; the row says the same.
+    for message_id, outcome in outcomes:
+        run = await ToolRun.objects.aget(message_id=message_id, call_id=outcome.call_id)
+        assert run.result["data"] == outcome.data
+        assert run.duration_ms == outcome.duration_ms
+
+
 @sync_to_async
 def a_customer_says(*, text, verified_email="", order_email="ana@example.com"):
     bot = factories.bot_create()

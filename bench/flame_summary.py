@@ -42,8 +42,8 @@ def main() -> None:
     with open(args.profile) as profile:
         for line in profile:
             stack, _, count = line.rstrip().rpartition(" ")
-            if not stack:
-                continue
+            if not stack or not count.isdigit():
+                continue  # a frame name py-spy printed across lines (a class body's docstring)
             n = int(count)
             total += n
             frames = frames_of(stack)

@@ -116,6 +116,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # task sending them.
     outbox: collections.deque | None = None
     writer: asyncio.Task | None = None
+    closing: asyncio.Task | None = None
 
     @property
     def control_group(self) -> str:
@@ -438,7 +439,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.outbox.clear()
             self.rejected = True
             logger.info("Closing a customer socket whose client reads too slowly")
-            self._loop.create_task(self._close_slow())
+            # Held here: the loop keeps only a weak reference to a task.
+            self.closing = self._loop.create_task(self._close_slow())
         elif not self.busy:
             self._writer_start()
 

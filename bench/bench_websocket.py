@@ -262,7 +262,8 @@ def product_capacity(args, model: ModelServer, server) -> dict:
         print(
             f"  product  {streams:5d} streams: delta lag p95 {r['delta_lag_ms_p95']:8.1f} ms, "
             f"{r['streams_at_peak']} at the peak, CPU/reply "
-            f"{1000 * r['product_cpu_seconds'] / max(1, r['completed']):.1f} ms "
+            f"{1000 * r['product_cpu_seconds'] / max(1, r['completed']):.1f} ms, CPU/token "
+            f"{1e6 * r['product_cpu_seconds'] / max(1, r['completed'] * args.tokens):.0f} µs "
             f"(load {r['load_after']})"
             f"{' INVALID: ' + '; '.join(r['invalid']) if r['invalid'] else ''}",
             flush=True,
@@ -359,7 +360,9 @@ def table(results: dict, args) -> list[tuple[str, str, str]]:
             ),
             (
                 f"CPU per {args.tokens}-token reply <= {TARGET_CPU_PER_REPLY_MS:g} ms",
-                f"{duty['cpu_ms_per_reply']:.1f} ms ({duty['replies_per_s']:.1f} replies/s)",
+                f"{duty['cpu_ms_per_reply']:.1f} ms "
+                f"({1000 * duty['cpu_ms_per_reply'] / args.tokens:.0f} µs/token, "
+                f"{duty['replies_per_s']:.1f} replies/s)",
                 # CPU seconds are the product's own, whatever the load: valid unless nothing ran.
                 verdict(
                     duty["cpu_ms_per_reply"] <= TARGET_CPU_PER_REPLY_MS,

@@ -43,7 +43,7 @@ def main() -> None:
         for line in profile:
             stack, _, count = line.rstrip().rpartition(" ")
             if not stack or not count.isdigit():
-                continue  # a frame's text broken over lines by py-spy
+                continue  # a frame name py-spy printed across lines (a class body's docstring)
             n = int(count)
             total += n
             frames = frames_of(stack)

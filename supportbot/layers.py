@@ -6,12 +6,17 @@ delta frame walked thousands of entries twice, so the cost of a frame grew with 
 open sockets. Here the sweep runs at most once a second (what it removes is at least a minute
 old anyway), and a group send puts the message on each member's queue directly instead of
 starting a task per member. Messages, capacity, expiry and ChannelFull behave as before.
+
+Both layers here hand a group message straight to a socket of this process that registered a
+direct receiver (`direct_receiver_add`): no copy, no queue, no task switch and no dispatch per
+frame. What the receiver declines goes on the channel's queue as before.
 """
 
 import asyncio
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from copy import deepcopy
 
 from channels.exceptions import ChannelFull
@@ -24,6 +29,24 @@ from channels_redis.pubsub import (
 from channels_redis.utils import _wrap_close
 
 SWEEP_SECONDS = 1.0
+
+# Channel name -> a callable taking a group message for that channel now, in this process. It
+# returns whether it took the message; it must not change it (every member gets the same dict).
+_direct_receivers: dict[str, Callable[[dict], bool]] = {}
+
+
+def direct_receiver_add(channel: str, receive: Callable[[dict], bool]) -> None:
+    """Deliver this process's group messages for `channel` by calling `receive` at once."""
+    _direct_receivers[channel] = receive
+
+
+def direct_receiver_remove(channel: str) -> None:
+    _direct_receivers.pop(channel, None)
+
+
+def _direct(channel: str, message: dict) -> bool:
+    receive = _direct_receivers.get(channel)
+    return receive is not None and receive(message)
 
 
 class FastInMemoryChannelLayer(InMemoryChannelLayer):
@@ -45,6 +68,8 @@ class FastInMemoryChannelLayer(InMemoryChannelLayer):
             return
         expires = time.time() + self.expiry
         for channel in list(members):
+            if _direct(channel, message):
+                continue
             queue = self.channels.get(channel)
             if queue is None:
                 # Same as send(): the queue appears when the first message does.
@@ -110,7 +135,9 @@ class _LocalFirstLoopLayer(RedisPubSubLoopLayer):
 
     async def group_send(self, group, message):
         group_channel = self._get_group_channel_name(group)
-        for name in self.groups.get(group_channel, ()):
+        for name in list(self.groups.get(group_channel, ())):
+            if _direct(name, message):
+                continue
             queue = self.channels.get(name)
             if queue is not None:
                 queue.put_nowait(_Local(dict(message)))

@@ -4,8 +4,13 @@ The channel layer (Redis) may be away. Publishing then fails quietly for the cal
 work (a stored message, a reply being written) goes on: the database holds everything. The
 sockets of this process cannot hear their groups any more, so they are told and closed with
 CLOSE_LAYER_LOST; the client reconnects and replays what it missed from the database.
+
+An event is serialized once, here: the message carries its JSON frame beside the event, and
+the sockets send that text as it is (supportbot.layers hands it to this process's sockets
+directly; other processes get it through Redis).
 """
 
+import json
 import logging
 import time
 import weakref
@@ -31,6 +36,17 @@ _last_warning = 0.0
 
 def conversation_group(conversation_id: Any) -> str:
     return f"conversation.{conversation_id}"
+
+
+def event_frame(payload: dict[str, Any]) -> str:
+    """An event's websocket frame: compact JSON (the one encoding every socket sends)."""
+    return json.dumps(payload, separators=(",", ":"), default=str)
+
+
+def event_message(event: Event) -> dict[str, Any]:
+    """The channel-layer message for an event: the event and its frame, serialized once."""
+    payload = event.to_dict()
+    return {"type": "chat.event", "event": payload, "frame": event_frame(payload)}
 
 
 def layer_listener_add(listener: Any) -> None:
@@ -73,9 +89,7 @@ async def event_publish(*, conversation_id: Any, event: Event) -> bool:
     if layer is None:
         return True
     return await _layer_call(
-        lambda: layer.group_send(
-            conversation_group(conversation_id), {"type": "chat.event", "event": event.to_dict()}
-        )
+        lambda: layer.group_send(conversation_group(conversation_id), event_message(event))
     )
 
 

@@ -167,7 +167,11 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=CLOSE_LAYER_LOST)
 
     async def chat_event(self, message: dict[str, Any]) -> None:
-        await self.send_json(message["event"])
+        frame = message.get("frame")  # serialized once by the publisher (domain.realtime)
+        if frame is not None:
+            await self.send(text_data=frame)
+        else:
+            await self.send_json(message["event"])
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None

@@ -6,6 +6,7 @@ conversation's events as JSON frames.
 """
 
 import asyncio
+import collections
 import json
 import logging
 import re
@@ -32,6 +33,8 @@ from conversations.domain.messages import message_serialize, messages_after
 from conversations.domain.realtime import (
     CLOSE_LAYER_LOST,
     conversation_group,
+    event_frame,
+    event_message,
     layer_failed,
     layer_listener_add,
     layer_listener_remove,
@@ -42,6 +45,7 @@ from conversations.edge.origins import bot_origin_allowed
 from conversations.edge.ratelimit import TokenBucket
 from conversations.models import Bot, Conversation
 from conversations.tools.actions import order_action_decide
+from supportbot.layers import direct_receiver_add, direct_receiver_remove
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +56,10 @@ FRAME_OVERHEAD_CHARS = 16 * 1024
 CLIENT_ID_IN_FRAME = re.compile(r'"client_id"\s*:\s*"([A-Za-z0-9._:@-]{1,64})"')
 AUTH_TIMEOUT_SECONDS = 10.0
 REPLAY_BATCH = 500
+# A socket with this many frames waiting (its client reads slower than the chat writes) is
+# closed with CLOSE_LAYER_LOST: the client reconnects and replays from the database, and the
+# process does not hold an unbounded backlog for it.
+SLOW_CLIENT_FRAMES = 2000
 
 # Close codes (4000-4999 are the application's own).
 CLOSE_UNAUTHORIZED = 4401
@@ -104,6 +112,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     group: str = ""
     busy = False
     layer_gone = False
+    # The conversation's frames waiting to go out, in order (made at the first one), and the
+    # task sending them.
+    outbox: collections.deque | None = None
+    writer: asyncio.Task | None = None
+    closing: asyncio.Task | None = None
 
     @property
     def control_group(self) -> str:
@@ -112,6 +125,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     auth_timer: asyncio.TimerHandle | None = None
 
     async def connect(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.conversation_id = str(self.scope["url_route"]["kwargs"]["conversation_id"])
         self.frames = TokenBucket(rate=10, burst=30)
         self.messages = TokenBucket(rate=1, burst=10)
@@ -137,6 +151,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.auth_timer is not None:
             self.auth_timer.cancel()
+        direct_receiver_remove(self.channel_name)
+        self.rejected = True
+        if self.outbox:
+            self.outbox.clear()
         layer_listener_remove(self)
         if self.group:
             try:
@@ -186,6 +204,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.busy = False
             if self.layer_gone:
                 await self._close_for_layer()
+            elif self.outbox:
+                self._writer_start()
 
     async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
         if text_data is None:
@@ -243,6 +263,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.group = conversation_group(conversation.pk)
         # Join before reading the history: nothing published meanwhile is missed, and the
         # client drops what it already has by sequence number (and deltas by offset).
+        direct_receiver_add(self.channel_name, self._layer_message_take)
         try:
             await self.channel_layer.group_add(self.group, self.channel_name)
             await self.channel_layer.group_add(self.control_group, self.channel_name)
@@ -344,10 +365,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if active and now - self.last_typing < 2.0:
             return
         self.last_typing = now if active else 0.0
-        await self._group_send(
-            self.group,
-            {"type": "chat.event", "event": Typing(role="customer", active=active).to_dict()},
-        )
+        await self._group_send(self.group, event_message(Typing(role="customer", active=active)))
 
     handlers = {
         "message": receive_message,
@@ -372,7 +390,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- Messages from the conversation's group.
 
+    def _layer_message_take(self, message: dict[str, Any]) -> bool:
+        """The layer's direct delivery in this process: conversation events, at once."""
+        if message.get("type") != "chat.event":
+            return False  # chat.stop and the rest take the usual way, through dispatch
+        loop = self._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._event_take(message)
+        else:  # published from another thread's loop (async_to_sync in sync code)
+            loop.call_soon_threadsafe(self._event_take, message)
+        return True
+
     async def chat_event(self, message: dict[str, Any]) -> None:
+        """A conversation event through the layer's queue (from another process)."""
+        self._event_take(message)
+
+    def _event_take(self, message: dict[str, Any]) -> None:
         event = message["event"]
         kind = event.get("type")
         if kind == "typing" and event.get("role") == "customer":
@@ -383,7 +420,51 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # An agent took over (or someone closed it): a reply running here stops now rather
             # than at its next checkpoint; its final write records it as superseded.
             intake.reply_stop(conversation_id=self.conversation_id)
-        await self.send_json(event)
+        frame = message.get("frame")
+        self._frame_queue(frame if frame is not None else event_frame(event))
+
+    def _frame_queue(self, frame: str) -> None:
+        """Queue a conversation frame; it goes out after whatever the socket is answering.
+
+        While a client frame is handled (auth and its replay, a message until it is accepted)
+        events wait, as they did behind Channels' dispatch: the client sees session.ready and
+        the history before live events, and message.accepted before the reply.
+        """
+        if self.rejected:
+            return
+        if self.outbox is None:
+            self.outbox = collections.deque()
+        self.outbox.append(frame)
+        if len(self.outbox) >= SLOW_CLIENT_FRAMES:
+            self.outbox.clear()
+            self.rejected = True
+            logger.info("Closing a customer socket whose client reads too slowly")
+            # Held here: the loop keeps only a weak reference to a task.
+            self.closing = self._loop.create_task(self._close_slow())
+        elif not self.busy:
+            self._writer_start()
+
+    def _writer_start(self) -> None:
+        if self.writer is None:
+            self.writer = self._loop.create_task(self._frames_send())
+
+    async def _frames_send(self) -> None:
+        outbox = self.outbox
+        try:
+            while outbox and not self.busy and not self.rejected:
+                await self.send(text_data=outbox.popleft())
+        except Exception:  # the client is gone: nothing more to send it
+            logger.debug("Sending to a customer socket failed", exc_info=True)
+            outbox.clear()
+        finally:
+            self.writer = None
+
+    async def _close_slow(self) -> None:
+        try:
+            await self.send_error("slow_client", "Too many frames waiting; reconnecting.")
+            await self.close(code=CLOSE_LAYER_LOST)
+        except Exception:
+            logger.debug("Closing a slow customer socket failed", exc_info=True)
 
     async def chat_stop(self, message: dict[str, Any]) -> None:
         intake.reply_stop(conversation_id=self.conversation_id)

@@ -2,7 +2,11 @@ import asyncio
 
 import pytest
 
-from supportbot.layers import FastInMemoryChannelLayer
+from supportbot.layers import (
+    FastInMemoryChannelLayer,
+    direct_receiver_add,
+    direct_receiver_remove,
+)
 from tests.conftest import requires_redis
 
 
@@ -136,5 +140,61 @@ def test_redis_layer_sends_to_a_channel_in_another_process():
 
         await asyncio.wrap_future(_in_other_loop(worker))
         assert (await asyncio.wait_for(layer.receive(mailbox), 5))["run_id"] == 7
+
+    run(scenario())
+
+
+# --- Direct receivers: a socket of this process takes its group messages at once.
+
+
+async def _direct_scenario(layer):
+    """A direct receiver takes chat events at once and declines the rest (they queue)."""
+    taken = []
+    a, b = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("g", a)
+    await layer.group_add("g", b)
+    direct_receiver_add(a, lambda m: m["type"] == "chat.event" and not taken.append(m))
+    try:
+        event = {"type": "chat.event", "frame": '{"type":"x"}'}
+        await layer.group_send("g", event)
+        assert taken == [event]  # delivered during group_send: no queue, no task switch
+        assert (await layer.receive(b)) == event  # a plain member still reads its queue
+        await layer.group_send("g", {"type": "chat.stop"})  # declined: it queues as before
+        # The first thing on a's queue: the event never went there.
+        assert (await asyncio.wait_for(layer.receive(a), 5)) == {"type": "chat.stop"}
+        assert len(taken) == 1
+    finally:
+        direct_receiver_remove(a)
+    await layer.group_send("g", {"type": "chat.event", "n": 2})
+    assert (await asyncio.wait_for(layer.receive(a), 5))["n"] == 2 and len(taken) == 1
+
+
+def test_in_memory_layer_hands_messages_to_direct_receivers():
+    run(_direct_scenario(FastInMemoryChannelLayer()))
+
+
+@requires_redis
+def test_redis_layer_hands_messages_to_direct_receivers_and_publishes_for_other_processes():
+    import concurrent.futures
+    import uuid
+
+    layer = _redis_layer(f"t{uuid.uuid4().hex[:8]}")
+    ready = concurrent.futures.Future()
+
+    async def remote_member():
+        channel = await layer.new_channel()
+        await layer.group_add("g", channel)
+        ready.set_result(True)
+        return await asyncio.wait_for(layer.receive(channel), 5)
+
+    async def scenario():
+        remote = _in_other_loop(remote_member)
+        await asyncio.wrap_future(ready)
+        await _direct_scenario(layer)
+        # The other process got the first event through Redis, frame included.
+        assert (await asyncio.wrap_future(remote)) == {
+            "type": "chat.event",
+            "frame": '{"type":"x"}',
+        }
 
     run(scenario())

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from conversations.domain.messages import message_append
 from conversations.engine import reply_stream
+from conversations.engine.backends.openai import sse_data
 from conversations.models import (
     ContextSummary,
     Conversation,
@@ -392,3 +393,22 @@ async def test_a_broken_tool_layer_still_ends_politely(
     events = await say(conversation, "question")
     assert types(events)[-2:] == ["error", "assistant.done"]
     assert events[-2].code == "internal" and "celery" not in events[-2].message
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+@pytest.mark.parametrize("cut", [1, 2, 3, 7, 1000])
+async def test_server_sent_events_are_split_wherever_the_body_is_cut(newline, cut):
+    events = [{"n": n, "text": "Grüße 👋"} for n in range(5)]
+    body = b"".join(
+        b": keep-alive" + newline + b"data: " + json.dumps(e).encode() + newline + newline
+        for e in events
+    )
+    body += b"data: [DONE]" + newline + newline
+
+    async def chunks():
+        for start in range(0, len(body), cut):
+            yield body[start : start + cut]
+
+    data = [d async for d in sse_data(chunks())]
+    assert data[-1] == b"[DONE]"
+    assert [json.loads(d) for d in data[:-1]] == events

@@ -9,11 +9,11 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from conversations import engine
-from conversations.domain import intake
+from conversations.domain import intake, realtime
 from conversations.domain.events import AssistantDelta, AssistantDone, AssistantStarted
 from conversations.domain.messages import message_append
 from conversations.models import Attachment, Conversation, Message, MessageRole, MessageState
-from conversations.transports.customer_socket import max_frame_chars
+from conversations.transports.customer_socket import SLOW_CLIENT_FRAMES, max_frame_chars
 from conversations.transports.routing import websocket_urlpatterns
 from tests import factories
 
@@ -491,3 +491,45 @@ def test_the_auth_replay_takes_the_same_queries_however_long_the_history(
         )
         frames = _replay(opened.pk, 0)
     assert len(frames) == 2 * turns and frames[1]["agent_name"]
+
+
+async def test_a_burst_of_events_reaches_the_socket_whole_and_in_order(conversation):
+    socket, _ = await open_socket(conversation)
+    # Published side by side: every one is on its way before the socket sends any.
+    await asyncio.gather(
+        *(
+            realtime.event_publish(
+                conversation_id=conversation.pk,
+                event=AssistantDelta(seq=7, text=f"t{n} ", offset=n),
+            )
+            for n in range(500)
+        )
+    )
+    frames = [await socket.receive_json_from(timeout=5) for _ in range(500)]
+    assert [f["offset"] for f in frames] == list(range(500))
+    assert all(f["type"] == "assistant.delta" and f["seq"] == 7 for f in frames)
+    await socket.disconnect()
+
+
+async def test_a_client_that_falls_too_far_behind_is_closed_with_4503(conversation):
+    socket, _ = await open_socket(conversation)
+    await asyncio.gather(
+        *(
+            realtime.event_publish(
+                conversation_id=conversation.pk,
+                event=AssistantDelta(seq=7, text="x", offset=n),
+            )
+            for n in range(SLOW_CLIENT_FRAMES + 100)
+        )
+    )
+    error = await socket.receive_json_from(timeout=5)
+    assert error["type"] == "error" and error["code"] == "slow_client"
+    assert (await socket.receive_output(timeout=5)) == {"type": "websocket.close", "code": 4503}
+    await socket.disconnect()
+    # Another socket on the same conversation is not held back by it.
+    other, _ = await open_socket(conversation)
+    await realtime.event_publish(
+        conversation_id=conversation.pk, event=AssistantDelta(seq=7, text="y", offset=0)
+    )
+    assert (await other.receive_json_from(timeout=5))["text"] == "y"
+    await other.disconnect()

@@ -95,19 +95,21 @@ def result_capped(*, data: dict[str, Any], sources: list[dict[str, Any]]) -> dic
 def tool_run_prepare(
     *, conversation_id: Any, message_id: int, call_id: str, name: str, arguments_json: str
 ) -> PreparedRun:
-    """The run's row: queued when the bot offers the tool and the arguments fit its model,
-    invalid otherwise.
+    """The run's row: queued when the arguments fit the tool's model, invalid otherwise.
 
-    Idempotent on (message, call id): a round the engine retries gets its rows back (the
-    insert meets the unique constraint), whatever the tool's state now.
+    Idempotent on (message, call id): a round the engine retries reuses its rows.
     """
+    existing = ToolRun.objects.filter(message_id=message_id, call_id=call_id).first()
+    if existing is not None:
+        return PreparedRun(existing.pk, call_id, existing.tool, existing.status)
     tool = tool_get(name)
     status, error = ToolRunStatus.QUEUED, ""
     refusal: dict[str, Any] | None = None
     arguments = call_arguments(arguments_json)
+    bot_id = Conversation.objects.values_list("bot_id", flat=True).get(pk=conversation_id)
     if tool is None:
         status, error = ToolRunStatus.INVALID, f"no tool named {name!r}"
-    elif not tool_offered(tool=tool, bot=Bot.objects.get(conversations=conversation_id)):
+    elif not tool_available(tool=tool, bot_id=bot_id):
         # The model was never offered it (disabled, or not this bot's): refused, whatever
         # the arguments say.
         status, error, refusal = ToolRunStatus.INVALID, f"{name!r} is not available", NOT_AVAILABLE

@@ -26,7 +26,7 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-QUERIES_PREPARE = 4  # the bot (may it use the tool), the row (3: savepoint, insert, release)
+QUERIES_PREPARE = 6  # the idempotency lookup, the bot (2: may it use the tool), the row (3)
 # The run with its conversation, customer and bot (one join), the claim, the order (4: lines,
 # payments, fulfilments), the result.
 QUERIES_EXECUTE = 7

@@ -1,4 +1,4 @@
-"""Questions answered only by the demo help center's articles (tests/data/passage_eval.jsonl):
+"""Questions answered only by the demo help center's articles (tests/data/eval/demo_help_passages.jsonl):
 the right article in the top 3, and the reply holding the expected fact, offline and on the
 OpenAI path (the local model server, scripted to answer from the first passage it is given).
 
@@ -23,7 +23,7 @@ from tests.openai_server import Reply, ToolCallSpec
 
 CASES = [
     json.loads(line)
-    for line in (Path(__file__).resolve().parents[2] / "data" / "passage_eval.jsonl")
+    for line in (Path(__file__).resolve().parents[2] / "data" / "eval" / "demo_help_passages.jsonl")
     .read_text()
     .splitlines()
     if line.strip()

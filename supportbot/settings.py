@@ -243,6 +243,11 @@ SUPPORTBOT_PASSAGE_COSINE_FLOOR = min(
     0.99, env_float("SUPPORTBOT_PASSAGE_COSINE_FLOOR", 0.2, minimum=0.0)
 )
 SUPPORTBOT_PASSAGE_MIN_COSINE = env_float("SUPPORTBOT_PASSAGE_MIN_COSINE", 0.5, minimum=0.0)
+# FAQ drafts from resolved hand-offs: on the embedded default (tasks run in-process) a thread
+# of their own, so an agent's close never waits for the insights model.
+SUPPORTBOT_FAQ_DRAFT_IN_BACKGROUND = env_bool(
+    "SUPPORTBOT_FAQ_DRAFT_IN_BACKGROUND", CELERY_TASK_ALWAYS_EAGER
+)
 # Modules that register more tools (a deployment's own; the tests add a slow one).
 SUPPORTBOT_EXTRA_TOOLS = env_list("SUPPORTBOT_EXTRA_TOOLS")
 # Let the bot cancel pending orders and start returns (after the customer confirms).

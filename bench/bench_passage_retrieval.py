@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--weight", type=float)
     parser.add_argument("--floor", type=float)
     parser.add_argument("--min-cosine", type=float)
+    parser.add_argument("--lead-words", type=int, help="words of a passage its vector sees")
     parser.add_argument("--misses", action="store_true")
     args = parser.parse_args()
     if args.weight is not None:
@@ -61,6 +62,10 @@ def main() -> None:
         settings.SUPPORTBOT_PASSAGE_COSINE_FLOOR = args.floor
     if args.min_cosine is not None:
         settings.SUPPORTBOT_PASSAGE_MIN_COSINE = args.min_cosine
+    if args.lead_words is not None:
+        from conversations.knowledge import passage_vectors
+
+        passage_vectors.LEAD_WORDS = args.lead_words
     call_command("migrate", verbosity=0)
     bot = Bot.objects.create(name="Bench", slug="bench")
     articles_store(bot=bot, articles=articles_read(paths=[DEMO_HELP_DIR]))

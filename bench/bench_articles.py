@@ -114,7 +114,7 @@ def main() -> None:
     passage_index(bot_id=bot.pk)
     build = time.perf_counter() - started
 
-    timings, cpu_timings = [], []
+    timings, cpu_timings, ranking = [], [], []
     for round_ in range(20):
         for question in QUESTIONS:
             question = f"{question} ({round_ + 1})" if round_ else question
@@ -122,8 +122,14 @@ def main() -> None:
             passage_search(bot_id=bot.pk, question=question)
             timings.append((time.perf_counter() - started) * 1000)
             cpu_timings.append((time.process_time() - cpu) * 1000)
+            # Again, the question's vector now cached: what the search costs when the knowledge
+            # tool's FAQ search has embedded the question already.
+            started = time.perf_counter()
+            passage_search(bot_id=bot.pk, question=question)
+            ranking.append((time.perf_counter() - started) * 1000)
     timings.sort()
     cpu_timings.sort()
+    ranking.sort()
     p95 = timings[int(len(timings) * 0.95) - 1]
 
     again = time.perf_counter()
@@ -148,6 +154,10 @@ def main() -> None:
     cpu_p95 = cpu_timings[int(len(cpu_timings) * 0.95) - 1]
     print(
         f"  CPU time per search: median {statistics.median(cpu_timings):.1f} ms, p95 {cpu_p95:.1f}"
+    )
+    print(
+        f"  question already embedded: median {statistics.median(ranking):.1f} ms, "
+        f"p95 {ranking[int(len(ranking) * 0.95) - 1]:.1f} ms"
     )
     print(f"load average at the end: {Path('/proc/loadavg').read_text().split()[:3]}")
 

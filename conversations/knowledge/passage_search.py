@@ -169,9 +169,7 @@ def passage_index(*, bot_id: int) -> PassageIndex:
             except EmbeddingError:
                 log.warning("Passage vectors of bot %s unavailable; BM25 only", bot_id)
         else:
-            from conversations.knowledge.tasks import passage_vectors_refresh_task
-
-            passage_vectors_refresh_task.delay(bot_id)
+            _refresh_later(bot_id)
     documents: list[Document] = []
     meta: dict[int, _Meta] = {}
     for pk, heading, anchor, text, article_id, title, url, slug, *_ in rows:
@@ -192,6 +190,38 @@ def passage_index(*, bot_id: int) -> PassageIndex:
     with _lock:
         _indexes[bot_id] = (version, index)
     return index
+
+
+_refreshing: set[int] = set()
+
+
+def _refresh_later(bot_id: int) -> None:
+    """Embed many missing vectors off the search: on a worker, or (tasks in-process, the
+    embedded default) on a thread, once per bot at a time. Until then those passages are
+    ranked by BM25 alone."""
+    from conversations.knowledge.tasks import passage_vectors_refresh_task
+
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        passage_vectors_refresh_task.delay(bot_id)
+        return
+    with _lock:
+        if bot_id in _refreshing:
+            return
+        _refreshing.add(bot_id)
+
+    def refresh() -> None:
+        from django.db import connections
+
+        try:
+            passage_vectors_refresh(bot_id=bot_id)
+        except Exception:
+            log.warning("Refreshing the passage vectors of bot %s failed", bot_id, exc_info=True)
+        finally:
+            with _lock:
+                _refreshing.discard(bot_id)
+            connections.close_all()
+
+    threading.Thread(target=refresh, name="passage-vectors", daemon=True).start()
 
 
 def passage_index_forget(*, bot_id: int | None = None) -> None:

@@ -3,6 +3,10 @@ default (SQLite in a scratch file, tasks in-process), then search latency at tha
 
     python bench/bench_articles.py            # 1,000 articles
     python bench/bench_articles.py 200        # fewer, for a quick look
+    SUPPORTBOT_EMBEDDING_BACKEND=off python bench/bench_articles.py   # BM25 only, the baseline
+
+Every search asks a question the process has not embedded before (the embedder caches
+vectors by content), so the question's embedding is part of each timing.
 
 Targets (issue 14): 1,000 articles (~5,000 passages) indexed in under 2 minutes; search p95
 at that size at most 20 ms. The figures go to docs/knowledge.md ("Articles").
@@ -37,6 +41,7 @@ from conversations.importing.articles import (  # noqa: E402
     articles_read,
     articles_store,
 )
+from conversations.knowledge.embedding import embedder_for  # noqa: E402
 from conversations.knowledge.passage_search import (  # noqa: E402
     passage_index,
     passage_index_forget,
@@ -91,13 +96,14 @@ def synthetic_articles(n: int, rng: random.Random) -> list[ArticleFields]:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    print(f"load average at start: {Path('/proc/loadavg').read_text().split()[:3]}")
     call_command("migrate", verbosity=0)
     bot = Bot.objects.create(name="Bench", slug="bench")
     articles = synthetic_articles(n, random.Random(7))
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     report = articles_store(bot=bot, articles=articles)  # indexing runs in-process on commit
-    indexed = time.perf_counter() - started
+    indexed, indexed_cpu = time.perf_counter() - started, time.process_time() - cpu
     passages = Passage.objects.filter(article__bot=bot).count()
     assert report.counts("articles").created == n
     assert Article.objects.filter(bot=bot, indexed_version=1).count() == n
@@ -108,13 +114,22 @@ def main() -> None:
     passage_index(bot_id=bot.pk)
     build = time.perf_counter() - started
 
-    timings = []
-    for _ in range(20):
+    timings, cpu_timings, ranking = [], [], []
+    for round_ in range(20):
         for question in QUESTIONS:
-            started = time.perf_counter()
+            question = f"{question} ({round_ + 1})" if round_ else question
+            started, cpu = time.perf_counter(), time.process_time()
             passage_search(bot_id=bot.pk, question=question)
             timings.append((time.perf_counter() - started) * 1000)
+            cpu_timings.append((time.process_time() - cpu) * 1000)
+            # Again, the question's vector now cached: what the search costs when the knowledge
+            # tool's FAQ search has embedded the question already.
+            started = time.perf_counter()
+            passage_search(bot_id=bot.pk, question=question)
+            ranking.append((time.perf_counter() - started) * 1000)
     timings.sort()
+    cpu_timings.sort()
+    ranking.sort()
     p95 = timings[int(len(timings) * 0.95) - 1]
 
     again = time.perf_counter()
@@ -122,15 +137,29 @@ def main() -> None:
     rerun = time.perf_counter() - again
     assert unchanged.changed == 0
 
+    embedder = embedder_for()
+    with_vectors = Passage.objects.filter(article__bot=bot).exclude(embedding_model="").count()
+    print(f"embedder: {embedder.name if embedder else 'off (BM25 only)'}")
+    print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}")
     print(f"articles: {n}, passages: {passages} ({passages / n:.1f} per article)")
-    print(f"import + index (embedded default, in-process): {indexed:.1f} s "
-          f"({indexed / passages * 1000:.2f} ms per passage)")  # fmt: skip
+    print(f"passages with vectors: {with_vectors}")
+    print(f"import + index (embedded default, in-process): {indexed:.1f} s wall, "
+          f"{indexed_cpu:.1f} s CPU ({indexed / passages * 1000:.2f} ms per passage)")  # fmt: skip
     print(f"import again, nothing changed: {rerun:.1f} s")
     print(f"search index build (first search after a change): {build * 1000:.0f} ms")
     print(
         f"search over {passages} passages: median {statistics.median(timings):.1f} ms, "
         f"p95 {p95:.1f} ms, max {timings[-1]:.1f} ms ({len(timings)} searches)"
     )
+    cpu_p95 = cpu_timings[int(len(cpu_timings) * 0.95) - 1]
+    print(
+        f"  CPU time per search: median {statistics.median(cpu_timings):.1f} ms, p95 {cpu_p95:.1f}"
+    )
+    print(
+        f"  question already embedded: median {statistics.median(ranking):.1f} ms, "
+        f"p95 {ranking[int(len(ranking) * 0.95) - 1]:.1f} ms"
+    )
+    print(f"load average at the end: {Path('/proc/loadavg').read_text().split()[:3]}")
 
 
 if __name__ == "__main__":

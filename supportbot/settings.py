@@ -237,6 +237,20 @@ SUPPORTBOT_EMBEDDING_BATCH = env_int("SUPPORTBOT_EMBEDDING_BATCH", 128, minimum=
 SUPPORTBOT_PASSAGE_MIN_SCORE = env_float("SUPPORTBOT_PASSAGE_MIN_SCORE", 4.0, minimum=0.0)
 SUPPORTBOT_PASSAGE_MIN_COVERAGE = env_float("SUPPORTBOT_PASSAGE_MIN_COVERAGE", 0.3, minimum=0.0)
 SUPPORTBOT_PASSAGE_HEADING_WEIGHT = env_float("SUPPORTBOT_PASSAGE_HEADING_WEIGHT", 2.0, minimum=0.0)
+# Hybrid passage ranking: (1 - w) x BM25 relative to the best + w x the cosine above the floor;
+# a cosine of at least MIN_COSINE is a good match even with few shared words (MiniLM's scale).
+SUPPORTBOT_PASSAGE_DENSE_WEIGHT = min(
+    1.0, env_float("SUPPORTBOT_PASSAGE_DENSE_WEIGHT", 0.6, minimum=0.0)
+)
+SUPPORTBOT_PASSAGE_COSINE_FLOOR = min(
+    0.99, env_float("SUPPORTBOT_PASSAGE_COSINE_FLOOR", 0.2, minimum=0.0)
+)
+SUPPORTBOT_PASSAGE_MIN_COSINE = env_float("SUPPORTBOT_PASSAGE_MIN_COSINE", 0.5, minimum=0.0)
+# FAQ drafts from resolved hand-offs: on the embedded default (tasks run in-process) a thread
+# of their own, so an agent's close never waits for the insights model.
+SUPPORTBOT_FAQ_DRAFT_IN_BACKGROUND = env_bool(
+    "SUPPORTBOT_FAQ_DRAFT_IN_BACKGROUND", CELERY_TASK_ALWAYS_EAGER
+)
 # Modules that register more tools (a deployment's own; the tests add a slow one).
 SUPPORTBOT_EXTRA_TOOLS = env_list("SUPPORTBOT_EXTRA_TOOLS")
 # Let the bot cancel pending orders and start returns (after the customer confirms).

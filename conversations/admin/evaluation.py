@@ -25,6 +25,14 @@ class EvaluationCaseInline(admin.TabularInline):
     @admin.display(description="outcome")
     def outcome(self, case: EvaluationCaseResult) -> str:
         got = case.got
+        if case.kind == "article":
+            return format_html(
+                "top 3: {} · cited: {} · missing: {} · reply: {}",
+                " | ".join(got.get("top3", [])) or "—",
+                " | ".join(got.get("cited", [])) or "—",
+                ", ".join(got.get("missing_facts", [])) or "—",
+                (got.get("reply") or "")[:160],
+            )
         if case.kind == "question":
             return format_html(
                 "top 3: {} · confidence {} · reply: {}",
@@ -51,6 +59,8 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         "top3",
         "off_topic_caught",
         "good_refused",
+        "passage_top3",
+        "passage_facts",
         "resolution",
         "cases",
     ]
@@ -81,6 +91,14 @@ class EvaluationRunAdmin(admin.ModelAdmin):
     @admin.display(description="good refused")
     def good_refused(self, run: EvaluationRun) -> str:
         return _percent(run.metrics.get("good_refused"))
+
+    @admin.display(description="article in top-3")
+    def passage_top3(self, run: EvaluationRun) -> str:
+        return _percent(run.metrics.get("passage_top3"))
+
+    @admin.display(description="article facts in reply")
+    def passage_facts(self, run: EvaluationRun) -> str:
+        return _percent(run.metrics.get("passage_facts"))
 
     @admin.display(description="resolution")
     def resolution(self, run: EvaluationRun) -> str:

@@ -1,9 +1,10 @@
 """Evaluating a bot's answers on a JSONL case file, through the real search and reply engine.
 
-A question case: {"id", "question", "expected": entry question or "no_match"}. A scenario:
-{"id", "turns": [...], "expected_tools": [...], "facts": [...], "forbidden": [...]}. Each case
-runs in a conversation of its own (a throwaway customer, deleted afterwards, no webhooks), and
-the run is stored with every case's outcome so runs can be compared over time.
+A question case: {"id", "question", "expected": entry question or "no_match"}. An article case:
+{"id", "question", "article": its title, "section": heading path, "facts": [...], "split"}. A
+scenario: {"id", "turns": [...], "expected_tools": [...], "facts": [...], "forbidden": [...]}.
+Each case runs in a conversation of its own (a throwaway customer, deleted afterwards, no
+webhooks), and the run is stored with every case's outcome so runs can be compared over time.
 """
 
 import asyncio
@@ -23,6 +24,7 @@ from django.utils import timezone
 
 from conversations.domain.messages import message_append
 from conversations.knowledge import faq_search
+from conversations.knowledge.passage_search import passage_search
 from conversations.models import (
     Bot,
     Conversation,
@@ -58,7 +60,19 @@ class ScenarioCase:
     forbidden: tuple[str, ...] = ()
 
 
-Case = QuestionCase | ScenarioCase
+@dataclass(frozen=True, slots=True)
+class ArticleCase:
+    """A question only an article answers: the article, its section and the facts to quote."""
+
+    id: str
+    question: str
+    article: str
+    section: str = ""
+    facts: tuple[str, ...] = ()
+    split: str = ""
+
+
+Case = QuestionCase | ArticleCase | ScenarioCase
 
 
 def _strings(value: Any, *, line: int, name: str) -> tuple[str, ...]:
@@ -99,13 +113,26 @@ def cases_parse(text: str) -> list[Case]:
                     forbidden=_strings(data.get("forbidden", []), line=line, name="forbidden"),
                 )
             )
+        elif isinstance(data.get("question"), str) and isinstance(data.get("article"), str):
+            if not data["question"].strip() or not data["article"].strip():
+                raise EvaluationFileError(f"line {line}: empty question or article")
+            cases.append(
+                ArticleCase(
+                    id=case_id,
+                    question=data["question"],
+                    article=data["article"],
+                    section=str(data.get("section") or ""),
+                    facts=_strings(data.get("facts", []), line=line, name="facts"),
+                    split=str(data.get("split") or ""),
+                )
+            )
         elif isinstance(data.get("question"), str) and isinstance(data.get("expected"), str):
             if not data["question"].strip():
                 raise EvaluationFileError(f"line {line}: empty question")
             cases.append(QuestionCase(case_id, data["question"], data["expected"]))
         else:
             raise EvaluationFileError(
-                f"line {line}: a case needs 'question' and 'expected', or 'turns'"
+                f"line {line}: a case needs 'question' and 'expected' (or 'article'), or 'turns'"
             )
     if not cases:
         raise EvaluationFileError("the file has no cases")
@@ -202,6 +229,53 @@ def _question_result(bot: Bot, case: QuestionCase, answers: dict[str, tuple[int,
     return {"got": got, "talk": talk, "passed": bool(got["resolved"])}
 
 
+def _article_result(bot: Bot, case: ArticleCase) -> dict:
+    started = time.perf_counter()
+    search = passage_search(bot_id=bot.pk, question=case.question, limit=3)
+    search_ms = (time.perf_counter() - started) * 1000
+    found = [(m.title, m.heading) for m in search.matches]
+    talk = _talk(bot, (case.question,))
+    reply = talk.replies[-1] if talk.replies else ""
+    articles = [s for s in talk.sources if s.get("type") == "article"]
+    got = {
+        "top3": [f"{title} > {heading}" if heading else title for title, heading in found],
+        "top1": [t for t, _ in found[:1]] == [case.article],
+        "top3_hit": case.article in [t for t, _ in found],
+        "section": found[:1] == [(case.article, case.section)],
+        "no_good_match": search.no_good_match,
+        "similarity": round(search.matches[0].similarity, 3) if search.matches else 0.0,
+        "reply": reply[:500],
+        "tools": talk.tools,
+        "facts": all(fact.lower() in reply.lower() for fact in case.facts),
+        "missing_facts": [fact for fact in case.facts if fact.lower() not in reply.lower()],
+        "cited": [f"{s.get('title')} > {s.get('section')}" for s in articles],
+        "cited_article": any(s.get("title") == case.article for s in articles),
+        "handed_off": talk.handed_off,
+        "search_ms": round(search_ms, 2),
+    }
+    got["resolved"] = got["facts"] and not talk.handed_off
+    return {"got": got, "talk": talk, "passed": bool(got["top3_hit"] and got["resolved"])}
+
+
+def _article_metrics(groups: list[tuple[ArticleCase, dict]]) -> dict[str, Any]:
+    """passage_top1, _top3, _section, _facts and _cited, overall and per split (dev, ...)."""
+    metrics: dict[str, Any] = {"article_questions": len(groups)}
+    splits = sorted({c.split for c, _ in groups if c.split})
+    for suffix, part in [("", groups)] + [
+        (f"_{split}", [(c, g) for c, g in groups if c.split == split]) for split in splits
+    ]:
+        got = [g for _, g in part]
+        for key, name in (
+            ("top1", "top1"),
+            ("top3_hit", "top3"),
+            ("section", "section"),
+            ("facts", "facts"),
+            ("cited_article", "cited"),
+        ):
+            metrics[f"passage_{name}{suffix}"] = round(sum(g[key] for g in got) / len(got), 4)
+    return metrics
+
+
 def _scenario_result(bot: Bot, case: ScenarioCase) -> dict:
     talk = _talk(bot, case.turns)
     final = (talk.replies[-1] if talk.replies else "").lower()
@@ -230,16 +304,17 @@ def _metrics(results: list[tuple[Case, dict]]) -> dict[str, Any]:
     on = [r["got"] for c, r in results if isinstance(c, QuestionCase) and c.expected != NO_MATCH]
     off = [r["got"] for c, r in results if isinstance(c, QuestionCase) and c.expected == NO_MATCH]
     scenarios = [r for c, r in results if isinstance(c, ScenarioCase)]
+    articles = [(c, r["got"]) for c, r in results if isinstance(c, ArticleCase)]
     talks = [r["talk"] for _, r in results]
     latencies = [ms for t in talks for ms in t.latencies_ms]
-    search_ms = [g["search_ms"] for g in on + off]
+    search_ms = [g["search_ms"] for g in on + off] + [g["search_ms"] for _, g in articles]
     routed = [g for g in on if g["top1"]]
     not_known = [g for g in on + off if g["no_good_match"]]
 
     def share(part: int, whole: int) -> float | None:
         return round(part / whole, 4) if whole else None
 
-    return {
+    metrics = {
         "cases": len(results),
         "questions": len(on),
         "off_topic": len(off),
@@ -252,8 +327,10 @@ def _metrics(results: list[tuple[Case, dict]]) -> dict[str, Any]:
         "dont_know_cited": share(sum(bool(g["cited"]) for g in not_known), len(not_known)),
         "scenarios_passed": share(sum(r["passed"] for r in scenarios), len(scenarios)),
         "resolution": share(
-            sum(g["resolved"] for g in on) + sum(r["passed"] for r in scenarios),
-            len(on) + len(scenarios),
+            sum(g["resolved"] for g in on)
+            + sum(r["passed"] for r in scenarios)
+            + sum(g["resolved"] for _, g in articles),
+            len(on) + len(scenarios) + len(articles),
         ),
         "handoff_rate": share(sum(t.handed_off for t in talks), len(talks)),
         "tokens_per_conversation": round(sum(t.tokens for t in talks) / max(1, len(talks)), 1),
@@ -263,6 +340,9 @@ def _metrics(results: list[tuple[Case, dict]]) -> dict[str, Any]:
         "search_p50_ms": round(_percentile(search_ms, 0.5), 2),
         "search_p95_ms": round(_percentile(search_ms, 0.95), 2),
     }
+    if articles:
+        metrics.update(_article_metrics(articles))
+    return metrics
 
 
 def evaluation_run(*, bot: Bot, path: Path, engine: str = "offline") -> EvaluationRun:
@@ -293,6 +373,8 @@ def evaluation_run(*, bot: Bot, path: Path, engine: str = "offline") -> Evaluati
         for case in cases:
             if isinstance(case, QuestionCase):
                 results.append((case, _question_result(bot, case, answers)))
+            elif isinstance(case, ArticleCase):
+                results.append((case, _article_result(bot, case)))
             else:
                 results.append((case, _scenario_result(bot, case)))
     with transaction.atomic():
@@ -306,17 +388,9 @@ def evaluation_run(*, bot: Bot, path: Path, engine: str = "offline") -> Evaluati
             EvaluationCaseResult(
                 run=run,
                 case_id=case.id,
-                kind="question" if isinstance(case, QuestionCase) else "scenario",
+                kind=_kind(case),
                 passed=result["passed"],
-                expected=(
-                    {"expected": case.expected}
-                    if isinstance(case, QuestionCase)
-                    else {
-                        "turns": list(case.turns),
-                        "expected_tools": list(case.expected_tools),
-                        "facts": list(case.facts),
-                    }
-                ),
+                expected=_expected(case),
                 got=result["got"],
                 latency_ms=int(sum(result["talk"].latencies_ms)),
                 tokens=result["talk"].tokens,
@@ -325,6 +399,29 @@ def evaluation_run(*, bot: Bot, path: Path, engine: str = "offline") -> Evaluati
         )
     run.refresh_from_db()
     return run
+
+
+def _kind(case: Case) -> str:
+    if isinstance(case, QuestionCase):
+        return "question"
+    return "article" if isinstance(case, ArticleCase) else "scenario"
+
+
+def _expected(case: Case) -> dict[str, Any]:
+    if isinstance(case, QuestionCase):
+        return {"expected": case.expected}
+    if isinstance(case, ArticleCase):
+        return {
+            "article": case.article,
+            "section": case.section,
+            "facts": list(case.facts),
+            "split": case.split,
+        }
+    return {
+        "turns": list(case.turns),
+        "expected_tools": list(case.expected_tools),
+        "facts": list(case.facts),
+    }
 
 
 def evaluation_previous(run: EvaluationRun) -> EvaluationRun | None:

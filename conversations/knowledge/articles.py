@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conversations.domain.errors import DomainError
+from conversations.knowledge.embedding import embedder_for
+from conversations.knowledge.passage_vectors import passage_vectors_embed
 from conversations.knowledge.passages import article_chunks
 from conversations.models import Article, ArticleFormat, Bot, Passage
 
@@ -146,6 +148,13 @@ def article_index(*, article_id: int) -> int:
     _, chunks = article_chunks(
         title=article.title, body=article.body, body_format=article.body_format
     )
+    # Embedded before the transaction, so no write lock is held while the model runs; the
+    # vectors go into the same rows the switch below makes visible.
+    vectors = passage_vectors_embed(
+        title=article.title,
+        passages=[(chunk.heading, chunk.text) for chunk in chunks],
+        embedder=embedder_for(),
+    )
     with transaction.atomic():
         Passage.objects.filter(article_id=article_id, version=version).delete()
         Passage.objects.bulk_create(
@@ -156,8 +165,10 @@ def article_index(*, article_id: int) -> int:
                 heading=chunk.heading,
                 anchor=chunk.anchor,
                 text=chunk.text,
+                embedding=embedding,
+                embedding_model=model,
             )
-            for n, chunk in enumerate(chunks)
+            for n, (chunk, (embedding, model)) in enumerate(zip(chunks, vectors, strict=True))
         )
         switched = Article.objects.filter(
             pk=article_id, version=version, indexed_version__lt=version

@@ -221,6 +221,9 @@ def knowledge_warm_up(*, background: bool = True) -> None:
             )
             for bot_id in list(bot_ids):
                 faq_index(bot_id=bot_id)
+            from conversations.knowledge.passage_search import passage_warm_up
+
+            passage_warm_up()
         except Exception:  # a cold start is slower, never broken
             log.warning("Knowledge warm-up failed", exc_info=True)
         finally:

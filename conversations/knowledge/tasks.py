@@ -9,6 +9,7 @@ from celery.signals import worker_process_init
 from conversations.knowledge.articles import article_index, articles_reindex_due
 from conversations.knowledge.index import faq_vectors_refresh
 from conversations.knowledge.learning import faq_draft_write
+from conversations.knowledge.passage_vectors import passage_vectors_refresh
 from conversations.knowledge.search import faq_router_fit
 
 
@@ -45,6 +46,19 @@ def knowledge_warm_up_in_worker(**kwargs: Any) -> None:
 )
 def article_index_task(article_id: int) -> int:
     return article_index(article_id=article_id)
+
+
+@shared_task(
+    name="conversations.knowledge.passage_vectors_refresh",
+    autoretry_for=(Exception,),
+    retry_backoff=10,
+    max_retries=3,
+    time_limit=900,
+    ignore_result=True,
+)
+def passage_vectors_refresh_task(bot_id: int) -> int:
+    """Embed the bot's passages that have no current vectors (after a change of embedder)."""
+    return passage_vectors_refresh(bot_id=bot_id)
 
 
 @shared_task(name="conversations.knowledge.articles_reindex", time_limit=60, ignore_result=True)

@@ -122,6 +122,10 @@ class Passage(models.Model):
     heading = models.CharField(max_length=500, blank=True, help_text='"Returns > Refunds"')
     anchor = models.CharField(max_length=200, blank=True)
     text = models.TextField()
+    # Written by the indexing task in the same rows it switches in: the passage's vector (the
+    # title, heading path and first words, float32) and the embedder that made it.
+    embedding = models.BinaryField(default=b"", blank=True, editable=False)
+    embedding_model = models.CharField(max_length=100, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["article", "version", "position"]

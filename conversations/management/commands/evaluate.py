@@ -20,6 +20,11 @@ LABELS = [
     ("good_refused", "good questions refused", "%"),
     ("answer_when_routed", "reply gives the routed entry's answer", "%"),
     ("dont_know_cited", '"I don\'t know" replies that cite', "%"),
+    ("passage_top1", "article questions: right article first", "%"),
+    ("passage_top3", "article questions: right article in top-3", "%"),
+    ("passage_section", "article questions: right section first", "%"),
+    ("passage_facts", "article questions: reply has the facts", "%"),
+    ("passage_cited", "article questions: reply cites the article", "%"),
     ("scenarios_passed", "scenarios passed", "%"),
     ("resolution", "resolution", "%"),
     ("handoff_rate", "hand-off rate", "%"),
@@ -33,8 +38,9 @@ LABELS = [
 
 class Command(BaseCommand):
     help = (
-        "Run a JSONL case file (questions with their expected entry or no_match; multi-turn "
-        "scenarios) against a bot through the search and the reply engine; store the run."
+        "Run a JSONL case file (questions with their expected entry or no_match; questions "
+        "an article answers; multi-turn scenarios) against a bot through the search and the "
+        "reply engine; store the run."
     )
 
     def add_arguments(self, parser):
@@ -72,6 +78,19 @@ class Command(BaseCommand):
                 continue
             shown = f"{value * 100:.1f}%" if unit == "%" else str(value)
             self.stdout.write(f"  {label:<40} {shown}")
+        splits = sorted(
+            key.removeprefix("passage_top3_")
+            for key in run.metrics
+            if key.startswith("passage_top3_")
+        )
+        for split in splits:
+            figures = " / ".join(
+                f"{run.metrics[f'passage_{name}_{split}'] * 100:.1f}%"
+                for name in ("top1", "top3", "section", "facts")
+            )
+            self.stdout.write(
+                f"  {'  ' + split + ': top-1 / top-3 / section / facts':<40} {figures}"
+            )
         self.stdout.write(f"  {'cases':<40} {run.metrics['cases']} ({len(failed)} failed)")
         if diff:
             self.stdout.write("Changed since the previous run:")

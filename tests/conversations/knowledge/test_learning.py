@@ -2,6 +2,7 @@
 published, the bot answers the same question with it."""
 
 import json
+import time
 
 import pytest
 from asgiref.sync import SyncToAsync, sync_to_async
@@ -14,6 +15,14 @@ from conversations.knowledge.learning import faq_draft_write
 from conversations.models import FaqEntry, MessageRole
 from tests import factories
 from tests.openai_server import Reply
+
+
+@pytest.fixture(autouse=True)
+def drafts_on_celery(settings):
+    """The Celery path (a worker, or in-process with eager_tasks); one test below takes the
+    embedded default's drafting thread instead."""
+    settings.SUPPORTBOT_FAQ_DRAFT_IN_BACKGROUND = False
+
 
 QUESTION = "Can I pay by bank transfer?"
 ANSWER = "Yes: bank transfers are accepted for orders over $500. Email billing@example-store.com."
@@ -137,3 +146,25 @@ def test_a_failing_draft_never_fails_the_close(
         conversation = resolved_handoff(bot, agent_user)
     conversation.refresh_from_db()
     assert conversation.status == "closed" and not FaqEntry.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_the_embedded_default_the_close_does_not_wait_for_the_draft(
+    bot, agent_user, settings, openai_server
+):
+    from conversations.knowledge import learning
+
+    settings.SUPPORTBOT_FAQ_DRAFT_IN_BACKGROUND = True
+    settings.SUPPORTBOT_ENGINE = "openai"
+    settings.OPENAI_API_KEY = "sk-test"
+    settings.OPENAI_BASE_URL = openai_server.base_url
+    draft = {"general": True, "question": "Do you accept bank transfers?", "answer": ANSWER}
+    openai_server.script(Reply(text=json.dumps(draft), header_delay=2.0))  # a slow model
+    conversation = resolved_handoff(bot, agent_user, close=False)
+    started = time.perf_counter()
+    conversation_close(conversation_id=conversation.pk, closed_by="agent", agent=agent_user)
+    assert time.perf_counter() - started < 1.5
+    assert not FaqEntry.objects.filter(drafted_from=conversation).exists()
+    learning._drafting.submit(lambda: None).result(timeout=30)  # the drafts queued before it
+    entry = FaqEntry.objects.get(drafted_from=conversation)
+    assert entry.question == "Do you accept bank transfers?" and not entry.is_published

@@ -137,6 +137,7 @@ class HybridIndex:
         self.bm25 = Bm25Index(documents)
         self.params = params or RouterParams()
         self.blocks = blocks if blocks and all(len(b) for b in blocks) else None
+        self.classifier_kind = ""  # "softmax" or "ridge" once there are vectors
         if self.blocks is not None:
             self.matrix = np.vstack(self.blocks).astype(np.float32)
             self.row_owner = np.concatenate(

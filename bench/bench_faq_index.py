@@ -107,7 +107,8 @@ def main() -> None:
                 f"{name:<7} {n:>6} entries: build {build * 1000:7.1f} ms | per question p50/p95: "
                 f"embed {percentile(embed_t, 0.5):6.2f}/{percentile(embed_t, 0.95):6.2f} ms, "
                 f"rank {percentile(rank_t, 0.5):6.2f}/{percentile(rank_t, 0.95):6.2f} ms, "
-                f"total {percentile(total_t, 0.5):6.2f}/{percentile(total_t, 0.95):6.2f} ms (CPU)"
+                f"total {percentile(total_t, 0.5):6.2f}/{percentile(total_t, 0.95):6.2f} ms (CPU); "
+                f"the first question {total_t[0] * 1000:.2f} ms; classifier {index.classifier_kind}"
             )
 
 

@@ -1,15 +1,19 @@
 """Hybrid retrieval and the per-bot router: BM25 and dense similarity mixed, with a confidence.
 
 Every entry gets a few features for a question (BM25 relative to the best, the share of the
-question it covers, the best cosine with one of its phrasings, the cosine with their centroid).
-The router is what turns them into a ranking and a confidence, and it is fitted on the bot's
-own phrasings only, each held out one at a time:
+question it covers, the best cosine with one of its phrasings, the cosine with their centroid,
+and a classifier's probability: softmax regression from phrasing vectors to entries, fitted
+on the bot's phrasings whenever the index is built). The router is what turns them into a
+ranking and a confidence, and it is fitted on the bot's own phrasings only, each held out
+(the classifier's scores for it come from a fit without its fold):
 
 - the mix: softmax regression that puts a held-out phrasing's entry first;
 - the confidence: logistic regression that tells "its entry is first" from "its entry was
   removed" (the bot's own phrasings with their entry left out are the off-topic examples);
+- a dense floor: a question whose nearest phrasing is further than 98% of the held-out
+  phrasings' nearest is "no good match" whatever the mix says (far-off questions);
 - the threshold: the confidence under which no more than SUPPORTBOT_FAQ_GOOD_REFUSED of the
-  held-out phrasings would be refused.
+  held-out phrasings would be refused (the floor's refusals included).
 
 No question a test or a customer asks is ever used to fit it.
 """
@@ -25,9 +29,21 @@ import numpy as np
 
 from conversations.knowledge.bm25 import Bm25Index, Document
 
-FEATURES = ("bm25_relative", "coverage", "dense", "centroid", "bm25_log")
+FEATURES = ("bm25_relative", "coverage", "dense", "centroid", "bm25_log", "classifier")
+# Bumped when the features change, so routers stored by an older version are refitted.
+ROUTER_FORMAT = "2"
+# The classifier: softmax regression on the phrasing vectors while phrasings x entries stays
+# under SOFTMAX_MAX_CELLS (about a second to fit on one core), ridge regression above it.
+SOFTMAX_MAX_CELLS = 250_000
+SOFTMAX_SCALE = 20.0  # the vectors are unit length: logits are 20 x cosine-like scores
+SOFTMAX_STEPS = 150
+SOFTMAX_RATE = 1.0
+SOFTMAX_L2 = 1e-4
+RIDGE = 1.0
+DENSE_FLOOR_SHARE = 0.02
 FUSIONS = ("learned", "weighted", "rrf", "bm25", "dense")
 RRF_K = 60.0
+CONFIDENCE_FEATURES = 7
 CANDIDATES = 10  # entries the mix is trained to order (the rest are far behind)
 MAX_FIT_QUERIES = 3000
 
@@ -37,11 +53,12 @@ class RouterParams:
     """What a fitted router is: stored per bot (FaqRouter.params) as JSON."""
 
     fusion: str = "learned"
-    mix: list[float] = field(default_factory=lambda: [1.2, 2.0, 6.0, 2.0, 0.6])
-    confidence: list[float] = field(default_factory=lambda: [2.0, 6.0, 4.0, 6.0, 2.0])
+    mix: list[float] = field(default_factory=lambda: [1.2, 2.0, 6.0, 2.0, 0.6, 4.0])
+    confidence: list[float] = field(default_factory=lambda: [2.0, 6.0, 4.0, 6.0, 2.0, 2.0, 2.0])
     confidence_bias: float = -8.0
     threshold: float = 0.5
     margin: float = 0.0  # entries within this mix difference of the best are "close"
+    dense_floor: float = -1.0  # best cosine under which a question is "no good match"
     report: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -50,7 +67,10 @@ class RouterParams:
     @classmethod
     def from_json(cls, data: dict) -> "RouterParams":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        params = cls(**known)
+        if len(params.mix) != len(FEATURES) or len(params.confidence) != CONFIDENCE_FEATURES:
+            return cls()  # fitted on an older feature set: the defaults until it is refitted
+        return params
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +88,36 @@ def _sigmoid(x: np.ndarray | float) -> np.ndarray | float:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def _softmax_fit(x: np.ndarray, owner: np.ndarray, entries: int) -> np.ndarray:
+    """Softmax regression from phrasing vectors (with a bias column) to their entries.
+
+    Starts from each entry's centroid (a nearest-centroid classifier) and takes a fixed
+    number of gradient steps, so the same phrasings always give the same weights; the scale
+    is folded into the returned (entries, dim + 1) weights.
+    """
+    targets = np.zeros((len(x), entries))
+    targets[np.arange(len(x)), owner] = 1.0
+    counts = np.maximum(1, targets.sum(axis=0))[:, None]
+    weights = (targets.T @ x) / counts
+    norms = np.linalg.norm(weights[:, :-1], axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    weights[:, :-1] /= norms
+    weights[:, -1] = 0.0
+    for _ in range(SOFTMAX_STEPS):
+        p = _softmax(SOFTMAX_SCALE * (x @ weights.T))
+        p -= targets
+        weights -= SOFTMAX_RATE * (SOFTMAX_SCALE * (p.T @ x) / len(x) + SOFTMAX_L2 * weights)
+    return (SOFTMAX_SCALE * weights).astype(np.float32)
+
+
 def index_version(documents: Sequence[Document], embedder_name: str) -> str:
     """A hash of what a router is fitted on: the entries' phrasings, answers and embedder."""
-    digest = hashlib.sha256(embedder_name.encode())
+    digest = hashlib.sha256(f"{ROUTER_FORMAT}:{embedder_name}".encode())
     for d in documents:
         digest.update(json.dumps([d.id, d.question, d.answer, list(d.alternatives)]).encode())
     return digest.hexdigest()
@@ -90,6 +137,7 @@ class HybridIndex:
         self.bm25 = Bm25Index(documents)
         self.params = params or RouterParams()
         self.blocks = blocks if blocks and all(len(b) for b in blocks) else None
+        self.classifier_kind = ""  # "softmax" or "ridge" once there are vectors
         if self.blocks is not None:
             self.matrix = np.vstack(self.blocks).astype(np.float32)
             self.row_owner = np.concatenate(
@@ -100,9 +148,69 @@ class HybridIndex:
             norms = np.linalg.norm(centroids, axis=1, keepdims=True)
             norms[norms == 0] = 1.0
             self.centroids = (centroids / norms).astype(np.float32)
+            self._classifier_build()
 
     def __len__(self) -> int:
         return len(self.documents)
+
+    # -- the per-bot classifier --------------------------------------------------------
+
+    def _classifier_build(self) -> None:
+        """Fit the classifier on every phrasing: softmax regression when the FAQ is small
+        enough to fit in about a second, else ridge regression (closed form)."""
+        x = self._with_bias(self.matrix.astype(np.float64))
+        self._held_out_scores: dict[tuple[int, int], np.ndarray] = {}
+        self.classifier_kind = (
+            "softmax" if len(x) * len(self.documents) <= SOFTMAX_MAX_CELLS else "ridge"
+        )
+        if self.classifier_kind == "softmax":
+            self.classifier = _softmax_fit(x, self.row_owner, len(self.documents))
+            return
+        # Ridge: with A = XᵀX + λI the weights are A⁻¹XᵀY, and XᵀY is each entry's sum of
+        # phrasing vectors. A⁻¹ is kept for the exact leave-one-out scores.
+        self._ridge_inverse = np.linalg.inv(x.T @ x + RIDGE * np.eye(x.shape[1]))
+        sums = np.add.reduceat(x, self.row_start, axis=0)
+        self.classifier = (sums @ self._ridge_inverse).astype(np.float32)
+
+    @staticmethod
+    def _with_bias(x: np.ndarray) -> np.ndarray:
+        ones = np.ones((*x.shape[:-1], 1), dtype=x.dtype)
+        return np.concatenate([x, ones], axis=-1)
+
+    def classifier_scores(
+        self, vector: np.ndarray, *, held_out: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """Each entry's classifier output for a question vector. With `held_out` (a stored
+        phrasing), the output of a classifier that never saw it: ridge's exact
+        leave-one-out, or the k-fold softmax scores computed by router_fit."""
+        x = self._with_bias(vector.astype(np.float32))
+        if held_out is not None and held_out in self._held_out_scores:
+            return self._held_out_scores[held_out]
+        logits = (self.classifier @ x).astype(np.float64)
+        if self.classifier_kind == "softmax":
+            return _softmax(logits)
+        if held_out is not None:
+            x64 = x.astype(np.float64)
+            leverage = float(x64 @ self._ridge_inverse @ x64)
+            logits[held_out[0]] -= leverage
+            logits /= max(1e-6, 1.0 - leverage)
+        return logits
+
+    def classifier_hold_out(self, pairs: list[tuple[int, int]], *, folds: int = 4) -> None:
+        """Softmax scores of the held-out phrasings, each from a fit without its fold."""
+        if self.classifier_kind != "softmax" or not pairs:
+            return
+        x = self._with_bias(self.matrix.astype(np.float64))
+        rows = np.array([self.row_start[p] + k for p, k in pairs])
+        fold_of = np.arange(len(rows)) % folds
+        for fold in range(folds):
+            held = rows[fold_of == fold]
+            keep = np.ones(len(x), dtype=bool)
+            keep[held] = False
+            weights = _softmax_fit(x[keep], self.row_owner[keep], len(self.documents))
+            scores = _softmax(x[held] @ weights.T.astype(np.float64))
+            for n, pair in enumerate(np.array(pairs)[fold_of == fold]):
+                self._held_out_scores[(int(pair[0]), int(pair[1]))] = scores[n]
 
     # -- features ----------------------------------------------------------------------
 
@@ -126,6 +234,11 @@ class HybridIndex:
         """(entries, FEATURES) for a question; `held_out` = (entry, phrasing) left out."""
         score, coverage = self.bm25.scores(query)
         dense, centroid, rows = self._dense(vector)
+        classifier = (
+            self.classifier_scores(vector, held_out=held_out)
+            if self.blocks is not None and vector is not None
+            else np.zeros(len(self.documents))
+        )
         if held_out is not None:
             position, phrasing = held_out
             document = self.documents[position]
@@ -144,7 +257,9 @@ class HybridIndex:
                     dense[position] = centroid[position] = 0.0
         top = float(score.max()) if len(score) else 0.0
         relative = score / top if top > 0 else score
-        return np.column_stack([relative, coverage, dense, centroid, np.log1p(score) / 3.0])
+        return np.column_stack(
+            [relative, coverage, dense, centroid, np.log1p(score) / 3.0, classifier]
+        )
 
     def mix(self, features: np.ndarray, *, fusion: str | None = None) -> np.ndarray:
         fusion = fusion or self.params.fusion
@@ -167,11 +282,12 @@ class HybridIndex:
     def confidence_features(self, features: np.ndarray, mixed: np.ndarray) -> np.ndarray:
         """For the best entry: its mix, the margin to the runner-up, coverage, dense, margin."""
         if len(mixed) == 0:
-            return np.zeros(5)
+            return np.zeros(CONFIDENCE_FEATURES)
         order = np.argsort(-mixed, kind="stable")[:2]
         best = order[0]
         second = mixed[order[1]] if len(order) > 1 else mixed[best] - 1.0
         dense_second = features[order[1], 2] if len(order) > 1 else 0.0
+        classifier = features[:, 5]
         return np.array(
             [
                 mixed[best] / 10.0,
@@ -179,6 +295,8 @@ class HybridIndex:
                 features[best, 1],
                 features[best, 2],
                 features[best, 2] - dense_second,
+                classifier[best],
+                float(classifier.max()),
             ]
         )
 
@@ -199,6 +317,8 @@ class HybridIndex:
         mixed = self.mix(features, fusion=fusion)
         order = np.argsort(-mixed, kind="stable")[:limit]
         confidence = self.confidence(self.confidence_features(features, mixed))
+        if vector is not None and features[order[0], 2] < self.params.dense_floor:
+            confidence = 0.0  # far from every phrasing (router_fit's dense floor)
         ranked = []
         for n, i in enumerate(order):
             if features[i, 0] <= 0 and features[i, 2] <= 0:
@@ -231,7 +351,8 @@ class _Sample:
     entry_removed: np.ndarray  # (entries - 1, FEATURES), its entry left out entirely
 
 
-def _samples(index: HybridIndex, *, seed: int = 13) -> list[_Sample]:
+def _pairs(index: HybridIndex, *, seed: int = 13) -> list[tuple[int, int]]:
+    """(entry, phrasing) of the phrasings held out to fit on (a sample of large FAQs)."""
     pairs = [
         (position, phrasing)
         for position, document in enumerate(index.documents)
@@ -240,6 +361,10 @@ def _samples(index: HybridIndex, *, seed: int = 13) -> list[_Sample]:
     ]
     if len(pairs) > MAX_FIT_QUERIES:
         pairs = random.Random(seed).sample(pairs, MAX_FIT_QUERIES)
+    return pairs
+
+
+def _samples(index: HybridIndex, pairs: list[tuple[int, int]]) -> list[_Sample]:
     samples = []
     for position, phrasing in pairs:
         document = index.documents[position]
@@ -251,11 +376,14 @@ def _samples(index: HybridIndex, *, seed: int = 13) -> list[_Sample]:
         if index.blocks is not None:
             vector = index.blocks[position][phrasing]
         features = index.features(query, vector, held_out=(position, phrasing))
-        removed = np.delete(index.features(query, vector), position, axis=0)
+        removed = np.delete(features, position, axis=0)
         # BM25 relative to the best must be relative among the entries that remain.
         top = removed[:, 0].max() if len(removed) else 0.0
         if top > 0:
             removed[:, 0] = removed[:, 0] / top
+        if index.blocks is not None and index.classifier_kind == "softmax":
+            # The softmax of a classifier that never knew the entry: the rest renormalised.
+            removed[:, 5] = removed[:, 5] / max(1e-9, float(removed[:, 5].sum()))
         samples.append(_Sample(features, position, removed))
     return samples
 
@@ -264,7 +392,7 @@ def _fit_mix(samples: list[_Sample], start: np.ndarray, *, steps: int = 300) -> 
     """Softmax regression over each sample's candidate entries (its own always included)."""
     groups = []
     for sample in samples:
-        prior = sample.features[:, 0] + sample.features[:, 2]
+        prior = sample.features[:, 0] + sample.features[:, 2] + sample.features[:, 5]
         candidates = list(np.argsort(-prior, kind="stable")[:CANDIDATES])
         if sample.target not in candidates:
             candidates[-1] = sample.target
@@ -306,18 +434,25 @@ def router_fit(
     """Fit the mix, the confidence and its threshold on the index's own phrasings."""
     params = RouterParams(fusion=fusion)
     index.params = params
-    samples = _samples(index)
+    pairs = _pairs(index)
+    if index.blocks is not None:
+        index.classifier_hold_out(pairs)
+    samples = _samples(index, pairs)
     if len(samples) < 10 or len(index.documents) < 3:
         params.report = {"samples": len(samples), "fitted": False}
         return params
     if fusion == "learned":
         params.mix = [float(v) for v in _fit_mix(samples, np.array(params.mix))]
-    rows, labels, margins, on_topic = [], [], [], []
+    rows, labels, margins, on_topic, nearest = [], [], [], [], []
     correct = 0
     for sample in samples:
         mixed = index.mix(sample.features)
         best = int(np.argmax(mixed))
         correct += best == sample.target
+        nearest.append(float(sample.features[best, 2]))
+        if len(sample.entry_removed):
+            removed_best = int(np.argmax(index.mix(sample.entry_removed)))
+            nearest.append(float(sample.entry_removed[removed_best, 2]))
         rows.append(index.confidence_features(sample.features, mixed))
         labels.append(1.0 if best == sample.target else 0.0)
         on_topic.append(True)
@@ -335,6 +470,11 @@ def router_fit(
     params.confidence_bias = b
     scores = _sigmoid(x @ w + b)
     on = np.array(on_topic)
+    if index.blocks is not None and on.any():
+        # A question far from every phrasing is off-topic whatever the mix says: the floor
+        # is the cosine under which DENSE_FLOOR_SHARE of the held-out phrasings fall.
+        params.dense_floor = float(np.quantile(np.array(nearest)[on], DENSE_FLOOR_SHARE))
+        scores = np.where(np.array(nearest) < params.dense_floor, 0.0, scores)
     # Every held-out phrasing is a good question: refuse at most `good_refused` of them.
     params.threshold = float(np.quantile(scores[on], good_refused)) if on.any() else 0.5
     caught = float((scores[~on] < params.threshold).mean()) if (~on).any() else 0.0
@@ -345,5 +485,6 @@ def router_fit(
         "top1": round(correct / len(samples), 4),
         "good_refused": round(float((scores[on] < params.threshold).mean()), 4),
         "entry_removed_caught": round(caught, 4),
+        "classifier": index.classifier_kind if index.blocks is not None else "",
     }
     return params

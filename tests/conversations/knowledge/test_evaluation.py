@@ -28,31 +28,49 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 FLOORS = {
     "demo_faq_tuning.jsonl": {
-        "top1": 0.88,
-        "top3": 0.96,
-        "off_topic_caught": 0.80,
+        "top1": 0.90,
+        "top3": 0.97,
+        "off_topic_caught": 0.90,
         "answer_when_routed": 0.94,
     },
     "demo_faq_held_out.jsonl": {
-        "top1": 0.90,
-        "top3": 0.97,
-        "off_topic_caught": 0.80,
+        "top1": 0.93,
+        "top3": 0.98,
+        "off_topic_caught": 0.88,
         "answer_when_routed": 0.93,
     },
     "bank_questions.jsonl": {
-        "top1": 0.78,
-        "top3": 0.90,
-        "off_topic_caught": 0.80,
-        # Routed right but under the threshold counts as not answered: 19% refused here.
-        "answer_when_routed": 0.75,
+        "top1": 0.76,
+        "top3": 0.93,
+        "off_topic_caught": 0.88,
+        # Routed right but under the threshold counts as not answered: 13% refused here.
+        "answer_when_routed": 0.83,
     },
 }
 # The threshold is fitted on each bot's own phrasings; on the banking set, whose questions are
 # worded further from its phrasings, it refuses more (docs/knowledge.md).
 GOOD_REFUSED_CEILING = {
-    "demo_faq_tuning.jsonl": 0.06,
-    "demo_faq_held_out.jsonl": 0.07,
-    "bank_questions.jsonl": 0.23,
+    "demo_faq_tuning.jsonl": 0.04,
+    "demo_faq_held_out.jsonl": 0.05,
+    "bank_questions.jsonl": 0.16,
+}
+
+
+# Outside-shaped bots (tests/data/eval/README.md): one entry per intent with 10 customer
+# phrasings; floors a little under the figures in README.md, tuning and held-out parts alike.
+OUTSIDE_FLOORS = {
+    "banking_tuning.jsonl": {"top1": 0.73, "top3": 0.90, "off_topic_caught": 0.75},
+    "banking_held_out.jsonl": {"top1": 0.82, "top3": 0.93, "off_topic_caught": 0.80},
+    "assistant_tuning.jsonl": {"top1": 0.87, "top3": 0.93, "off_topic_caught": 0.80},
+    # 50% of its 20 off-topic questions: general-knowledge questions sit close to the
+    # assistant's own intents (fun facts, definitions); the target is 85%.
+    "assistant_held_out.jsonl": {"top1": 0.91, "top3": 0.96, "off_topic_caught": 0.45},
+}
+OUTSIDE_GOOD_REFUSED_CEILING = {
+    "banking_tuning.jsonl": 0.10,
+    "banking_held_out.jsonl": 0.08,
+    "assistant_tuning.jsonl": 0.09,
+    "assistant_held_out.jsonl": 0.06,
 }
 
 
@@ -77,7 +95,7 @@ def test_demo_faq_sets_stay_above_their_floors(demo_bot, name):
     print(name, run.metrics)
     for key, floor in FLOORS[name].items():
         assert run.metrics[key] >= floor, (key, run.metrics)
-    assert run.metrics["good_refused"] <= GOOD_REFUSED_CEILING["bank_questions.jsonl"]
+    assert run.metrics["good_refused"] <= GOOD_REFUSED_CEILING[name]
     assert run.metrics["dont_know_cited"] == 0
 
 
@@ -91,6 +109,21 @@ def test_a_second_differently_worded_bot_stays_above_its_floors(offline_engine):
         assert run.metrics[key] >= floor, (key, run.metrics)
     assert run.metrics["good_refused"] <= GOOD_REFUSED_CEILING["bank_questions.jsonl"]
     assert run.metrics["dont_know_cited"] == 0
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("bot_name", ["banking", "assistant"])
+def test_outside_shaped_bots_stay_above_their_floors(offline_engine, bot_name):
+    bot = factories.bot_create(name=f"Outside {bot_name}")
+    factories.faq_load(bot=bot, path=EVAL / f"{bot_name}_faq.json")
+    for part in ["tuning", "held_out"]:
+        name = f"{bot_name}_{part}.jsonl"
+        run = evaluation_run(bot=bot, path=EVAL / name, engine="offline")
+        print(name, run.metrics)
+        for key, floor in OUTSIDE_FLOORS[name].items():
+            assert run.metrics[key] >= floor, (name, key, run.metrics)
+        assert run.metrics["good_refused"] <= OUTSIDE_GOOD_REFUSED_CEILING[name], run.metrics
+        assert run.metrics["dont_know_cited"] == 0
 
 
 @pytest.mark.timeout(600)

@@ -155,3 +155,34 @@ def test_warm_up_builds_every_bots_index(bot):
     faq_index_forget()
     knowledge_warm_up(background=False)
     assert bot.pk in _indexes
+
+
+@pytest.mark.django_db
+def test_the_classifier_is_refitted_when_the_faq_changes(bot):
+    from conversations.knowledge.search import faq_index
+    from conversations.models import FaqRouter
+
+    factories.faq_load(bot=bot, path=EVAL.parent / "eval" / "banking_faq.json")
+    index = faq_index(bot_id=bot.pk)
+    assert index.hybrid.classifier_kind == ("softmax" if index.embedder else "")
+    report = FaqRouter.objects.get(bot=bot).params["report"]
+    assert report["fitted"] and report["good_refused"] <= 0.06
+    question = "my holiday tickets were bought with the card, can you give me the air miles"
+    assert faq_search(bot_id=bot.pk, question=question).matches[0].question != "Air miles"
+
+    FaqEntry.objects.create(
+        bot=bot,
+        question="Air miles",
+        answer="Card payments for flights earn 1 air mile per pound, shown under Rewards.",
+        alternatives=[
+            "do I earn air miles",
+            "air miles on flights I book with the card",
+            "how many miles do I get for a plane ticket",
+            "frequent flyer points from the card",
+            "collect miles when I pay for travel",
+        ],
+    )
+    result = faq_search(bot_id=bot.pk, question=question)
+    assert result.matches[0].question == "Air miles" and not result.no_good_match
+    # A question far from every phrasing is no good match whatever the mix says.
+    assert faq_search(bot_id=bot.pk, question="how far away is the moon").no_good_match

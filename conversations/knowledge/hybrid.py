@@ -30,8 +30,11 @@ import numpy as np
 from conversations.knowledge.bm25 import Bm25Index, Document
 
 FEATURES = ("bm25_relative", "coverage", "dense", "centroid", "bm25_log", "classifier")
+# Not in the mix: the classifier's raw score (its logit over SOFTMAX_SCALE), which unlike the
+# probability is not normalised over the entries, so it is low when no entry fits.
+EXTRA_FEATURES = ("classifier_logit",)
 # Bumped when the features change, so routers stored by an older version are refitted.
-ROUTER_FORMAT = "2"
+ROUTER_FORMAT = "3"
 # The classifier: softmax regression on the phrasing vectors while phrasings x entries stays
 # under SOFTMAX_MAX_CELLS (about a second to fit on one core), ridge regression above it.
 SOFTMAX_MAX_CELLS = 250_000
@@ -43,7 +46,7 @@ RIDGE = 1.0
 DENSE_FLOOR_SHARE = 0.02
 FUSIONS = ("learned", "weighted", "rrf", "bm25", "dense")
 RRF_K = 60.0
-CONFIDENCE_FEATURES = 7
+CONFIDENCE_FEATURES = 10
 CANDIDATES = 10  # entries the mix is trained to order (the rest are far behind)
 MAX_FIT_QUERIES = 3000
 
@@ -54,7 +57,9 @@ class RouterParams:
 
     fusion: str = "learned"
     mix: list[float] = field(default_factory=lambda: [1.2, 2.0, 6.0, 2.0, 0.6, 4.0])
-    confidence: list[float] = field(default_factory=lambda: [2.0, 6.0, 4.0, 6.0, 2.0, 2.0, 2.0])
+    confidence: list[float] = field(
+        default_factory=lambda: [2.0, 6.0, 4.0, 6.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0]
+    )
     confidence_bias: float = -8.0
     threshold: float = 0.5
     margin: float = 0.0  # entries within this mix difference of the best are "close"
@@ -180,15 +185,15 @@ class HybridIndex:
     def classifier_scores(
         self, vector: np.ndarray, *, held_out: tuple[int, int] | None = None
     ) -> np.ndarray:
-        """Each entry's classifier output for a question vector. With `held_out` (a stored
-        phrasing), the output of a classifier that never saw it: ridge's exact
-        leave-one-out, or the k-fold softmax scores computed by router_fit."""
+        """Each entry's raw classifier output (softmax: its logit) for a question vector.
+        With `held_out` (a stored phrasing), the output of a classifier that never saw it:
+        ridge's exact leave-one-out, or the k-fold softmax logits computed by router_fit."""
         x = self._with_bias(vector.astype(np.float32))
         if held_out is not None and held_out in self._held_out_scores:
             return self._held_out_scores[held_out]
         logits = (self.classifier @ x).astype(np.float64)
         if self.classifier_kind == "softmax":
-            return _softmax(logits)
+            return logits
         if held_out is not None:
             x64 = x.astype(np.float64)
             leverage = float(x64 @ self._ridge_inverse @ x64)
@@ -197,7 +202,7 @@ class HybridIndex:
         return logits
 
     def classifier_hold_out(self, pairs: list[tuple[int, int]], *, folds: int = 4) -> None:
-        """Softmax scores of the held-out phrasings, each from a fit without its fold."""
+        """Softmax logits of the held-out phrasings, each from a fit without its fold."""
         if self.classifier_kind != "softmax" or not pairs:
             return
         x = self._with_bias(self.matrix.astype(np.float64))
@@ -208,7 +213,7 @@ class HybridIndex:
             keep = np.ones(len(x), dtype=bool)
             keep[held] = False
             weights = _softmax_fit(x[keep], self.row_owner[keep], len(self.documents))
-            scores = _softmax(x[held] @ weights.T.astype(np.float64))
+            scores = x[held] @ weights.T.astype(np.float64)
             for n, pair in enumerate(np.array(pairs)[fold_of == fold]):
                 self._held_out_scores[(int(pair[0]), int(pair[1]))] = scores[n]
 
@@ -231,14 +236,17 @@ class HybridIndex:
         *,
         held_out: tuple[int, int] | None = None,
     ) -> np.ndarray:
-        """(entries, FEATURES) for a question; `held_out` = (entry, phrasing) left out."""
+        """(entries, FEATURES + EXTRA_FEATURES) for a question; `held_out` = (entry,
+        phrasing) left out."""
         score, coverage = self.bm25.scores(query)
         dense, centroid, rows = self._dense(vector)
-        classifier = (
+        raw = (
             self.classifier_scores(vector, held_out=held_out)
             if self.blocks is not None and vector is not None
             else np.zeros(len(self.documents))
         )
+        classifier = _softmax(raw) if self.classifier_kind == "softmax" else raw
+        logit = raw / SOFTMAX_SCALE if self.classifier_kind == "softmax" else raw
         if held_out is not None:
             position, phrasing = held_out
             document = self.documents[position]
@@ -258,13 +266,13 @@ class HybridIndex:
         top = float(score.max()) if len(score) else 0.0
         relative = score / top if top > 0 else score
         return np.column_stack(
-            [relative, coverage, dense, centroid, np.log1p(score) / 3.0, classifier]
+            [relative, coverage, dense, centroid, np.log1p(score) / 3.0, classifier, logit]
         )
 
     def mix(self, features: np.ndarray, *, fusion: str | None = None) -> np.ndarray:
         fusion = fusion or self.params.fusion
         if fusion == "learned":
-            return features @ np.array(self.params.mix)
+            return features[:, : len(FEATURES)] @ np.array(self.params.mix)
         if fusion == "weighted":
             return 0.5 * features[:, 0] + 0.5 * features[:, 2]
         if fusion == "bm25":
@@ -288,6 +296,12 @@ class HybridIndex:
         second = mixed[order[1]] if len(order) > 1 else mixed[best] - 1.0
         dense_second = features[order[1], 2] if len(order) > 1 else 0.0
         classifier = features[:, 5]
+        logit = features[:, 6]
+        top_logit = float(logit.max())
+        # Energy: a soft maximum of the raw scores, low when no entry's score stands out.
+        energy = top_logit + float(np.log(np.exp(logit - top_logit).sum())) / SOFTMAX_SCALE
+        spread = classifier[classifier > 0]
+        entropy = float(-(spread * np.log(spread)).sum()) / max(1.0, math.log(len(classifier)))
         return np.array(
             [
                 mixed[best] / 10.0,
@@ -297,6 +311,9 @@ class HybridIndex:
                 features[best, 2] - dense_second,
                 classifier[best],
                 float(classifier.max()),
+                logit[best],
+                energy,
+                entropy,
             ]
         )
 
@@ -396,7 +413,8 @@ def _fit_mix(samples: list[_Sample], start: np.ndarray, *, steps: int = 300) -> 
         candidates = list(np.argsort(-prior, kind="stable")[:CANDIDATES])
         if sample.target not in candidates:
             candidates[-1] = sample.target
-        groups.append((sample.features[candidates], candidates.index(sample.target)))
+        features = sample.features[candidates, : len(FEATURES)]
+        groups.append((features, candidates.index(sample.target)))
     if not groups:
         return start
     x = np.stack([g[0] for g in groups])  # (samples, candidates, features)

@@ -12,8 +12,12 @@ ranking and a confidence, and it is fitted on the bot's own phrasings only, each
   removed" (the bot's own phrasings with their entry left out are the off-topic examples);
 - a dense floor: a question whose nearest phrasing is further than 98% of the held-out
   phrasings' nearest is "no good match" whatever the mix says (far-off questions);
+- a spread floor: the same per entry, on how far the question falls under the entry's own
+  phrasings' nearest-sibling cosines (their mean, in their standard deviations): a
+  general-knowledge question can come close to a loose "fun fact" entry's phrasings without
+  coming as close as they come to each other;
 - the threshold: the confidence under which no more than SUPPORTBOT_FAQ_GOOD_REFUSED of the
-  held-out phrasings would be refused (the floor's refusals included).
+  held-out phrasings would be refused (the floors' refusals included).
 
 No question a test or a customer asks is ever used to fit it.
 """
@@ -44,9 +48,14 @@ SOFTMAX_RATE = 1.0
 SOFTMAX_L2 = 1e-4
 RIDGE = 1.0
 DENSE_FLOOR_SHARE = 0.02
+SPREAD_FLOOR_SHARE = 0.02
 FUSIONS = ("learned", "weighted", "rrf", "bm25", "dense")
 RRF_K = 60.0
 CONFIDENCE_FEATURES = 10
+# An entry's spread (sd of its phrasings' nearest-sibling cosines) is shrunk towards SPREAD_SD
+# as if SPREAD_PRIOR more phrasings had it: ten phrasings say little about their own spread.
+SPREAD_SD = 0.1
+SPREAD_PRIOR = 5.0
 CANDIDATES = 10  # entries the mix is trained to order (the rest are far behind)
 MAX_FIT_QUERIES = 3000
 
@@ -64,6 +73,7 @@ class RouterParams:
     threshold: float = 0.5
     margin: float = 0.0  # entries within this mix difference of the best are "close"
     dense_floor: float = -1.0  # best cosine under which a question is "no good match"
+    spread_floor: float = -10.0  # the same, relative to the best entry's own phrasings
     report: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -153,10 +163,32 @@ class HybridIndex:
             norms = np.linalg.norm(centroids, axis=1, keepdims=True)
             norms[norms == 0] = 1.0
             self.centroids = (centroids / norms).astype(np.float32)
+            self._nearest_sibling: dict[int, np.ndarray] = {}
             self._classifier_build()
 
     def __len__(self) -> int:
         return len(self.documents)
+
+    def spread_score(self, position: int, dense: float, *, left_out: int | None = None) -> float:
+        """How far a question's best cosine with an entry falls under its phrasings' own
+        cosines with their nearest sibling (their mean, in shrunk standard deviations, / 3).
+        Computed for the best entry only, and kept: an 11 x 11 product per entry."""
+        if self.blocks is None:
+            return 0.0
+        nearest = self._nearest_sibling.get(position)
+        if nearest is None:
+            block = self.blocks[position]
+            cosines = (block @ block.T).astype(np.float64)
+            np.fill_diagonal(cosines, -np.inf)
+            nearest = cosines.max(axis=1) if len(block) > 1 else np.zeros(0)
+            self._nearest_sibling[position] = nearest
+        if left_out is not None:
+            nearest = np.delete(nearest, left_out)
+        if len(nearest) == 0:
+            return 1.0  # a lone phrasing has no spread to fall under: the dense floor decides
+        pooled = len(nearest) * float(nearest.var()) + SPREAD_PRIOR * SPREAD_SD**2
+        sd = math.sqrt(pooled / (len(nearest) + SPREAD_PRIOR))
+        return float(np.clip((dense - float(nearest.mean())) / sd, -6.0, 3.0)) / 3.0
 
     # -- the per-bot classifier --------------------------------------------------------
 
@@ -336,6 +368,12 @@ class HybridIndex:
         confidence = self.confidence(self.confidence_features(features, mixed))
         if vector is not None and features[order[0], 2] < self.params.dense_floor:
             confidence = 0.0  # far from every phrasing (router_fit's dense floor)
+        best = int(order[0])
+        if (
+            vector is not None
+            and self.spread_score(best, features[best, 2]) < self.params.spread_floor
+        ):
+            confidence = 0.0  # far from the best entry's own phrasings (the spread floor)
         ranked = []
         for n, i in enumerate(order):
             if features[i, 0] <= 0 and features[i, 2] <= 0:
@@ -365,6 +403,7 @@ class HybridIndex:
 class _Sample:
     features: np.ndarray  # (entries, FEATURES), the phrasing's entry without that phrasing
     target: int
+    phrasing: int
     entry_removed: np.ndarray  # (entries - 1, FEATURES), its entry left out entirely
 
 
@@ -401,7 +440,7 @@ def _samples(index: HybridIndex, pairs: list[tuple[int, int]]) -> list[_Sample]:
         if index.blocks is not None and index.classifier_kind == "softmax":
             # The softmax of a classifier that never knew the entry: the rest renormalised.
             removed[:, 5] = removed[:, 5] / max(1e-9, float(removed[:, 5].sum()))
-        samples.append(_Sample(features, position, removed))
+        samples.append(_Sample(features, position, phrasing, removed))
     return samples
 
 
@@ -461,16 +500,20 @@ def router_fit(
         return params
     if fusion == "learned":
         params.mix = [float(v) for v in _fit_mix(samples, np.array(params.mix))]
-    rows, labels, margins, on_topic, nearest = [], [], [], [], []
+    rows, labels, margins, on_topic, nearest, spread = [], [], [], [], [], []
     correct = 0
     for sample in samples:
         mixed = index.mix(sample.features)
         best = int(np.argmax(mixed))
         correct += best == sample.target
         nearest.append(float(sample.features[best, 2]))
+        left_out = sample.phrasing if best == sample.target else None
+        spread.append(index.spread_score(best, sample.features[best, 2], left_out=left_out))
         if len(sample.entry_removed):
             removed_best = int(np.argmax(index.mix(sample.entry_removed)))
             nearest.append(float(sample.entry_removed[removed_best, 2]))
+            position = removed_best + (removed_best >= sample.target)
+            spread.append(index.spread_score(position, sample.entry_removed[removed_best, 2]))
         rows.append(index.confidence_features(sample.features, mixed))
         labels.append(1.0 if best == sample.target else 0.0)
         on_topic.append(True)
@@ -493,6 +536,9 @@ def router_fit(
         # is the cosine under which DENSE_FLOOR_SHARE of the held-out phrasings fall.
         params.dense_floor = float(np.quantile(np.array(nearest)[on], DENSE_FLOOR_SHARE))
         scores = np.where(np.array(nearest) < params.dense_floor, 0.0, scores)
+        # Per entry: the held-out phrasing's cosine against its entry's other phrasings' own.
+        params.spread_floor = float(np.quantile(np.array(spread)[on], SPREAD_FLOOR_SHARE))
+        scores = np.where(np.array(spread) < params.spread_floor, 0.0, scores)
     # Every held-out phrasing is a good question: refuse at most `good_refused` of them.
     params.threshold = float(np.quantile(scores[on], good_refused)) if on.any() else 0.5
     caught = float((scores[~on] < params.threshold).mean()) if (~on).any() else 0.0

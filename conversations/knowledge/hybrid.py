@@ -163,7 +163,7 @@ class HybridIndex:
             norms = np.linalg.norm(centroids, axis=1, keepdims=True)
             norms[norms == 0] = 1.0
             self.centroids = (centroids / norms).astype(np.float32)
-            self._nearest_sibling: dict[int, np.ndarray] = {}
+            self._sibling_stats: dict[int, tuple[float, float] | None] = {}
             self._classifier_build()
 
     def __len__(self) -> int:
@@ -175,20 +175,32 @@ class HybridIndex:
         Computed for the best entry only, and kept: an 11 x 11 product per entry."""
         if self.blocks is None:
             return 0.0
-        nearest = self._nearest_sibling.get(position)
-        if nearest is None:
-            block = self.blocks[position]
-            cosines = (block @ block.T).astype(np.float64)
-            np.fill_diagonal(cosines, -np.inf)
-            nearest = cosines.max(axis=1) if len(block) > 1 else np.zeros(0)
-            self._nearest_sibling[position] = nearest
-        if left_out is not None:
-            nearest = np.delete(nearest, left_out)
-        if len(nearest) == 0:
+        if left_out is None:
+            if position not in self._sibling_stats:
+                self._sibling_stats[position] = self._spread(self._siblings(position))
+            stats = self._sibling_stats[position]
+        else:
+            stats = self._spread(np.delete(self._siblings(position), left_out))
+        if stats is None:
             return 1.0  # a lone phrasing has no spread to fall under: the dense floor decides
+        mean, sd = stats
+        return min(3.0, max(-6.0, (dense - mean) / sd)) / 3.0
+
+    def _siblings(self, position: int) -> np.ndarray:
+        """Each of an entry's phrasings' cosine with its nearest other phrasing."""
+        block = self.blocks[position]
+        if len(block) < 2:
+            return np.zeros(0)
+        cosines = (block @ block.T).astype(np.float64)
+        np.fill_diagonal(cosines, -np.inf)
+        return cosines.max(axis=1)
+
+    @staticmethod
+    def _spread(nearest: np.ndarray) -> tuple[float, float] | None:
+        if len(nearest) == 0:
+            return None
         pooled = len(nearest) * float(nearest.var()) + SPREAD_PRIOR * SPREAD_SD**2
-        sd = math.sqrt(pooled / (len(nearest) + SPREAD_PRIOR))
-        return float(np.clip((dense - float(nearest.mean())) / sd, -6.0, 3.0)) / 3.0
+        return float(nearest.mean()), math.sqrt(pooled / (len(nearest) + SPREAD_PRIOR))
 
     # -- the per-bot classifier --------------------------------------------------------
 

@@ -38,7 +38,7 @@ FEATURES = ("bm25_relative", "coverage", "dense", "centroid", "bm25_log", "class
 # probability is not normalised over the entries, so it is low when no entry fits.
 EXTRA_FEATURES = ("classifier_logit",)
 # Bumped when the features change, so routers stored by an older version are refitted.
-ROUTER_FORMAT = "3"
+ROUTER_FORMAT = "4"
 # The classifier: softmax regression on the phrasing vectors while phrasings x entries stays
 # under SOFTMAX_MAX_CELLS (about a second to fit on one core), ridge regression above it.
 SOFTMAX_MAX_CELLS = 250_000

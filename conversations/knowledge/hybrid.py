@@ -12,8 +12,12 @@ ranking and a confidence, and it is fitted on the bot's own phrasings only, each
   removed" (the bot's own phrasings with their entry left out are the off-topic examples);
 - a dense floor: a question whose nearest phrasing is further than 98% of the held-out
   phrasings' nearest is "no good match" whatever the mix says (far-off questions);
+- a spread floor: the same per entry, on how far the question falls under the entry's own
+  phrasings' nearest-sibling cosines (their mean, in their standard deviations): a
+  general-knowledge question can come close to a loose "fun fact" entry's phrasings without
+  coming as close as they come to each other;
 - the threshold: the confidence under which no more than SUPPORTBOT_FAQ_GOOD_REFUSED of the
-  held-out phrasings would be refused (the floor's refusals included).
+  held-out phrasings would be refused (the floors' refusals included).
 
 No question a test or a customer asks is ever used to fit it.
 """
@@ -30,8 +34,11 @@ import numpy as np
 from conversations.knowledge.bm25 import Bm25Index, Document
 
 FEATURES = ("bm25_relative", "coverage", "dense", "centroid", "bm25_log", "classifier")
+# Not in the mix: the classifier's raw score (its logit over SOFTMAX_SCALE), which unlike the
+# probability is not normalised over the entries, so it is low when no entry fits.
+EXTRA_FEATURES = ("classifier_logit",)
 # Bumped when the features change, so routers stored by an older version are refitted.
-ROUTER_FORMAT = "2"
+ROUTER_FORMAT = "4"
 # The classifier: softmax regression on the phrasing vectors while phrasings x entries stays
 # under SOFTMAX_MAX_CELLS (about a second to fit on one core), ridge regression above it.
 SOFTMAX_MAX_CELLS = 250_000
@@ -41,9 +48,14 @@ SOFTMAX_RATE = 1.0
 SOFTMAX_L2 = 1e-4
 RIDGE = 1.0
 DENSE_FLOOR_SHARE = 0.02
+SPREAD_FLOOR_SHARE = 0.02
 FUSIONS = ("learned", "weighted", "rrf", "bm25", "dense")
 RRF_K = 60.0
-CONFIDENCE_FEATURES = 7
+CONFIDENCE_FEATURES = 10
+# An entry's spread (sd of its phrasings' nearest-sibling cosines) is shrunk towards SPREAD_SD
+# as if SPREAD_PRIOR more phrasings had it: ten phrasings say little about their own spread.
+SPREAD_SD = 0.1
+SPREAD_PRIOR = 5.0
 CANDIDATES = 10  # entries the mix is trained to order (the rest are far behind)
 MAX_FIT_QUERIES = 3000
 
@@ -54,11 +66,14 @@ class RouterParams:
 
     fusion: str = "learned"
     mix: list[float] = field(default_factory=lambda: [1.2, 2.0, 6.0, 2.0, 0.6, 4.0])
-    confidence: list[float] = field(default_factory=lambda: [2.0, 6.0, 4.0, 6.0, 2.0, 2.0, 2.0])
+    confidence: list[float] = field(
+        default_factory=lambda: [2.0, 6.0, 4.0, 6.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0]
+    )
     confidence_bias: float = -8.0
     threshold: float = 0.5
     margin: float = 0.0  # entries within this mix difference of the best are "close"
     dense_floor: float = -1.0  # best cosine under which a question is "no good match"
+    spread_floor: float = -10.0  # the same, relative to the best entry's own phrasings
     report: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -148,10 +163,44 @@ class HybridIndex:
             norms = np.linalg.norm(centroids, axis=1, keepdims=True)
             norms[norms == 0] = 1.0
             self.centroids = (centroids / norms).astype(np.float32)
+            self._sibling_stats: dict[int, tuple[float, float] | None] = {}
             self._classifier_build()
 
     def __len__(self) -> int:
         return len(self.documents)
+
+    def spread_score(self, position: int, dense: float, *, left_out: int | None = None) -> float:
+        """How far a question's best cosine with an entry falls under its phrasings' own
+        cosines with their nearest sibling (their mean, in shrunk standard deviations, / 3).
+        Computed for the best entry only, and kept: an 11 x 11 product per entry."""
+        if self.blocks is None:
+            return 0.0
+        if left_out is None:
+            if position not in self._sibling_stats:
+                self._sibling_stats[position] = self._spread(self._siblings(position))
+            stats = self._sibling_stats[position]
+        else:
+            stats = self._spread(np.delete(self._siblings(position), left_out))
+        if stats is None:
+            return 1.0  # a lone phrasing has no spread to fall under: the dense floor decides
+        mean, sd = stats
+        return min(3.0, max(-6.0, (dense - mean) / sd)) / 3.0
+
+    def _siblings(self, position: int) -> np.ndarray:
+        """Each of an entry's phrasings' cosine with its nearest other phrasing."""
+        block = self.blocks[position]
+        if len(block) < 2:
+            return np.zeros(0)
+        cosines = (block @ block.T).astype(np.float64)
+        np.fill_diagonal(cosines, -np.inf)
+        return cosines.max(axis=1)
+
+    @staticmethod
+    def _spread(nearest: np.ndarray) -> tuple[float, float] | None:
+        if len(nearest) == 0:
+            return None
+        pooled = len(nearest) * float(nearest.var()) + SPREAD_PRIOR * SPREAD_SD**2
+        return float(nearest.mean()), math.sqrt(pooled / (len(nearest) + SPREAD_PRIOR))
 
     # -- the per-bot classifier --------------------------------------------------------
 
@@ -180,15 +229,15 @@ class HybridIndex:
     def classifier_scores(
         self, vector: np.ndarray, *, held_out: tuple[int, int] | None = None
     ) -> np.ndarray:
-        """Each entry's classifier output for a question vector. With `held_out` (a stored
-        phrasing), the output of a classifier that never saw it: ridge's exact
-        leave-one-out, or the k-fold softmax scores computed by router_fit."""
+        """Each entry's raw classifier output (softmax: its logit) for a question vector.
+        With `held_out` (a stored phrasing), the output of a classifier that never saw it:
+        ridge's exact leave-one-out, or the k-fold softmax logits computed by router_fit."""
         x = self._with_bias(vector.astype(np.float32))
         if held_out is not None and held_out in self._held_out_scores:
             return self._held_out_scores[held_out]
         logits = (self.classifier @ x).astype(np.float64)
         if self.classifier_kind == "softmax":
-            return _softmax(logits)
+            return logits
         if held_out is not None:
             x64 = x.astype(np.float64)
             leverage = float(x64 @ self._ridge_inverse @ x64)
@@ -197,7 +246,7 @@ class HybridIndex:
         return logits
 
     def classifier_hold_out(self, pairs: list[tuple[int, int]], *, folds: int = 4) -> None:
-        """Softmax scores of the held-out phrasings, each from a fit without its fold."""
+        """Softmax logits of the held-out phrasings, each from a fit without its fold."""
         if self.classifier_kind != "softmax" or not pairs:
             return
         x = self._with_bias(self.matrix.astype(np.float64))
@@ -208,7 +257,7 @@ class HybridIndex:
             keep = np.ones(len(x), dtype=bool)
             keep[held] = False
             weights = _softmax_fit(x[keep], self.row_owner[keep], len(self.documents))
-            scores = _softmax(x[held] @ weights.T.astype(np.float64))
+            scores = x[held] @ weights.T.astype(np.float64)
             for n, pair in enumerate(np.array(pairs)[fold_of == fold]):
                 self._held_out_scores[(int(pair[0]), int(pair[1]))] = scores[n]
 
@@ -231,14 +280,17 @@ class HybridIndex:
         *,
         held_out: tuple[int, int] | None = None,
     ) -> np.ndarray:
-        """(entries, FEATURES) for a question; `held_out` = (entry, phrasing) left out."""
+        """(entries, FEATURES + EXTRA_FEATURES) for a question; `held_out` = (entry,
+        phrasing) left out."""
         score, coverage = self.bm25.scores(query)
         dense, centroid, rows = self._dense(vector)
-        classifier = (
+        raw = (
             self.classifier_scores(vector, held_out=held_out)
             if self.blocks is not None and vector is not None
             else np.zeros(len(self.documents))
         )
+        classifier = _softmax(raw) if self.classifier_kind == "softmax" else raw
+        logit = raw / SOFTMAX_SCALE if self.classifier_kind == "softmax" else raw
         if held_out is not None:
             position, phrasing = held_out
             document = self.documents[position]
@@ -258,13 +310,13 @@ class HybridIndex:
         top = float(score.max()) if len(score) else 0.0
         relative = score / top if top > 0 else score
         return np.column_stack(
-            [relative, coverage, dense, centroid, np.log1p(score) / 3.0, classifier]
+            [relative, coverage, dense, centroid, np.log1p(score) / 3.0, classifier, logit]
         )
 
     def mix(self, features: np.ndarray, *, fusion: str | None = None) -> np.ndarray:
         fusion = fusion or self.params.fusion
         if fusion == "learned":
-            return features @ np.array(self.params.mix)
+            return features[:, : len(FEATURES)] @ np.array(self.params.mix)
         if fusion == "weighted":
             return 0.5 * features[:, 0] + 0.5 * features[:, 2]
         if fusion == "bm25":
@@ -288,6 +340,12 @@ class HybridIndex:
         second = mixed[order[1]] if len(order) > 1 else mixed[best] - 1.0
         dense_second = features[order[1], 2] if len(order) > 1 else 0.0
         classifier = features[:, 5]
+        logit = features[:, 6]
+        top_logit = float(logit.max())
+        # Energy: a soft maximum of the raw scores, low when no entry's score stands out.
+        energy = top_logit + float(np.log(np.exp(logit - top_logit).sum())) / SOFTMAX_SCALE
+        spread = classifier[classifier > 0]
+        entropy = float(-(spread * np.log(spread)).sum()) / max(1.0, math.log(len(classifier)))
         return np.array(
             [
                 mixed[best] / 10.0,
@@ -297,6 +355,9 @@ class HybridIndex:
                 features[best, 2] - dense_second,
                 classifier[best],
                 float(classifier.max()),
+                logit[best],
+                energy,
+                entropy,
             ]
         )
 
@@ -319,6 +380,12 @@ class HybridIndex:
         confidence = self.confidence(self.confidence_features(features, mixed))
         if vector is not None and features[order[0], 2] < self.params.dense_floor:
             confidence = 0.0  # far from every phrasing (router_fit's dense floor)
+        best = int(order[0])
+        if (
+            vector is not None
+            and self.spread_score(best, features[best, 2]) < self.params.spread_floor
+        ):
+            confidence = 0.0  # far from the best entry's own phrasings (the spread floor)
         ranked = []
         for n, i in enumerate(order):
             if features[i, 0] <= 0 and features[i, 2] <= 0:
@@ -348,6 +415,7 @@ class HybridIndex:
 class _Sample:
     features: np.ndarray  # (entries, FEATURES), the phrasing's entry without that phrasing
     target: int
+    phrasing: int
     entry_removed: np.ndarray  # (entries - 1, FEATURES), its entry left out entirely
 
 
@@ -384,7 +452,7 @@ def _samples(index: HybridIndex, pairs: list[tuple[int, int]]) -> list[_Sample]:
         if index.blocks is not None and index.classifier_kind == "softmax":
             # The softmax of a classifier that never knew the entry: the rest renormalised.
             removed[:, 5] = removed[:, 5] / max(1e-9, float(removed[:, 5].sum()))
-        samples.append(_Sample(features, position, removed))
+        samples.append(_Sample(features, position, phrasing, removed))
     return samples
 
 
@@ -396,7 +464,8 @@ def _fit_mix(samples: list[_Sample], start: np.ndarray, *, steps: int = 300) -> 
         candidates = list(np.argsort(-prior, kind="stable")[:CANDIDATES])
         if sample.target not in candidates:
             candidates[-1] = sample.target
-        groups.append((sample.features[candidates], candidates.index(sample.target)))
+        features = sample.features[candidates, : len(FEATURES)]
+        groups.append((features, candidates.index(sample.target)))
     if not groups:
         return start
     x = np.stack([g[0] for g in groups])  # (samples, candidates, features)
@@ -443,16 +512,20 @@ def router_fit(
         return params
     if fusion == "learned":
         params.mix = [float(v) for v in _fit_mix(samples, np.array(params.mix))]
-    rows, labels, margins, on_topic, nearest = [], [], [], [], []
+    rows, labels, margins, on_topic, nearest, spread = [], [], [], [], [], []
     correct = 0
     for sample in samples:
         mixed = index.mix(sample.features)
         best = int(np.argmax(mixed))
         correct += best == sample.target
         nearest.append(float(sample.features[best, 2]))
+        left_out = sample.phrasing if best == sample.target else None
+        spread.append(index.spread_score(best, sample.features[best, 2], left_out=left_out))
         if len(sample.entry_removed):
             removed_best = int(np.argmax(index.mix(sample.entry_removed)))
             nearest.append(float(sample.entry_removed[removed_best, 2]))
+            position = removed_best + (removed_best >= sample.target)
+            spread.append(index.spread_score(position, sample.entry_removed[removed_best, 2]))
         rows.append(index.confidence_features(sample.features, mixed))
         labels.append(1.0 if best == sample.target else 0.0)
         on_topic.append(True)
@@ -475,6 +548,9 @@ def router_fit(
         # is the cosine under which DENSE_FLOOR_SHARE of the held-out phrasings fall.
         params.dense_floor = float(np.quantile(np.array(nearest)[on], DENSE_FLOOR_SHARE))
         scores = np.where(np.array(nearest) < params.dense_floor, 0.0, scores)
+        # Per entry: the held-out phrasing's cosine against its entry's other phrasings' own.
+        params.spread_floor = float(np.quantile(np.array(spread)[on], SPREAD_FLOOR_SHARE))
+        scores = np.where(np.array(spread) < params.spread_floor, 0.0, scores)
     # Every held-out phrasing is a good question: refuse at most `good_refused` of them.
     params.threshold = float(np.quantile(scores[on], good_refused)) if on.any() else 0.5
     caught = float((scores[~on] < params.threshold).mean()) if (~on).any() else 0.0

@@ -42,7 +42,7 @@ FLOORS = {
     "bank_questions.jsonl": {
         "top1": 0.76,
         "top3": 0.93,
-        "off_topic_caught": 0.88,
+        "off_topic_caught": 0.93,
         # Routed right but under the threshold counts as not answered: 13% refused here.
         "answer_when_routed": 0.83,
     },
@@ -59,17 +59,18 @@ GOOD_REFUSED_CEILING = {
 # Outside-shaped bots (tests/data/eval/README.md): one entry per intent with 10 customer
 # phrasings; floors a little under the figures in README.md, tuning and held-out parts alike.
 OUTSIDE_FLOORS = {
-    "banking_tuning.jsonl": {"top1": 0.73, "top3": 0.90, "off_topic_caught": 0.75},
+    "banking_tuning.jsonl": {"top1": 0.73, "top3": 0.90, "off_topic_caught": 0.80},
     "banking_held_out.jsonl": {"top1": 0.82, "top3": 0.93, "off_topic_caught": 0.80},
-    "assistant_tuning.jsonl": {"top1": 0.87, "top3": 0.93, "off_topic_caught": 0.80},
-    # 50% of its 20 off-topic questions: general-knowledge questions sit close to the
-    # assistant's own intents (fun facts, definitions); the target is 85%.
-    "assistant_held_out.jsonl": {"top1": 0.91, "top3": 0.96, "off_topic_caught": 0.45},
+    "assistant_tuning.jsonl": {"top1": 0.87, "top3": 0.93, "off_topic_caught": 0.85},
+    # 70% of its 20 off-topic questions (50% before the spread floor): general-knowledge
+    # questions sit close to the assistant's own intents (fun facts, definitions); the target
+    # is 85%.
+    "assistant_held_out.jsonl": {"top1": 0.91, "top3": 0.96, "off_topic_caught": 0.65},
 }
 OUTSIDE_GOOD_REFUSED_CEILING = {
     "banking_tuning.jsonl": 0.10,
-    "banking_held_out.jsonl": 0.08,
-    "assistant_tuning.jsonl": 0.09,
+    "banking_held_out.jsonl": 0.06,
+    "assistant_tuning.jsonl": 0.06,
     "assistant_held_out.jsonl": 0.06,
 }
 

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conversations.knowledge import faq_search
@@ -186,3 +187,24 @@ def test_the_classifier_is_refitted_when_the_faq_changes(bot):
     assert result.matches[0].question == "Air miles" and not result.no_good_match
     # A question far from every phrasing is no good match whatever the mix says.
     assert faq_search(bot_id=bot.pk, question="how far away is the moon").no_good_match
+
+
+@pytest.mark.django_db
+def test_the_spread_floor_is_fitted_per_entry_and_passes_its_own_phrasings(bot):
+    from conversations.knowledge.search import faq_index
+
+    factories.faq_load(bot=bot, path=EVAL.parent / "eval" / "banking_faq.json")
+    hybrid = faq_index(bot_id=bot.pk).hybrid
+    assert hybrid.blocks is not None  # the embedded default embeds
+    floor = hybrid.params.spread_floor
+    assert -2.0 < floor < 0.0  # fitted: two held-out phrasings in a hundred fall under it
+    passed = 0
+    for position, block in enumerate(hybrid.blocks):
+        assert hybrid.spread_score(position, 1.0) > floor  # a copy of a phrasing
+        # Each phrasing held out, as close as it is to its nearest sibling.
+        for k in range(len(block)):
+            nearest = float(np.max(np.delete(block, k, axis=0) @ block[k]))
+            passed += hybrid.spread_score(position, nearest, left_out=k) >= floor
+        # Far under an entry's own phrasings' cosines is under the floor.
+        assert hybrid.spread_score(position, 0.0) < floor
+    assert passed / sum(len(b) for b in hybrid.blocks) >= 0.95

@@ -239,26 +239,33 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
         OpenAIServer() as model,
-        _postgres_database(database_url) as database,
+        contextlib.ExitStack() as stack,
     ):
         model.rule = model_reply
-        env = server_env(
-            Path(tmp),
-            DEBUG="0",
-            DATABASE_URL=database,
-            CELERY_TASK_ALWAYS_EAGER="0",
-            SUPPORTBOT_ENGINE="openai",
-            OPENAI_BASE_URL=model.base_url,
-            OPENAI_API_KEY="bench",
-            OPENAI_MAX_RETRIES="0",
-            LOG_LEVEL="ERROR",
-            SUPPORTBOT_RATE_PER_IP_PER_MINUTE="10000000",
-            SUPPORTBOT_RATE_PER_CONVERSATION_PER_MINUTE="10000000",
-        )
-        manage(codes[0], env, "migrate", "--noinput")
-        bot = re.search(r"pk_[\w-]+", manage(codes[0], env, "seed_demo")).group(0)
+        # Each tree gets its own database, migrated by its own code: trees with different
+        # migrations cannot share one.
+        stores: dict[Path, tuple[str, dict[str, str], str]] = {}
+        for code in codes:
+            database = stack.enter_context(_postgres_database(database_url))
+            env = server_env(
+                Path(tmp),
+                DEBUG="0",
+                DATABASE_URL=database,
+                CELERY_TASK_ALWAYS_EAGER="0",
+                SUPPORTBOT_ENGINE="openai",
+                OPENAI_BASE_URL=model.base_url,
+                OPENAI_API_KEY="bench",
+                OPENAI_MAX_RETRIES="0",
+                LOG_LEVEL="ERROR",
+                SUPPORTBOT_RATE_PER_IP_PER_MINUTE="10000000",
+                SUPPORTBOT_RATE_PER_CONVERSATION_PER_MINUTE="10000000",
+            )
+            manage(code, env, "migrate", "--noinput")
+            bot = re.search(r"pk_[\w-]+", manage(code, env, "seed_demo")).group(0)
+            stores[code] = (database, env, bot)
         for round_index in range(args.rounds):
             for code in codes:
+                database, env, bot = stores[code]
                 with product_running(code, env, Path(tmp) / "server.log") as url:
                     asyncio.run(customer_turns(url, bot, args.warmup))
                     load = load_average()

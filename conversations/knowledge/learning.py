@@ -9,13 +9,13 @@ so nothing a customer typed reaches other customers unreviewed.
 import json
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 
+from conversations.background import task_off_request
 from conversations.knowledge.text import terms
 from conversations.models import Conversation, FaqEntry, Message, MessageRole
 
@@ -216,26 +216,10 @@ def faq_draft_queue(*, conversation: Conversation, closed_by: str) -> None:
         return
     from conversations.knowledge.tasks import faq_draft_task
 
-    conversation_id = str(conversation.pk)
-    if settings.SUPPORTBOT_FAQ_DRAFT_IN_BACKGROUND:
-        # The embedded default runs tasks in-process: a draft (a model call on the OpenAI path)
-        # would hold up the agent's close, so it runs on a thread of its own instead.
-        transaction.on_commit(lambda: _drafting.submit(_draft_in_thread, conversation_id))
-        return
-    # robust: a draft that fails is logged; it never turns the agent's close into an error.
-    transaction.on_commit(lambda: faq_draft_task.delay(conversation_id), robust=True)
-
-
-# One drafting thread per process: drafts are rare, and one at a time keeps SQLite's writes apart.
-_drafting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faq-draft")
-
-
-def _draft_in_thread(conversation_id: str) -> None:
-    from conversations.knowledge.tasks import faq_draft_task
-
-    try:
-        faq_draft_task(conversation_id)  # the task's body, in this thread
-    except Exception:  # logged, like a failed task; the close has long returned
-        logger.exception("Drafting an FAQ entry from conversation %s failed", conversation_id)
-    finally:
-        connections.close_all()  # this thread's own connection
+    # A draft (a model call on the OpenAI path) must not hold up the agent's close, nor turn
+    # it into an error when it fails.
+    task_off_request(
+        faq_draft_task,
+        str(conversation.pk),
+        in_process=settings.SUPPORTBOT_FAQ_DRAFT_IN_BACKGROUND,
+    )

@@ -17,6 +17,7 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Count, F, Max
 
+from conversations.background import task_off_request
 from conversations.knowledge.articles import article_link_for
 from conversations.knowledge.bm25 import Bm25Index, Document
 from conversations.knowledge.embedding import EmbeddingError, embedder_for
@@ -192,36 +193,12 @@ def passage_index(*, bot_id: int) -> PassageIndex:
     return index
 
 
-_refreshing: set[int] = set()
-
-
 def _refresh_later(bot_id: int) -> None:
-    """Embed many missing vectors off the search: on a worker, or (tasks in-process, the
-    embedded default) on a thread, once per bot at a time. Until then those passages are
-    ranked by BM25 alone."""
+    """Embed many missing vectors off the search (a worker, or the embedded default's
+    background thread); until then those passages are ranked by BM25 alone."""
     from conversations.knowledge.tasks import passage_vectors_refresh_task
 
-    if not settings.CELERY_TASK_ALWAYS_EAGER:
-        passage_vectors_refresh_task.delay(bot_id)
-        return
-    with _lock:
-        if bot_id in _refreshing:
-            return
-        _refreshing.add(bot_id)
-
-    def refresh() -> None:
-        from django.db import connections
-
-        try:
-            passage_vectors_refresh(bot_id=bot_id)
-        except Exception:
-            log.warning("Refreshing the passage vectors of bot %s failed", bot_id, exc_info=True)
-        finally:
-            with _lock:
-                _refreshing.discard(bot_id)
-            connections.close_all()
-
-    threading.Thread(target=refresh, name="passage-vectors", daemon=True).start()
+    task_off_request(passage_vectors_refresh_task, bot_id)
 
 
 def passage_index_forget(*, bot_id: int | None = None) -> None:

@@ -152,7 +152,7 @@ def test_a_failing_draft_never_fails_the_close(
 def test_on_the_embedded_default_the_close_does_not_wait_for_the_draft(
     bot, agent_user, settings, openai_server
 ):
-    from conversations.knowledge import learning
+    from conversations.background import background_wait
 
     settings.SUPPORTBOT_FAQ_DRAFT_IN_BACKGROUND = True
     settings.SUPPORTBOT_ENGINE = "openai"
@@ -165,6 +165,6 @@ def test_on_the_embedded_default_the_close_does_not_wait_for_the_draft(
     conversation_close(conversation_id=conversation.pk, closed_by="agent", agent=agent_user)
     assert time.perf_counter() - started < 1.5
     assert not FaqEntry.objects.filter(drafted_from=conversation).exists()
-    learning._drafting.submit(lambda: None).result(timeout=30)  # the drafts queued before it
+    background_wait(timeout=30)  # the drafts queued before it
     entry = FaqEntry.objects.get(drafted_from=conversation)
     assert entry.question == "Do you accept bank transfers?" and not entry.is_published

@@ -117,7 +117,7 @@ def test_the_warm_up_builds_the_passage_index(bot):
 
 @pytest.mark.django_db(transaction=True)
 def test_many_missing_vectors_are_embedded_off_the_search(settings, monkeypatch):
-    import threading
+    from conversations.background import background_wait
 
     bot = factories.bot_create()
     article = factories.article_create(bot=bot, title="Warranty coverage", body=WARRANTY)
@@ -126,9 +126,7 @@ def test_many_missing_vectors_are_embedded_off_the_search(settings, monkeypatch)
     monkeypatch.setattr("conversations.knowledge.passage_search.INLINE_MAX", 1)
     result = passage_search(bot_id=bot.pk, question="how long are batteries covered")
     assert result.matches[0].heading == "How long it lasts"  # BM25 meanwhile
-    for thread in threading.enumerate():
-        if thread.name == "passage-vectors":
-            thread.join(timeout=30)
+    background_wait(timeout=30)
     assert set(
         Passage.objects.filter(article=article).values_list("embedding_model", flat=True)
     ) == {"local-hash-v1"}

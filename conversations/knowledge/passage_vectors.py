@@ -2,8 +2,8 @@
 the search index. The embedder and the packing are the FAQ's (embedding.py, index.py).
 
 A passage is embedded from its article title, heading path and first words, not its whole
-text: that is what a question about it resembles, and it keeps indexing 5,000 passages with
-MiniLM under two minutes on one core (measured in docs/knowledge.md).
+text: that is what a question about it resembles, and a short text keeps indexing cheap
+(5,297 passages with MiniLM: docs/knowledge.md, "Size and speed").
 """
 
 import logging

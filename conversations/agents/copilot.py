@@ -16,6 +16,7 @@ from typing import Any
 from conversations.domain.events import Event
 from conversations.engine import reply_stream
 from conversations.engine.outputs import AgentDraft
+from conversations.models import MessageState, ReplyDraft
 from conversations.tools.registry import tools_all
 
 DRAFT_INSTRUCTION = (
@@ -36,3 +37,10 @@ def draft_stream(
         agent_id=agent_id,
     )
     return reply_stream(conversation_id=conversation_id, output=output)
+
+
+def drafts_abandon(*, conversation_id: Any, agent_id: int | None) -> int:
+    """End the agent's drafts still being written when their console goes (nobody reads on)."""
+    return ReplyDraft.objects.filter(
+        conversation_id=conversation_id, agent_id=agent_id, state=MessageState.STREAMING
+    ).update(state=MessageState.INTERRUPTED, finish_reason="disconnected")

@@ -155,7 +155,7 @@ async def frames_settled(socket, quiet=1.0):
     frames = []
     # receive_nothing, not a timeout: a timed-out receive cancels the application.
     while not await socket.receive_nothing(timeout=quiet):
-        frames.append(await socket.receive_json_from())
+        frames.append(await socket.receive_json_from(timeout=10))
     return frames
 
 

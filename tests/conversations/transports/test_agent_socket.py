@@ -274,7 +274,7 @@ async def test_nothing_of_a_draft_reaches_the_customers_socket_or_the_messages(
     await customer.send_json_to({"type": "auth", "token": conversation.resume_token})
     replayed = []  # the ready frame, the history, the takeover: all before the draft
     while not await customer.receive_nothing(timeout=0.5):
-        replayed.append((await customer.receive_json_from())["type"])
+        replayed.append((await customer.receive_json_from(timeout=10))["type"])
     assert "ready" in replayed
     agent, _, _ = await _connect(f"/ws/agent/conversations/{conversation.pk}/", agent_user)
     await _until(agent, "status.changed")

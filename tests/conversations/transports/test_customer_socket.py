@@ -12,6 +12,7 @@ from conversations import engine
 from conversations.domain import intake, realtime
 from conversations.domain.events import AssistantDelta, AssistantDone, AssistantStarted
 from conversations.domain.messages import message_append
+from conversations.edge.ratelimit import TokenBucket
 from conversations.models import Attachment, Conversation, Message, MessageRole, MessageState
 from conversations.transports.customer_socket import SLOW_CLIENT_FRAMES, max_frame_chars
 from conversations.transports.routing import websocket_urlpatterns
@@ -184,9 +185,9 @@ async def test_bad_frames_get_errors_and_the_socket_stays_usable(conversation):
     )
     await socket.connect()
     await socket.send_json_to(message_frame())
-    assert (await socket.receive_json_from())["code"] == "not_authenticated"
+    assert (await socket.receive_json_from(timeout=10))["code"] == "not_authenticated"
     await socket.send_json_to({"type": "auth", "token": conversation.resume_token, "last_seq": 0})
-    assert (await socket.receive_json_from())["type"] == "ready"
+    assert (await socket.receive_json_from(timeout=10))["type"] == "ready"
     bad_frames = {
         "not json": "malformed",
         "[1, 2]": "malformed",
@@ -199,13 +200,13 @@ async def test_bad_frames_get_errors_and_the_socket_stays_usable(conversation):
     }
     for raw, code in bad_frames.items():
         await socket.send_to(text_data=raw)
-        error = await socket.receive_json_from()
+        error = await socket.receive_json_from(timeout=10)
         assert (error["type"], error["code"]) == ("error", code), raw
         assert error["message"]
     await socket.send_to(bytes_data=b"\x00\x01")
-    assert (await socket.receive_json_from())["code"] == "unsupported"
+    assert (await socket.receive_json_from(timeout=10))["code"] == "unsupported"
     await socket.send_json_to({"type": "ping"})
-    assert (await socket.receive_json_from())["type"] == "pong"
+    assert (await socket.receive_json_from(timeout=10))["type"] == "pong"
     await socket.disconnect()
 
 
@@ -213,19 +214,21 @@ async def test_a_too_long_message_is_refused(conversation, settings):
     settings.SUPPORTBOT_MAX_MESSAGE_CHARS = 10
     socket, _ = await open_socket(conversation)
     await socket.send_json_to(message_frame(text="x" * 11))
-    error = await socket.receive_json_from()
+    error = await socket.receive_json_from(timeout=10)
     assert (error["code"], error["client_id"]) == ("too_long", "c-1")
     assert await Message.objects.filter(conversation=conversation).acount() == 0
     await socket.disconnect()
 
 
-async def test_messages_are_rate_limited_per_socket(conversation, slow_engine):
+async def test_messages_are_rate_limited_per_socket(conversation, slow_engine, monkeypatch):
+    # The bucket's clock stands still: a slow machine must not refill it mid-count.
+    monkeypatch.setattr(TokenBucket, "clock", staticmethod(lambda: 1000.0))
     socket, _ = await open_socket(conversation)
     codes = []
     for n in range(12):
         await socket.send_json_to(message_frame(text=f"m{n}", client_id=f"c-{n}"))
     while len(codes) < 12:
-        frame = await socket.receive_json_from()
+        frame = await socket.receive_json_from(timeout=10)
         if frame["type"] in ("message.accepted", "error"):
             codes.append(frame.get("code", "ok"))
     assert codes.count("ok") == 10 and codes.count("rate_limited") == 2
@@ -241,7 +244,7 @@ async def test_reconnecting_with_the_last_seq_receives_only_what_was_missed(conv
 
     socket, ready = await open_socket(conversation, last_seq=0)
     assert ready["last_seq"] >= done["seq"]
-    replay = [await socket.receive_json_from() for _ in range(ready["last_seq"])]
+    replay = [await socket.receive_json_from(timeout=10) for _ in range(ready["last_seq"])]
     assert [f["message"]["seq"] for f in replay] == list(range(1, ready["last_seq"] + 1))
     assert replay[0]["message"]["client_id"] == "c-1"
     reply = next(f["message"] for f in replay if f["message"]["seq"] == done["seq"])
@@ -250,7 +253,7 @@ async def test_reconnecting_with_the_last_seq_receives_only_what_was_missed(conv
     await socket.disconnect()
 
     socket, _ = await open_socket(conversation, last_seq=1)
-    missed = [await socket.receive_json_from() for _ in range(ready["last_seq"] - 1)]
+    missed = [await socket.receive_json_from(timeout=10) for _ in range(ready["last_seq"] - 1)]
     assert [f["message"]["seq"] for f in missed] == list(range(2, ready["last_seq"] + 1))
     assert await socket.receive_nothing(timeout=0.2)
     await socket.disconnect()
@@ -275,7 +278,7 @@ async def test_a_client_reconnecting_mid_reply_gets_all_of_it(conversation, slow
     await asyncio.sleep(0.1)
 
     second, _ = await open_socket(conversation, last_seq=1)
-    snapshot = await second.receive_json_from()
+    snapshot = await second.receive_json_from(timeout=10)
     assert snapshot["message"]["state"] == "streaming"
     text = snapshot["message"]["text"]
     assert text
@@ -322,9 +325,9 @@ async def test_after_asking_for_a_human_the_bot_stays_silent(conversation):
     assert frames[-1]["status"] == "waiting"
     assert of_type(frames, "message")[0]["message"]["event"] == "handoff_requested"
     await socket.send_json_to(message_frame(text="hello? a human please"))
-    accepted = await socket.receive_json_from()
+    accepted = await socket.receive_json_from(timeout=10)
     assert accepted["type"] == "message.accepted"
-    assert (await socket.receive_json_from())["type"] == "message"
+    assert (await socket.receive_json_from(timeout=10))["type"] == "message"
     assert await socket.receive_nothing(timeout=0.3)
     assert not await Message.objects.filter(conversation=conversation, role="assistant").aexists()
     await socket.disconnect()
@@ -351,12 +354,12 @@ async def test_attachments_are_bound_to_the_message(conversation):
     await socket.send_json_to(
         message_frame(text="", client_id="c-2", attachments=[str(foreign.pk)])
     )
-    assert (await socket.receive_json_from())["code"] == "invalid_attachment"
+    assert (await socket.receive_json_from(timeout=10))["code"] == "invalid_attachment"
     await socket.send_json_to(message_frame(client_id="c-3", attachments=["not-a-uuid"]))
-    assert (await socket.receive_json_from())["code"] == "invalid_attachment"
+    assert (await socket.receive_json_from(timeout=10))["code"] == "invalid_attachment"
     await socket.send_json_to(message_frame(text="", attachments=[str(attachment.pk)]))
-    accepted = await socket.receive_json_from()
-    created = await socket.receive_json_from()
+    accepted = await socket.receive_json_from(timeout=10)
+    created = await socket.receive_json_from(timeout=10)
     assert created["message"]["attachments"][0]["id"] == str(attachment.pk)
     await attachment.arefresh_from_db()
     assert attachment.message_id == accepted["message_id"]
@@ -367,7 +370,7 @@ async def test_attachments_are_bound_to_the_message(conversation):
 async def test_an_empty_message_is_refused(conversation):
     socket, _ = await open_socket(conversation)
     await socket.send_json_to(message_frame(text="   "))
-    assert (await socket.receive_json_from())["code"] == "empty"
+    assert (await socket.receive_json_from(timeout=10))["code"] == "empty"
     await socket.disconnect()
 
 
@@ -376,7 +379,7 @@ async def test_a_closed_conversation_takes_no_messages(conversation):
     socket, ready = await open_socket(conversation)
     assert ready["status"] == "closed"
     await socket.send_json_to(message_frame())
-    assert (await socket.receive_json_from())["code"] == "closed"
+    assert (await socket.receive_json_from(timeout=10))["code"] == "closed"
     await socket.disconnect()
 
 
@@ -412,7 +415,7 @@ async def test_unstorable_text_is_malformed_and_the_socket_stays_open(conversati
     socket, _ = await open_socket(conversation)
     # json.dumps escapes them (\u0000, \ud800) as any client's JSON encoder would.
     await socket.send_to(text_data=json.dumps(frame))
-    error = await socket.receive_json_from()
+    error = await socket.receive_json_from(timeout=10)
     assert (error["type"], error["code"]) == ("error", "malformed")
     if frame.get("client_id") in ("c-nul", "c-sur"):
         assert error["client_id"] == frame["client_id"]
@@ -442,7 +445,7 @@ async def test_refused_frames_carry_their_client_id(conversation, slow_engine):
     socket, _ = await open_socket(conversation)
     huge = message_frame(text="x" * (max_frame_chars() + 1), client_id="c-huge")
     await socket.send_to(text_data=json.dumps(huge))
-    error = await socket.receive_json_from()
+    error = await socket.receive_json_from(timeout=10)
     assert (error["code"], error["client_id"]) == ("frame_too_large", "c-huge")
     # 40 frames at once: past the per-socket frame limit every refusal names its message.
     for n in range(40):

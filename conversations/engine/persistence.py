@@ -7,13 +7,14 @@ kept.
 """
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -29,6 +30,7 @@ from conversations.engine.context import History, history_conversation, history_
 from conversations.engine.pricing import cost_usd
 from conversations.engine.tokens import stored_tokens
 from conversations.models import (
+    Conversation,
     Message,
     MessageRole,
     MessageState,
@@ -75,10 +77,34 @@ def checkpoint(*, conversation_id: Any, message_id: int, text: str, allow_waitin
     One statement: the update only matches while the conversation's status lets the bot write.
     """
     statuses = bot_writable_statuses(allow_waiting=allow_waiting)
-    updated = Message.objects.filter(
-        pk=message_id, conversation__status__in=statuses, state=MessageState.STREAMING
-    ).update(text=text, updated_at=timezone.now(), lease_expires_at=lease_expiry())
-    return updated == 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _checkpoint_sql(len(statuses)),
+            [
+                text,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+                connection.ops.adapt_datetimefield_value(lease_expiry()),
+                message_id,
+                MessageState.STREAMING,
+                *statuses,
+            ],
+        )
+        return cursor.rowcount == 1
+
+
+@functools.cache
+def _checkpoint_sql(statuses: int) -> str:
+    """The checkpoint's UPDATE, written by hand: the ORM's (a join turned into `id IN (SELECT
+    ...)` on SQLite) cost more CPU to build than the database spent running it."""
+    message = connection.ops.quote_name(Message._meta.db_table)
+    conversation = connection.ops.quote_name(Conversation._meta.db_table)
+    marks = ", ".join(["%s"] * statuses)
+    return (
+        f"UPDATE {message} SET text = %s, updated_at = %s, lease_expires_at = %s "
+        f"WHERE id = %s AND state = %s AND EXISTS (SELECT 1 FROM {conversation} "
+        f"WHERE {conversation}.id = {message}.conversation_id AND {conversation}.status IN "
+        f"({marks}))"
+    )
 
 
 def row_finish(

@@ -19,8 +19,12 @@ def _letters(text: str) -> tuple[str, list[int]]:
     Spaces, punctuation, zero-width and other format characters and combining marks are all
     dropped, so none of them between the words of a quoted sentence hides it.
     """
+    if text.isascii():  # most tokens: NFKC leaves ASCII as it is, so skip it per character
+        lowered = text.lower()
+        where = [index for index, char in enumerate(lowered) if char.isalnum()]
+        return "".join([lowered[index] for index in where]), where
     kept: list[str] = []
-    where: list[int] = []
+    where = []
     for index, char in enumerate(text):
         for part in unicodedata.normalize("NFKC", char):
             for letter in part.lower():

@@ -3,19 +3,18 @@ any image was ever attached) and its messages (with their authors).
 
 They run before every reply, and building them with the ORM (select_related over four models,
 an EXISTS annotation, an exclude, a prefetch) cost more CPU than the database spent running
-them (docs/performance.md). Here the SQL of each is built once per process from the models'
-own fields, and rows become model instances through Django's own converters and `from_db`, so
-a field added to a model comes along without touching this module.
+them (docs/performance.md). The SQL of each is built once per process from the models' own
+fields (conversations/domain/rows.py).
 """
 
 import functools
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Model
 
+from conversations.domain.rows import columns as _columns
+from conversations.domain.rows import table as _table
 from conversations.engine.tokens import ORDER_ACTION_EVENT
 from conversations.models import (
     Attachment,
@@ -41,59 +40,6 @@ MESSAGE_FIELDS = (
     "state",
     "tokens",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class _Columns:
-    """A model's columns in a hand-written SELECT, and how to turn them back into an instance."""
-
-    model: type[Model]
-    sql: str
-    attnames: tuple[str, ...]
-    converters: tuple[tuple[int, tuple, Any], ...]  # (position, converters, expression)
-
-    def instance(self, row: tuple, start: int) -> Model:
-        values = list(row[start : start + len(self.attnames)])
-        for position, converters, expression in self.converters:
-            value = values[position]
-            for convert in converters:
-                value = convert(value, expression, connection)
-            values[position] = value
-        return self.model.from_db(connection.alias, self.attnames, values)
-
-
-def _columns(model: type[Model], alias: str, names: tuple[str, ...] | None = None) -> _Columns:
-    return _columns_of(model, alias, names, connection.vendor)
-
-
-@functools.cache
-def _columns_of(
-    model: type[Model], alias: str, names: tuple[str, ...] | None, vendor: str
-) -> _Columns:
-    fields = [
-        field
-        for field in model._meta.concrete_fields
-        if names is None or field.attname in names or field.name in names
-    ]
-    converters = []
-    for position, field in enumerate(fields):
-        column = field.get_col(alias)
-        found = tuple(connection.ops.get_db_converters(column)) + tuple(
-            column.get_db_converters(connection)
-        )
-        if found:
-            converters.append((position, found, column))
-    quote = connection.ops.quote_name
-    return _Columns(
-        model=model,
-        sql=", ".join(f"{alias}.{quote(field.column)}" for field in fields),
-        attnames=tuple(field.attname for field in fields),
-        converters=tuple(converters),
-    )
-
-
-def _table(model: type[Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
 
 
 @functools.cache

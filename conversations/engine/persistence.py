@@ -23,6 +23,7 @@ from conversations.domain.budget import conversation_usage_add
 from conversations.domain.conversation_lock import conversation_usage_take
 from conversations.domain.messages import message_append, message_insert, webhook_message_created
 from conversations.domain.recovery import lease_expiry, process_id
+from conversations.domain.rows import row_update
 from conversations.domain.status import bot_may_write, bot_writable_statuses
 from conversations.engine.backends import Usage
 from conversations.engine.cancel import Stop
@@ -136,7 +137,9 @@ def row_finish(
             text=fields.get("text", ""),
             tool_calls=fields.get("tool_calls"),
         )
-        Message.objects.filter(pk=message_id).update(
+        row_update(
+            Message,
+            message_id,
             lease_owner="",
             lease_expires_at=None,
             prompt_tokens=usage.prompt_tokens,

@@ -90,6 +90,23 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def service_cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of every PostgreSQL and Redis server process on the machine (the
+    services are shared: quiet machines only give a per-reply figure worth quoting)."""
+    totals = {"postgresql": 0.0, "redis": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.find("(") + 1 : text.rfind(")")]
+        kind = "postgresql" if name.startswith("postgres") else "redis" if "redis" in name else ""
+        if kind:
+            fields = text.rsplit(")", 1)[1].split()
+            totals[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return totals
+
+
 def rss_kb(pid: int) -> int:
     total = 0
     for member in process_tree(pid):
@@ -143,6 +160,7 @@ class Phase:
         self.model.stats(reset=True)
         self.result["load_before"] = load_average()
         cpu = cpu_seconds(self.product_pid) if self.product_pid else 0.0
+        services, model_cpu = service_cpu_seconds(), cpu_seconds(self.model.process.pid)
         started = clients.start()
         if hold:
             time.sleep(hold)
@@ -153,6 +171,9 @@ class Phase:
         self.result["product_cpu_seconds"] = (
             cpu_seconds(self.product_pid) - cpu if self.product_pid else 0.0
         )
+        for kind, seconds_used in service_cpu_seconds().items():
+            self.result[f"{kind}_cpu_seconds"] = seconds_used - services[kind]
+        self.result["model_server_cpu_seconds"] = cpu_seconds(self.model.process.pid) - model_cpu
         self.result["load_after"] = load_average()
         self.result["model_server"] = self.model.stats()
         self.result.update(summarize(tally, seconds, processes))
@@ -293,6 +314,8 @@ def duty_cycle(args, model: ModelServer, server, reference_ms: float) -> dict:
     r["added_ttft_ms_p50"] = r["ttft_ms_p50"] - reference_ms
     r["added_ttft_ms_p95"] = r["ttft_ms_p95"] - reference_ms
     r["cpu_ms_per_reply"] = 1000 * r["product_cpu_seconds"] / max(1, r["completed"])
+    for part in ("postgresql", "redis", "model_server", "client"):
+        r[f"{part}_cpu_ms_per_reply"] = 1000 * r[f"{part}_cpu_seconds"] / max(1, r["completed"])
     return r
 
 
@@ -439,6 +462,7 @@ def main() -> None:
         "--phases", default="capacity,duty,memory", help="which product phases to run"
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, about a minute")
+    parser.add_argument("--out", help="where to save the JSON (default: bench/results/)")
     args = parser.parse_args()
     if args.quick:
         args.levels, args.duty, args.duration, args.idle = [25, 50], 50, 15.0, 200
@@ -498,7 +522,12 @@ def main() -> None:
                     f"  duty cycle {d['conversations']} conversations for {args.duration:g} s: "
                     f"{d['completed']} replies, TTFT p50/p95 {d['ttft_ms_p50']:.1f}/"
                     f"{d['ttft_ms_p95']:.1f} ms (bare reader p50 {reference:.1f}), delta lag "
-                    f"p95 {d['delta_lag_ms_p95']:.1f} ms (load {d['load_after']})",
+                    f"p95 {d['delta_lag_ms_p95']:.1f} ms (load {d['load_after']})\n"
+                    f"  CPU per reply: product {d['cpu_ms_per_reply']:.1f} ms, PostgreSQL "
+                    f"{d['postgresql_cpu_ms_per_reply']:.1f} ms, Redis "
+                    f"{d['redis_cpu_ms_per_reply']:.1f} ms; harness: model server "
+                    f"{d['model_server_cpu_ms_per_reply']:.1f} ms, clients "
+                    f"{d['client_cpu_ms_per_reply']:.1f} ms",
                     flush=True,
                 )
             if "memory" in phases:
@@ -518,7 +547,8 @@ def main() -> None:
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (out / f"websocket-{stamp}.json").write_text(json.dumps(results, indent=2, default=str))
+    saved = Path(args.out) if args.out else out / f"websocket-{stamp}.json"
+    saved.write_text(json.dumps(results, indent=2, default=str))
     duty = results.get("duty")
     if duty and (duty["lost_frames"] or duty["completed"] < duty["replies"]):
         sys.exit(1)

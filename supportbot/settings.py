@@ -314,6 +314,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "insights-sweep": {"task": "conversations.agents.insights_sweep", "schedule": 60.0},
     "retention": {"task": "conversations.agents.retention_apply", "schedule": 3600.0},
+    "order-proof-limits-expire": {
+        "task": "conversations.agents.order_proof_limits_expire",
+        "schedule": 3600.0,
+    },
     "articles-reindex": {"task": "conversations.knowledge.articles_reindex", "schedule": 300.0},
 }
 

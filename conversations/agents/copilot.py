@@ -16,9 +16,8 @@ from typing import Any
 from conversations.domain.events import Event
 from conversations.engine import reply_stream
 from conversations.engine.outputs import AgentDraft
-
-# Read-only: looking things up is all a draft may do.
-COPILOT_TOOLS = frozenset({"get_order", "list_recent_orders", "search_faq"})
+from conversations.models import MessageState, ReplyDraft
+from conversations.tools.registry import tools_all
 
 DRAFT_INSTRUCTION = (
     "A human support agent, {agent}, has taken over this conversation. Draft the next reply "
@@ -33,7 +32,15 @@ def draft_stream(
     """The draft's events: DraftTool while looking up, DraftDelta as it is written, DraftDone."""
     output = AgentDraft(
         instruction=DRAFT_INSTRUCTION.format(agent=agent_name or "the agent"),
-        tools=COPILOT_TOOLS,
+        # Looking things up is all a draft may do: the tools that declare themselves read-only.
+        tools=frozenset(tool.name for tool in tools_all() if tool.read_only),
         agent_id=agent_id,
     )
     return reply_stream(conversation_id=conversation_id, output=output)
+
+
+def drafts_abandon(*, conversation_id: Any, agent_id: int | None) -> int:
+    """End the agent's drafts still being written when their console goes (nobody reads on)."""
+    return ReplyDraft.objects.filter(
+        conversation_id=conversation_id, agent_id=agent_id, state=MessageState.STREAMING
+    ).update(state=MessageState.INTERRUPTED, finish_reason="disconnected")

@@ -1,4 +1,5 @@
-"""Background jobs for agents: unanswered hand-offs, insights and retention (queue "background")."""
+"""Background jobs: unanswered hand-offs, insights, retention, and expired proof counts
+(queue "background")."""
 
 from typing import Any
 
@@ -8,6 +9,7 @@ from django.conf import settings
 from conversations.agents.handoff_timeouts import handoffs_unanswered_notify_due
 from conversations.domain.insights import insights_due, insights_write
 from conversations.domain.privacy import retention_apply
+from conversations.tools.access import order_proof_limits_expire
 
 
 @shared_task(name="conversations.agents.handoffs_unanswered", time_limit=60, ignore_result=True)
@@ -41,3 +43,11 @@ def insights_sweep() -> int:
 @shared_task(name="conversations.agents.retention_apply", time_limit=1800, ignore_result=True)
 def retention_apply_task() -> dict[str, int]:
     return retention_apply()
+
+
+@shared_task(
+    name="conversations.agents.order_proof_limits_expire", time_limit=300, ignore_result=True
+)
+def order_proof_limits_expire_task() -> int:
+    """Forget failed-proof counts whose window has passed."""
+    return order_proof_limits_expire()

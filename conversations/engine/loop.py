@@ -64,6 +64,7 @@ from conversations.engine.persistence import Row
 from conversations.engine.safety import LeakGuard, leak_guard_for
 from conversations.models import MessageState, ToolRunStatus
 from conversations.tools import ToolOutcome, call_arguments
+from conversations.tools.actions import proposal_card
 
 logger = logging.getLogger(__name__)
 
@@ -467,18 +468,9 @@ class _Reply:
 
 def _proposal_event(row: Row, outcome: ToolOutcome) -> ActionProposed | None:
     """The confirm card for an order action the tool recorded (see tools/actions.py)."""
-    data = outcome.data
-    if outcome.status != ToolRunStatus.SUCCEEDED or not data.get("confirmation_required"):
+    if outcome.status != ToolRunStatus.SUCCEEDED:
         return None
-    details = data.get("details") or {}
-    return ActionProposed(
-        seq=row.seq,
-        action_id=str(data.get("action_id", "")),
-        action=str(data.get("action", "")),
-        order_number=str(details.get("order_number", "")),
-        details=details,
-        order=data.get("order"),
-    )
+    return proposal_card(seq=row.seq, data=outcome.data)
 
 
 @dataclass(slots=True)

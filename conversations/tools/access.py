@@ -7,7 +7,7 @@ conversation, per order, per visitor and per address, each counted atomically.
 """
 
 import hmac
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -88,19 +88,30 @@ def _scope_take(scope: str, limit: int) -> bool:
     """One more failure under `limit` for the scope, or False; a single conditional UPDATE."""
     now = timezone.now()
     window_start = now - timedelta(seconds=settings.SUPPORTBOT_ORDER_PROOF_WINDOW)
-    try:
-        with transaction.atomic():
-            OrderProofLimit.objects.get_or_create(scope=scope, defaults={"window_start": now})
-    except IntegrityError:
-        pass  # created by a parallel call
-    OrderProofLimit.objects.filter(scope=scope, window_start__lt=window_start).update(
-        failures=0, window_start=now
-    )
-    return bool(
-        OrderProofLimit.objects.filter(scope=scope, failures__lt=limit).update(
+    for _ in range(2):
+        try:
+            with transaction.atomic():
+                OrderProofLimit.objects.get_or_create(scope=scope, defaults={"window_start": now})
+        except IntegrityError:
+            pass  # created by a parallel call
+        OrderProofLimit.objects.filter(scope=scope, window_start__lt=window_start).update(
+            failures=0, window_start=now
+        )
+        taken = OrderProofLimit.objects.filter(scope=scope, failures__lt=limit).update(
             failures=F("failures") + 1
         )
-    )
+        # Nothing taken and no row: the expiry deleted it meanwhile, so count again.
+        if taken or OrderProofLimit.objects.filter(scope=scope).exists():
+            return bool(taken)
+    return False
+
+
+def order_proof_limits_expire(*, now: datetime | None = None) -> int:
+    """Delete the failure counts whose window has passed: they would start again from zero
+    anyway, and a scope names a visitor, an order or an address, kept no longer than needed."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.SUPPORTBOT_ORDER_PROOF_WINDOW)
+    deleted, _ = OrderProofLimit.objects.filter(window_start__lt=cutoff).delete()
+    return deleted
 
 
 def _scope_give_back(scope: str) -> None:

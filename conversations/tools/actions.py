@@ -16,10 +16,16 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from conversations.domain.errors import DomainError
-from conversations.domain.events import ActionDecided
+from conversations.domain.events import ActionDecided, ActionProposed
 from conversations.domain.messages import message_append
 from conversations.domain.realtime import event_publish_on_commit
-from conversations.models import MessageRole, OrderAction, OrderActionStatus
+from conversations.models import (
+    MessageRole,
+    OrderAction,
+    OrderActionStatus,
+    ToolRun,
+    ToolRunStatus,
+)
 from conversations.tools.connectors import OrderActionRefused, OrderSourceError, order_source
 from conversations.tools.orders import NOT_VISIBLE, OrderNumber, visible_order
 from conversations.tools.registry import (
@@ -150,6 +156,49 @@ def order_action_public(action: OrderAction) -> dict[str, Any]:
         "order": result.get("order"),
         "message": result.get("message", ""),
     }
+
+
+def order_proposals_waiting(*, conversation_id: Any) -> list[ActionProposed]:
+    """The confirm cards the customer has not answered and that have not expired, as first
+    shown: a reloaded page gets them again after the history."""
+    cutoff = timezone.now() - timedelta(seconds=settings.SUPPORTBOT_ORDER_ACTION_TTL)
+    waiting = {
+        str(pk)
+        for pk in OrderAction.objects.filter(
+            conversation_id=conversation_id,
+            status=OrderActionStatus.PROPOSED,
+            created_at__gte=cutoff,
+        ).values_list("pk", flat=True)
+    }
+    if not waiting:
+        return []
+    runs = ToolRun.objects.filter(
+        conversation_id=conversation_id,
+        message__isnull=False,
+        tool__in=["cancel_order", "start_return"],
+        status=ToolRunStatus.SUCCEEDED,
+    ).order_by("created_at")
+    cards = []
+    for seq, result in runs.values_list("message__seq", "result"):
+        data = (result or {}).get("data") or {}  # stored as runs.result_capped made it
+        if data.get("action_id") in waiting and (card := proposal_card(seq=seq, data=data)):
+            cards.append(card)
+    return cards
+
+
+def proposal_card(*, seq: int, data: dict[str, Any]) -> ActionProposed | None:
+    """The confirm card for a proposal the tool recorded (its result's data), or None."""
+    if not data.get("confirmation_required"):
+        return None
+    details = data.get("details") or {}
+    return ActionProposed(
+        seq=seq,
+        action_id=str(data.get("action_id", "")),
+        action=str(data.get("action", "")),
+        order_number=str(details.get("order_number", "")),
+        details=details,
+        order=data.get("order"),
+    )
 
 
 def _decision_record(*, action: OrderAction) -> None:

@@ -21,7 +21,7 @@ from conversations.agents.access import (
     agent_may_see,
     agent_name,
 )
-from conversations.agents.copilot import draft_stream
+from conversations.agents.copilot import draft_stream, drafts_abandon
 from conversations.agents.messaging import agent_owns, agent_reply
 from conversations.agents.queue import agent_queue
 from conversations.database import database_call
@@ -236,6 +236,12 @@ class AgentConversationConsumer(AsyncJsonWebsocketConsumer):
                     conversation_id=self.conversation_id, agent_name=name, agent_id=self.user.pk
                 ):
                     await self.send_json(event.to_dict())
+            except asyncio.CancelledError:
+                # The console went (disconnect): the row would stay "streaming" forever.
+                await database_call(drafts_abandon)(
+                    conversation_id=self.conversation_id, agent_id=self.user.pk
+                )
+                raise
             except Conversation.DoesNotExist:
                 await self._error("not_found", "This conversation no longer exists.")
             except Exception:

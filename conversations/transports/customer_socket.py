@@ -44,7 +44,7 @@ from conversations.domain.text import text_problem
 from conversations.edge.origins import bot_origin_allowed
 from conversations.edge.ratelimit import TokenBucket
 from conversations.models import Bot, Conversation
-from conversations.tools.actions import order_action_decide
+from conversations.tools.actions import order_action_decide, order_proposals_waiting
 from supportbot.layers import direct_receiver_add, direct_receiver_remove
 
 logger = logging.getLogger(__name__)
@@ -290,6 +290,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 # The database holds the last checkpoint; this process knows what was sent.
                 message = {**message, "text": running.text, "state": "streaming"}
             await self.send_event(MessageCreated(message=message))
+        # After a reload the page has no card for a proposal still waiting: show it again.
+        for card in await database_call(order_proposals_waiting)(conversation_id=conversation.pk):
+            await self.send_event(card)
 
     async def receive_message(self, frame: dict[str, Any]) -> None:
         text, client_id = frame.get("text", ""), frame.get("client_id")

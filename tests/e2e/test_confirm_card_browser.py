@@ -87,6 +87,17 @@ def test_the_customer_confirms_a_cancellation_on_the_card(server, model, browser
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "widget-confirm-card.png"))
 
+    # A reload brings the card back after the history, still waiting, once.
+    page.reload()
+    opener = page.locator("button.launcher")
+    expect(opener).to_be_visible()
+    if opener.get_attribute("aria-expanded") != "true":
+        opener.click()
+    expect(page.locator(".msg.assistant").last).to_contain_text("confirm the cancellation")
+    card = page.locator(".action-card")
+    expect(card).to_have_count(1)
+    expect(card).to_contain_text(f"Cancel order {order['number']}")
+
     card.get_by_role("button", name="Cancel the order").click()
     expect(card.locator(".outcome")).to_have_text("Done.")
     expect(card.get_by_role("button")).to_have_count(0)

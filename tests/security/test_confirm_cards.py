@@ -1,14 +1,19 @@
 """Confirm cards: the model proposes, only the customer's click (frame or API call) acts, once."""
 
 import asyncio
+import json
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.utils import timezone
 
+from conversations.domain.messages import message_append
 from conversations.edge.apikeys import api_key_create
 from conversations.models import Conversation, Message, MessageRole, Order, OrderAction
+from conversations.tools import ToolCall, tool_calls_execute
 from conversations.tools.actions import cancel_order
 from conversations.tools.orders import identify_customer
 from conversations.tools.runs import tool_context_for
@@ -143,3 +148,73 @@ async def test_another_bots_key_cannot_answer_the_card(async_client):
     assert answer.status_code == 404
     assert await refunds(order) == 0
     assert (await OrderAction.objects.aget(pk=action_id)).status == "proposed"
+
+
+async def frames_settled(socket, quiet=1.0):
+    """Every frame the socket sends until it is quiet for `quiet` seconds."""
+    frames = []
+    # receive_nothing, not a timeout: a timed-out receive cancels the application.
+    while not await socket.receive_nothing(timeout=quiet):
+        frames.append(await socket.receive_json_from())
+    return frames
+
+
+async def test_a_waiting_card_comes_back_on_reconnect_until_it_is_answered_or_expires(settings):
+    conversation, order, _ = await a_proposal()
+    message, _ = await sync_to_async(message_append)(
+        conversation_id=conversation.pk, role=MessageRole.ASSISTANT
+    )
+    call = ToolCall(
+        id="call_cancel",
+        name="cancel_order",
+        arguments=json.dumps({"order_number": order.number, "reason": "ordered by mistake"}),
+    )
+    [outcome] = [
+        o
+        async for o in tool_calls_execute(
+            conversation_id=conversation.pk, message_id=message.pk, calls=[call]
+        )
+    ]
+    action_id = outcome.data["action_id"]
+
+    socket = await open_socket(conversation)
+    try:
+        cards = [f for f in await frames_settled(socket) if f["type"] == "action.proposed"]
+        # The earlier proposal without a tool run of a message has no card to show again.
+        assert [(c["action_id"], c["seq"], c["order_number"]) for c in cards] == [
+            (action_id, message.seq, order.number)
+        ]
+        assert cards[0]["details"]["reason"] == "ordered by mistake"
+        assert cards[0]["order"]["number"] == order.number
+        await socket.send_json_to(
+            {"type": "action.decide", "action_id": action_id, "decision": "decline"}
+        )
+        assert (await frames_until(socket, "action.decided"))[-1]["status"] == "declined"
+    finally:
+        await socket.disconnect()
+
+    other = await sync_to_async(factories.conversation_create)(bot=conversation.bot)
+    for opened in (conversation, other):
+        socket = await open_socket(opened)
+        try:
+            frames = await frames_settled(socket)
+            assert "action.proposed" not in [f["type"] for f in frames]
+        finally:
+            await socket.disconnect()
+
+    # A new proposal past its time to live is not shown again either.
+    call = ToolCall(id="call_again", name=call.name, arguments=call.arguments)
+    [outcome] = [
+        o
+        async for o in tool_calls_execute(
+            conversation_id=conversation.pk, message_id=message.pk, calls=[call]
+        )
+    ]
+    await OrderAction.objects.filter(pk=outcome.data["action_id"]).aupdate(
+        created_at=timezone.now() - timedelta(seconds=settings.SUPPORTBOT_ORDER_ACTION_TTL + 5)
+    )
+    socket = await open_socket(conversation)
+    try:
+        assert "action.proposed" not in [f["type"] for f in await frames_settled(socket)]
+    finally:
+        await socket.disconnect()

@@ -118,3 +118,29 @@ def test_widget_conversations_carry_their_address_key_not_the_address(client, bo
     conversation = Conversation.objects.get(pk=started.json()["conversation_id"])
     assert conversation.client_key == client_key("203.0.113.9")
     assert "203.0.113.9" not in conversation.client_key
+
+
+def test_expired_counts_are_deleted_and_live_ones_still_lock(bot, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from conversations.agents.tasks import order_proof_limits_expire_task
+    from conversations.models import OrderProofLimit
+
+    old, locked = factories.order_create(bot=bot), factories.order_create(bot=bot)
+    for _ in range(3):
+        guess(conversation_from(bot), old.number)
+    for _ in range(8):
+        guess(conversation_from(bot), locked.number)
+    old_scope, locked_scope = (
+        f"order:{bot.pk}:{o.number.casefold().lstrip('#')}" for o in (old, locked)
+    )
+    past = timezone.now() - timedelta(seconds=settings.SUPPORTBOT_ORDER_PROOF_WINDOW + 60)
+    OrderProofLimit.objects.filter(scope=old_scope).update(window_start=past)
+
+    assert order_proof_limits_expire_task.apply().get() >= 1
+    scopes = set(OrderProofLimit.objects.values_list("scope", flat=True))
+    assert old_scope not in scopes and locked_scope in scopes
+    assert guess(conversation_from(bot), locked.number)["reason"] == "too_many_attempts"
+    assert guess(conversation_from(bot), old.number)["reason"] == "no_match"

@@ -11,7 +11,7 @@ from django.test import Client
 from conversations.domain.messages import message_append
 from conversations.domain.realtime import conversation_group
 from conversations.domain.status import conversation_claim, handoff_request
-from conversations.models import ConversationStatus, Message, MessageRole, ToolRun
+from conversations.models import ConversationStatus, Message, MessageRole, ReplyDraft, ToolRun
 from conversations.transports.routing import websocket_urlpatterns
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -230,6 +230,27 @@ async def test_a_draft_streams_to_the_asking_agent_only(conversation, agent_user
     assert await Message.objects.filter(conversation=conversation).acount() == 1
     await agent.disconnect()
     await layer.group_discard(conversation_group(conversation.pk), customer)
+
+
+async def test_a_draft_whose_console_goes_is_ended_not_left_streaming(
+    conversation, agent_user, settings
+):
+    settings.SUPPORTBOT_ENGINE = "offline"
+    settings.SUPPORTBOT_OFFLINE_DELAY = 0.2  # a word every 0.2 s: still writing at disconnect
+    await sync_to_async(message_append)(
+        conversation_id=conversation.pk, role=MessageRole.CUSTOMER, text="hello"
+    )
+    agent, _, _ = await _connect(f"/ws/agent/conversations/{conversation.pk}/", agent_user)
+    await _until(agent, "status.changed")
+    await agent.send_json_to({"type": "draft"})
+    await _until(agent, "draft.delta", timeout=10)
+    await agent.disconnect()
+    for _ in range(50):
+        states = [d.state async for d in ReplyDraft.objects.filter(conversation=conversation)]
+        if states != ["streaming"]:
+            break
+        await asyncio.sleep(0.1)
+    assert states == ["interrupted"]
 
 
 async def test_nothing_of_a_draft_reaches_the_customers_socket_or_the_messages(

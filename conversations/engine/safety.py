@@ -91,18 +91,27 @@ class LeakWatch:
         self.where += [self.seen + i for i in where]
         self.seen = len(text)
         root = self.guard.trie
+        alive = self.alive
+        index = self.letters
         for letter in letters:
-            index = self.letters
-            self.letters += 1
-            alive = []
-            for node, start in (*self.alive, (root, index)):
+            growing = []
+            for node, start in alive:
                 child = node.get(letter)
-                if child is None:
-                    continue
+                if child is not None:
+                    if _END in child:
+                        return self._leaked(start)
+                    growing.append((child, start))
+            child = root.get(letter)  # a quote may begin at any letter
+            if child is not None:
                 if _END in child:
-                    self.leak = self.where[start]
-                    return self.leak, self.leak
-                alive.append((child, start))
-            self.alive = alive
-        held = [start for _, start in self.alive if self.letters - start >= HOLD_MIN_CHARS]
+                    return self._leaked(index)
+                growing.append((child, index))
+            alive = growing
+            index += 1
+        self.alive, self.letters = alive, index
+        held = [start for _, start in alive if index - start >= HOLD_MIN_CHARS]
         return None, (self.where[min(held)] if held else len(text))
+
+    def _leaked(self, start: int) -> tuple[int, int]:
+        self.leak = self.where[start]
+        return self.leak, self.leak

@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 
 
@@ -26,13 +26,20 @@ class Columns:
 
     def instance(self, row: tuple | list, start: int = 0) -> Model:
         """The instance from `row[start:]` (fields left out of the SELECT are deferred)."""
+        db = _db()
         values = list(row[start : start + len(self.attnames)])
         for position, converters, expression in self.converters:
             value = values[position]
             for convert in converters:
-                value = convert(value, expression, connection)
+                value = convert(value, expression, db)
             values[position] = value
-        return self.model.from_db(connection.alias, self.attnames, values)
+        return self.model.from_db(db.alias, self.attnames, values)
+
+
+def _db():
+    """This thread's connection itself: `django.db.connection` is a proxy that looks it up on
+    every attribute, a cost per field here."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def columns(model: type[Model], alias: str, names: tuple[str, ...] | None = None) -> Columns:
@@ -71,17 +78,18 @@ def table(model: type[Model]) -> str:
 def row_insert(instance: Model) -> None:
     """INSERT a new instance (auto primary key), as `instance.save()` would, without signals."""
     model = type(instance)
-    sql, fields = _insert(model, connection.vendor)
+    db = _db()
+    sql, fields = _insert(model, db.vendor)
     if sql is None:
         instance.save(force_insert=True)
         return
-    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    values = [f.get_db_prep_save(f.pre_save(instance, True), db) for f in fields]
+    with db.cursor() as cursor:
         cursor.execute(sql, values)
         pk = cursor.fetchone()[0]
     instance.pk = model._meta.pk.to_python(pk)
     instance._state.adding = False
-    instance._state.db = connection.alias
+    instance._state.db = db.alias
 
 
 @functools.cache
@@ -101,10 +109,11 @@ def _insert(model: type[Model], vendor: str) -> tuple[str | None, tuple]:
 def row_update(model: type[Model], pk: Any, **values: Any) -> int:
     """UPDATE one row's fields by primary key, as `filter(pk=pk).update(...)` would: how many
     rows matched (0 or 1). Plain values only, no expressions."""
-    sql, fields = _update(model, tuple(values), connection.vendor)
-    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
-    params.append(model._meta.pk.get_db_prep_value(pk, connection))
-    with connection.cursor() as cursor:
+    db = _db()
+    sql, fields = _update(model, tuple(values), db.vendor)
+    params = [field.get_db_prep_save(values[field.name], db) for field in fields]
+    params.append(model._meta.pk.get_db_prep_value(pk, db))
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 

@@ -71,7 +71,7 @@ async def test_answers_without_a_good_match_are_never_cached(cached, bot, say, f
     for _ in range(2):
         conversation = await sync_to_async(factories.conversation_create)(bot=bot)
         await say(conversation, "Do you sell spaceships to Mars?")
-    assert len(fake_tools.calls) == 2  # no good match: never looked up, never stored
+    assert len(fake_tools.calls) == 2  # no good match: never stored, so never served
 
 
 @pytest.fixture

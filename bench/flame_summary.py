@@ -39,7 +39,7 @@ def main() -> None:
     inclusive: collections.Counter = collections.Counter()
     own: collections.Counter = collections.Counter()
     total = 0
-    with open(args.profile) as profile:
+    with open(args.profile, errors="replace") as profile:  # py-spy may cut a name mid-character
         for line in profile:
             stack, _, count = line.rstrip().rpartition(" ")
             if not stack or not count.isdigit():

@@ -4,12 +4,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from conversations.agents.access import agent_avatar_url, agent_name
 from conversations.domain.conversation_lock import conversation_seq_take
 from conversations.domain.errors import DomainError
+from conversations.domain.rows import columns, row_insert, table
 from conversations.domain.webhooks import webhook_emit
 from conversations.models import Conversation, Message, MessageRole, MessageState, WebhookEvent
 
@@ -71,15 +73,21 @@ def message_for_client_id(
 
     With `attachments`, their rows come along (message_serialize reads them).
     """
-    # No ordering: the model's ("conversation", "seq") would join the conversation table to
-    # sort one row by the conversation's own ordering.
-    messages = Message.objects.filter(conversation_id=conversation_id, client_id=client_id)
-    if attachments:
-        messages = messages.prefetch_related("attachments")
-    try:
-        return messages.order_by().get()
-    except Message.DoesNotExist:
+    # Hand-written (domain/rows.py): every customer message asks, and almost never finds one.
+    found = columns(Message, "m")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {found.sql} FROM {table(Message)} m "
+            "WHERE m.conversation_id = %s AND m.client_id = %s",
+            [Conversation._meta.pk.get_db_prep_value(conversation_id, connection), client_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
         return None
+    message = found.instance(row)
+    if attachments:
+        prefetch_related_objects([message], "attachments")
+    return message
 
 
 def message_insert(
@@ -118,7 +126,7 @@ def message_insert(
             tool_call_id=fields.get("tool_call_id", ""),
             event=fields.get("event", ""),
         )
-    message = Message.objects.create(
+    message = Message(
         conversation_id=conversation_id,
         seq=locked.last_seq,
         role=role,
@@ -127,6 +135,7 @@ def message_insert(
         state=state,
         **fields,
     )
+    row_insert(message)  # Message has no save receivers
     if locked.webhooks:
         webhook_message_created(message=message)
     return message, locked.status

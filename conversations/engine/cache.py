@@ -8,8 +8,14 @@ versions, so editing one retires the answers built on it. Before it is stored, t
 checked against the entries it cites: a URL, email address or number that is not in them
 (an order number, a tracking number, a card ending, an injected link) keeps it out. Stored in
 Django's cache: Redis when REDIS_URL is set.
+
+Finding the entries means a FAQ search (a MiniLM embedding of the question: milliseconds of
+CPU), so a lookup makes one only for a question that has been answered into the cache before
+(a marker under the question alone says so); the answer to store looks its entries up when it
+is stored, and is refused if any of them changed after the question was asked.
 """
 
+import datetime
 import hashlib
 import re
 import time
@@ -20,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
 
 from conversations.database import database_call
 from conversations.domain.events import AssistantDelta, AssistantDone, AssistantStarted, Event
@@ -69,8 +76,22 @@ def _first_turn(history: "History") -> bool:
     return len(messages) == 1 and messages[0].get("role") == "user"
 
 
-def _entries_version(*, bot_id: int, question: str) -> tuple[str, frozenset[int]] | None:
-    """The published entries the question retrieves, with their versions; None: no good match."""
+@dataclass(frozen=True, slots=True)
+class CacheQuestion:
+    """A first turn's question: looked up in the cache, and its answer perhaps stored."""
+
+    bot_id: int
+    engine: str
+    model: str
+    text: str
+    asked_at: datetime.datetime
+
+
+def _entries_version(
+    *, bot_id: int, question: str, changed_after: datetime.datetime | None = None
+) -> tuple[str, frozenset[int]] | None:
+    """The published entries the question retrieves, with their versions; None: no good match
+    (or, with `changed_after`, one of them was edited since then)."""
     result = faq_search(bot_id=bot_id, question=question, limit=ENTRIES)
     if result.no_good_match or not result.matches:
         return None
@@ -78,10 +99,39 @@ def _entries_version(*, bot_id: int, question: str) -> tuple[str, frozenset[int]
     stamps = dict(
         FaqEntry.objects.filter(bot_id=bot_id, pk__in=ids).values_list("pk", "updated_at")
     )
+    if changed_after is not None and any(
+        stamp is not None and stamp > changed_after for stamp in stamps.values()
+    ):
+        return None
     version = ",".join(
         f"{pk}@{stamps[pk].timestamp() if stamps.get(pk) else 0}" for pk in sorted(ids)
     )
     return version, frozenset(ids)
+
+
+def _question_key(question: CacheQuestion) -> str:
+    """The marker that an answer to this question was stored (under whichever entries)."""
+    digest = hashlib.sha256(
+        f"{question.engine}|{question.model}|{question_normalize(question.text)}".encode()
+    ).hexdigest()[:32]
+    return f"engine:reply-question:{question.bot_id}:{digest}"
+
+
+def _slot(question: CacheQuestion, *, changed_after: datetime.datetime | None) -> CacheSlot | None:
+    retrieved = _entries_version(
+        bot_id=question.bot_id, question=question.text, changed_after=changed_after
+    )
+    if retrieved is None:
+        return None
+    version, entry_ids = retrieved
+    key = reply_cache_key(
+        bot_id=question.bot_id,
+        engine=question.engine,
+        model=question.model,
+        text=question.text,
+        version=version,
+    )
+    return CacheSlot(key=key, entry_ids=entry_ids)
 
 
 def reply_cache_key(*, bot_id: int, engine: str, model: str, text: str, version: str) -> str:
@@ -157,7 +207,26 @@ def reply_cache_store(
     return True
 
 
-def cache_lookup(*, history: "History", engine: str, model: str) -> tuple[CacheSlot | None, Any]:
+def reply_cache_answer_store(
+    *, question: CacheQuestion, customer: Customer, text: str, sources: list[dict[str, Any]]
+) -> bool:
+    """Store a finished first-turn answer under the entries its question retrieves now, unless
+    one of them changed after the question was asked (the answer may rest on the old text)."""
+    if customer.is_verified or customer.email or customer.external_id:
+        return False  # before the search: reply_cache_store refuses these anyway
+    slot = _slot(question, changed_after=question.asked_at)
+    if slot is None or not reply_cache_store(
+        slot=slot, bot_id=question.bot_id, customer=customer, text=text, sources=sources
+    ):
+        return False
+    cache.set(_question_key(question), True, settings.SUPPORTBOT_REPLY_CACHE_SECONDS)
+    return True
+
+
+def cache_lookup(
+    *, history: "History", engine: str, model: str
+) -> tuple[CacheQuestion | None, Any]:
+    """The question (if its answer may be cached) and the cached answer, if there is one."""
     last = history.last_customer
     if (
         last is None
@@ -165,14 +234,18 @@ def cache_lookup(*, history: "History", engine: str, model: str) -> tuple[CacheS
         or not _first_turn(history)
     ):
         return None, None
-    retrieved = _entries_version(bot_id=history.bot.pk, question=last.text)
-    if retrieved is None:
-        return None, None
-    version, entry_ids = retrieved
-    key = reply_cache_key(
-        bot_id=history.bot.pk, engine=engine, model=model, text=last.text, version=version
+    bot_id = history.bot.pk
+    question = CacheQuestion(
+        bot_id=bot_id, engine=engine, model=model, text=last.text, asked_at=timezone.now()
     )
-    return CacheSlot(key=key, entry_ids=entry_ids), reply_cache_get(key=key, bot_id=history.bot.pk)
+    if cache.get(_question_key(question)) is None:
+        _count(bot_id, "misses")  # never answered into the cache: no search needed
+        return question, None
+    slot = _slot(question, changed_after=None)
+    if slot is None:
+        _count(bot_id, "misses")
+        return question, None
+    return question, reply_cache_get(key=slot.key, bot_id=bot_id)
 
 
 async def cached_reply_stream(

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Prefetch, Q
 
 from conversations.database import database_call
 from conversations.domain.budget import conversation_usage_add
+from conversations.engine.history_rows import history_conversation_row, history_message_rows
 from conversations.engine.pricing import cost_usd, model_spec
 from conversations.engine.tokens import (
     ORDER_ACTION_EVENT,
@@ -134,8 +134,10 @@ def _tokens(message: Message, wire: dict[str, Any], *, model: str) -> int:
     return message_tokens(wire, model=model)
 
 
-def _customer_message(message: Message, *, with_images: bool, model: str) -> tuple[dict, int]:
-    images = [a for a in message.attachments.all() if a.content_type in IMAGE_TYPES]
+def _customer_message(
+    message: Message, *, attached: list[Attachment], with_images: bool, model: str
+) -> tuple[dict, int]:
+    images = [a for a in attached if a.content_type in IMAGE_TYPES]
     if not images:
         wire = {"role": "user", "content": message.text}
         return wire, _tokens(message, wire, model=model)
@@ -174,13 +176,18 @@ def _agent_wire(message: Message) -> dict[str, Any]:
     return {"role": "assistant", "content": f"(Human agent {name} wrote:) {message.text}"}
 
 
-def turns_build(messages: list[Message], *, model: str) -> list[Turn]:
-    """Group stored messages into turns, in the wire format, each tool call with its result."""
+def turns_build(
+    messages: list[Message], *, model: str, attachments: dict[int, list[Attachment]]
+) -> list[Turn]:
+    """Group stored messages into turns, in the wire format, each tool call with its result.
+
+    `attachments`: each message's (by its id), where it has any.
+    """
     with_images = sorted(
         m.seq
         for m in messages
         if m.role == MessageRole.CUSTOMER
-        and any(a.content_type in IMAGE_TYPES for a in m.attachments.all())
+        and any(a.content_type in IMAGE_TYPES for a in attachments.get(m.pk, ()))
     )
     recent_images = set(with_images[-MESSAGES_WITH_IMAGES:])
     turns: list[Turn] = []
@@ -203,7 +210,10 @@ def turns_build(messages: list[Message], *, model: str) -> list[Turn]:
     for message in messages:
         if message.role == MessageRole.CUSTOMER:
             wire, tokens = _customer_message(
-                message, with_images=message.seq in recent_images, model=model
+                message,
+                attached=attachments.get(message.pk, []),
+                with_images=message.seq in recent_images,
+                model=model,
             )
         elif message.role == MessageRole.ASSISTANT:
             if message.state == MessageState.FAILED or not (message.text or message.tool_calls):
@@ -244,17 +254,7 @@ def turns_build(messages: list[Message], *, model: str) -> list[Turn]:
 def history_conversation(conversation_id: Any) -> Conversation | None:
     """The conversation with what history_load needs beside its messages, in one query: bot,
     customer, running summary, and whether any image was ever attached (`has_attachments`)."""
-    try:
-        # get(), not first(): no ORDER BY (the model's ordering) to build for one row.
-        return (
-            Conversation.objects.select_related("bot", "customer", "context_summary")
-            .annotate(
-                has_attachments=Exists(Attachment.objects.filter(conversation=OuterRef("pk")))
-            )
-            .get(pk=conversation_id)
-        )
-    except Conversation.DoesNotExist:
-        return None
+    return history_conversation_row(conversation_id)
 
 
 def history_load(*, conversation_id: Any, conversation: Conversation | None = None) -> History:
@@ -272,19 +272,13 @@ def history_load(*, conversation_id: Any, conversation: Conversation | None = No
     except ContextSummary.DoesNotExist:
         summary = None
     through = summary.through_seq if summary else 0
+    rows = history_message_rows(conversation_id=conversation_id, after_seq=through)
     # No conversation with images pays for looking them up.
-    attachments = (
-        "attachments"
-        if conversation.has_attachments
-        else Prefetch("attachments", queryset=Attachment.objects.none())
-    )
-    rows = list(
-        Message.objects.filter(conversation_id=conversation_id, seq__gt=through)
-        .exclude(Q(role=MessageRole.EVENT) & ~Q(event=ORDER_ACTION_EVENT))
-        .select_related("author")
-        .prefetch_related(attachments)
-        .order_by("seq")
-    )
+    attachments: dict[int, list[Attachment]] = {}
+    if conversation.has_attachments:
+        customer_ids = [m.pk for m in rows if m.role == MessageRole.CUSTOMER]
+        for attachment in Attachment.objects.filter(message_id__in=customer_ids):
+            attachments.setdefault(attachment.message_id, []).append(attachment)
     model = bot.model
     spec = model_spec(model)
     last_customer = next((m for m in reversed(rows) if m.role == MessageRole.CUSTOMER), None)
@@ -300,10 +294,10 @@ def history_load(*, conversation_id: Any, conversation: Conversation | None = No
         ),
         summary=summary.text if summary else "",
         summary_through_seq=through,
-        turns=turns_build(rows, model=model),
+        turns=turns_build(rows, model=model, attachments=attachments),
         last_customer=last_customer,
         last_customer_images=len(
-            [a for a in last_customer.attachments.all() if a.content_type in IMAGE_TYPES]
+            [a for a in attachments.get(last_customer.pk, ()) if a.content_type in IMAGE_TYPES]
         )
         if last_customer
         else 0,

@@ -78,7 +78,7 @@ class _Reply:
     model: str
     tools: list[dict[str, Any]]
     cancel: asyncio.Event | None
-    cache_key: reply_cache.CacheSlot | None
+    cache_key: reply_cache.CacheQuestion | None
     output: Output
     started: float = field(default_factory=time.monotonic)
     allow_waiting: bool = False
@@ -456,9 +456,8 @@ class _Reply:
                 tools_used=self.tools_used, outcomes_ok=self.outcomes_ok, finish_reason=reason
             )
         ):
-            await database_call(reply_cache.reply_cache_store)(
-                slot=self.cache_key,
-                bot_id=self.history.bot.pk,
+            await database_call(reply_cache.reply_cache_answer_store)(
+                question=self.cache_key,
                 customer=self.history.customer,
                 text=row.text,
                 sources=self.sources,
@@ -480,7 +479,7 @@ class _Prepared:
 
     history: History | None = None
     rejected: DomainError | None = None
-    cache_key: reply_cache.CacheSlot | None = None
+    cache_key: reply_cache.CacheQuestion | None = None
     hit: dict[str, Any] | None = None
     over_budget: bool = False
     tools: list[dict[str, Any]] = field(default_factory=list)

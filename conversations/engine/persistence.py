@@ -7,13 +7,14 @@ kept.
 """
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from conversations.domain.budget import conversation_usage_add
 from conversations.domain.conversation_lock import conversation_usage_take
 from conversations.domain.messages import message_append, message_insert, webhook_message_created
 from conversations.domain.recovery import lease_expiry, process_id
+from conversations.domain.rows import row_update
 from conversations.domain.status import bot_may_write, bot_writable_statuses
 from conversations.engine.backends import Usage
 from conversations.engine.cancel import Stop
@@ -29,6 +31,7 @@ from conversations.engine.context import History, history_conversation, history_
 from conversations.engine.pricing import cost_usd
 from conversations.engine.tokens import stored_tokens
 from conversations.models import (
+    Conversation,
     Message,
     MessageRole,
     MessageState,
@@ -75,10 +78,34 @@ def checkpoint(*, conversation_id: Any, message_id: int, text: str, allow_waitin
     One statement: the update only matches while the conversation's status lets the bot write.
     """
     statuses = bot_writable_statuses(allow_waiting=allow_waiting)
-    updated = Message.objects.filter(
-        pk=message_id, conversation__status__in=statuses, state=MessageState.STREAMING
-    ).update(text=text, updated_at=timezone.now(), lease_expires_at=lease_expiry())
-    return updated == 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _checkpoint_sql(len(statuses)),
+            [
+                text,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+                connection.ops.adapt_datetimefield_value(lease_expiry()),
+                message_id,
+                MessageState.STREAMING,
+                *statuses,
+            ],
+        )
+        return cursor.rowcount == 1
+
+
+@functools.cache
+def _checkpoint_sql(statuses: int) -> str:
+    """The checkpoint's UPDATE, written by hand: the ORM's (a join turned into `id IN (SELECT
+    ...)` on SQLite) cost more CPU to build than the database spent running it."""
+    message = connection.ops.quote_name(Message._meta.db_table)
+    conversation = connection.ops.quote_name(Conversation._meta.db_table)
+    marks = ", ".join(["%s"] * statuses)
+    return (
+        f"UPDATE {message} SET text = %s, updated_at = %s, lease_expires_at = %s "
+        f"WHERE id = %s AND state = %s AND EXISTS (SELECT 1 FROM {conversation} "
+        f"WHERE {conversation}.id = {message}.conversation_id AND {conversation}.status IN "
+        f"({marks}))"
+    )
 
 
 def row_finish(
@@ -110,7 +137,9 @@ def row_finish(
             text=fields.get("text", ""),
             tool_calls=fields.get("tool_calls"),
         )
-        Message.objects.filter(pk=message_id).update(
+        row_update(
+            Message,
+            message_id,
             lease_owner="",
             lease_expires_at=None,
             prompt_tokens=usage.prompt_tokens,

@@ -19,8 +19,12 @@ def _letters(text: str) -> tuple[str, list[int]]:
     Spaces, punctuation, zero-width and other format characters and combining marks are all
     dropped, so none of them between the words of a quoted sentence hides it.
     """
+    if text.isascii():  # most tokens: NFKC leaves ASCII as it is, so skip it per character
+        lowered = text.lower()
+        where = [index for index, char in enumerate(lowered) if char.isalnum()]
+        return "".join([lowered[index] for index in where]), where
     kept: list[str] = []
-    where: list[int] = []
+    where = []
     for index, char in enumerate(text):
         for part in unicodedata.normalize("NFKC", char):
             for letter in part.lower():
@@ -87,18 +91,27 @@ class LeakWatch:
         self.where += [self.seen + i for i in where]
         self.seen = len(text)
         root = self.guard.trie
+        alive = self.alive
+        index = self.letters
         for letter in letters:
-            index = self.letters
-            self.letters += 1
-            alive = []
-            for node, start in (*self.alive, (root, index)):
+            growing = []
+            for node, start in alive:
                 child = node.get(letter)
-                if child is None:
-                    continue
+                if child is not None:
+                    if _END in child:
+                        return self._leaked(start)
+                    growing.append((child, start))
+            child = root.get(letter)  # a quote may begin at any letter
+            if child is not None:
                 if _END in child:
-                    self.leak = self.where[start]
-                    return self.leak, self.leak
-                alive.append((child, start))
-            self.alive = alive
-        held = [start for _, start in self.alive if self.letters - start >= HOLD_MIN_CHARS]
+                    return self._leaked(index)
+                growing.append((child, index))
+            alive = growing
+            index += 1
+        self.alive, self.letters = alive, index
+        held = [start for _, start in alive if index - start >= HOLD_MIN_CHARS]
         return None, (self.where[min(held)] if held else len(text))
+
+    def _leaked(self, start: int) -> tuple[int, int]:
+        self.leak = self.where[start]
+        return self.leak, self.leak

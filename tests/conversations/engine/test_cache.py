@@ -71,4 +71,59 @@ async def test_answers_without_a_good_match_are_never_cached(cached, bot, say, f
     for _ in range(2):
         conversation = await sync_to_async(factories.conversation_create)(bot=bot)
         await say(conversation, "Do you sell spaceships to Mars?")
-    assert len(fake_tools.calls) == 2  # no good match: never looked up, never stored
+    assert len(fake_tools.calls) == 2  # no good match: never stored, so never served
+
+
+@pytest.fixture
+def searches(monkeypatch):
+    """The questions the reply cache ran a FAQ search for (the real search, counted)."""
+    from conversations.engine import cache as reply_cache
+
+    asked: list[str] = []
+    search = reply_cache.faq_search
+
+    def counted(**kwargs):
+        asked.append(kwargs["question"])
+        return search(**kwargs)
+
+    monkeypatch.setattr(reply_cache, "faq_search", counted)
+    return asked
+
+
+async def test_a_question_never_answered_into_the_cache_is_looked_up_without_a_search(
+    cached, bot, say, fake_tools, searches
+):
+    await say(await sync_to_async(factories.conversation_create)(bot=bot), cached.question)
+    # None at the lookup (nothing was ever stored for it); one to store the answer.
+    assert searches == [cached.question]
+    events = await say(
+        await sync_to_async(factories.conversation_create)(bot=bot), "What is your RETURN policy?"
+    )
+    assert events[0].engine == "cache" and searches[1:] == ["What is your RETURN policy?"]
+
+
+def test_an_answer_is_not_stored_when_its_entry_changed_after_the_question(cached, bot):
+    from django.utils import timezone
+
+    from conversations.engine.cache import CacheQuestion, reply_cache_answer_store
+
+    customer = factories.customer_create(bot=bot)
+    asked = timezone.now()
+    cached.answer += " Sale items excepted."
+    cached.save()
+
+    def store(asked_at):
+        question = CacheQuestion(
+            bot_id=bot.pk,
+            engine="offline",
+            model="offline",
+            text=cached.question,
+            asked_at=asked_at,
+        )
+        sources = [{"id": cached.pk, "title": cached.question}]
+        return reply_cache_answer_store(
+            question=question, customer=customer, text=cached.answer, sources=sources
+        )
+
+    assert not store(asked)
+    assert store(timezone.now())

@@ -74,3 +74,27 @@ def test_the_final_write_takes_a_pinned_number_of_queries(conversation, django_a
     assert stored.text == "Hello! How can I help?" and stored.tokens > 0
     conversation.refresh_from_db()
     assert (conversation.prompt_tokens, conversation.completion_tokens) == (120, 30)
+
+
+def test_a_checkpoint_is_one_statement_that_stops_writing_after_a_takeover(
+    conversation, django_assert_num_queries
+):
+    from conversations.engine.persistence import assistant_row_create, checkpoint
+    from conversations.models import ConversationStatus, Message, MessageState
+
+    message_append(conversation_id=conversation.pk, role=MessageRole.CUSTOMER, text="hello")
+    row = assistant_row_create(
+        conversation_id=conversation.pk, engine="offline", model="offline", allow_waiting=False
+    )
+    saved = {"conversation_id": conversation.pk, "message_id": row.pk, "allow_waiting": False}
+    with django_assert_num_queries(1):
+        assert checkpoint(text="Hello! How", **saved)
+    stored = Message.objects.get(pk=row.pk)
+    assert stored.text == "Hello! How" and stored.lease_expires_at > row.lease_expires_at
+    conversation.status = ConversationStatus.WAITING
+    conversation.save(update_fields=["status"])
+    assert not checkpoint(text="Hello! How can", **saved)
+    assert checkpoint(text="Hello! How can", **{**saved, "allow_waiting": True})
+    Message.objects.filter(pk=row.pk).update(state=MessageState.INTERRUPTED)
+    assert not checkpoint(text="Hello! How can I", **{**saved, "allow_waiting": True})
+    assert Message.objects.get(pk=row.pk).text == "Hello! How can"

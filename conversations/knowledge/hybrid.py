@@ -552,7 +552,8 @@ def router_fit(
         params.spread_floor = float(np.quantile(np.array(spread)[on], SPREAD_FLOOR_SHARE))
         scores = np.where(np.array(spread) < params.spread_floor, 0.0, scores)
     # Every held-out phrasing is a good question: refuse at most `good_refused` of them.
-    params.threshold = float(np.quantile(scores[on], good_refused)) if on.any() else 0.5
+    # Kept above 0, so that a floor's refusal (confidence 0) always refuses.
+    params.threshold = max(1e-6, float(np.quantile(scores[on], good_refused))) if on.any() else 0.5
     caught = float((scores[~on] < params.threshold).mean()) if (~on).any() else 0.0
     params.margin = float(np.quantile(margins, 0.03))
     params.report = {

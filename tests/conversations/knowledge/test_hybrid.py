@@ -1,8 +1,9 @@
-"""The router's threshold and floors, on a real FAQ with the local embedder."""
+"""The router's dense features and its threshold, on a real FAQ with the local embedder."""
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conversations.knowledge import hybrid
@@ -10,6 +11,7 @@ from conversations.knowledge.bm25 import Document
 from conversations.knowledge.embedding import LocalEmbedder
 
 BANKING = Path(__file__).resolve().parents[2] / "data" / "eval" / "banking_faq.json"
+DENSE, TOP2 = hybrid.FEATURES.index("dense"), hybrid.FEATURES.index("dense_top2")
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +24,25 @@ def banking():
     embedder = LocalEmbedder()
     blocks = [embedder.embed([d.question, *d.alternatives]) for d in documents]
     return hybrid.HybridIndex(documents, blocks=blocks), embedder
+
+
+def test_each_entry_gets_its_best_cosine_and_the_mean_of_its_best_two(banking):
+    index, embedder = banking
+    question = "my card got stuck in the cash machine"
+    vector = embedder.embed([question])[0]
+    features = index.features(index.bm25.query_terms(question), vector)
+    for position, block in enumerate(index.blocks):
+        cosines = np.sort(block @ vector)[::-1]
+        assert features[position, DENSE] == pytest.approx(cosines[0], abs=1e-5)
+        assert features[position, TOP2] == pytest.approx(cosines[:2].mean(), abs=1e-5)
+
+    # A held-out phrasing is scored against its entry's other phrasings only.
+    phrasing = index.blocks[4][2]
+    text = index.documents[4].alternatives[1]
+    held = index.features(index.bm25.query_terms(text), phrasing, held_out=(4, 2))
+    rest = np.sort(np.delete(index.blocks[4], 2, axis=0) @ phrasing)[::-1]
+    assert held[4, DENSE] == pytest.approx(rest[0], abs=1e-5) and rest[0] < 0.999
+    assert held[4, TOP2] == pytest.approx(rest[:2].mean(), abs=1e-5)
 
 
 def test_a_floor_refuses_even_when_the_floors_take_the_whole_budget(banking, monkeypatch):

@@ -1,11 +1,12 @@
 """Hybrid retrieval and the per-bot router: BM25 and dense similarity mixed, with a confidence.
 
 Every entry gets a few features for a question (BM25 relative to the best, the share of the
-question it covers, the best cosine with one of its phrasings, the cosine with their centroid,
-and a classifier's probability: softmax regression from phrasing vectors to entries, fitted
-on the bot's phrasings whenever the index is built). The router is what turns them into a
-ranking and a confidence, and it is fitted on the bot's own phrasings only, each held out
-(the classifier's scores for it come from a fit without its fold):
+question it covers, the best cosine with one of its phrasings, the mean of its best two, the
+cosine with their centroid, and a classifier's probability: softmax regression from phrasing
+vectors to entries, fitted on the bot's phrasings whenever the index is built). The router
+is what turns them into a ranking and a confidence, and it is fitted on the bot's own
+phrasings only, each held out (the classifier's scores for it come from a fit without its
+fold):
 
 - the mix: softmax regression that puts a held-out phrasing's entry first;
 - the confidence: logistic regression that tells "its entry is first" from "its entry was
@@ -33,12 +34,20 @@ import numpy as np
 
 from conversations.knowledge.bm25 import Bm25Index, Document
 
-FEATURES = ("bm25_relative", "coverage", "dense", "centroid", "bm25_log", "classifier")
+FEATURES = (
+    "bm25_relative",
+    "coverage",
+    "dense",
+    "centroid",
+    "bm25_log",
+    "classifier",
+    "dense_top2",
+)
 # Not in the mix: the classifier's raw score (its logit over SOFTMAX_SCALE), which unlike the
 # probability is not normalised over the entries, so it is low when no entry fits.
 EXTRA_FEATURES = ("classifier_logit",)
 # Bumped when the features change, so routers stored by an older version are refitted.
-ROUTER_FORMAT = "4"
+ROUTER_FORMAT = "5"
 # The classifier: softmax regression on the phrasing vectors while phrasings x entries stays
 # under SOFTMAX_MAX_CELLS (about a second to fit on one core), ridge regression above it.
 SOFTMAX_MAX_CELLS = 250_000
@@ -65,7 +74,7 @@ class RouterParams:
     """What a fitted router is: stored per bot (FaqRouter.params) as JSON."""
 
     fusion: str = "learned"
-    mix: list[float] = field(default_factory=lambda: [1.2, 2.0, 6.0, 2.0, 0.6, 4.0])
+    mix: list[float] = field(default_factory=lambda: [1.2, 2.0, 3.0, 2.0, 0.6, 4.0, 3.0])
     confidence: list[float] = field(
         default_factory=lambda: [2.0, 6.0, 4.0, 6.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.0]
     )
@@ -263,15 +272,33 @@ class HybridIndex:
 
     # -- features ----------------------------------------------------------------------
 
-    def _dense(self, vector: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each entry's best phrasing cosine and centroid cosine; the per-row cosines."""
+    def _dense(
+        self, vector: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each entry's best phrasing cosine, the mean of its best two, its centroid cosine;
+        the per-row cosines."""
         n = len(self.documents)
         if self.blocks is None or vector is None:
-            return np.zeros(n), np.zeros(n), np.zeros(0)
+            return np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(0)
         rows = self.matrix @ vector.astype(np.float32)
         # Each entry's rows are contiguous: reduceat is a hundred times faster than maximum.at.
         best = np.maximum.reduceat(rows, self.row_start)
-        return best.astype(np.float64), (self.centroids @ vector).astype(np.float64), rows
+        # The runner-up: each entry's first best row masked (a tie is its own runner-up, and
+        # so is a lone phrasing).
+        hits = np.flatnonzero(rows >= best[self.row_owner])
+        owners = self.row_owner[hits]
+        first = np.ones(len(hits), dtype=bool)
+        first[1:] = owners[1:] != owners[:-1]
+        masked = rows.copy()
+        masked[hits[first]] = -np.inf
+        second = np.maximum.reduceat(masked, self.row_start)
+        second = np.where(np.isfinite(second), second, best)
+        return (
+            best.astype(np.float64),
+            (best.astype(np.float64) + second) / 2.0,
+            (self.centroids @ vector).astype(np.float64),
+            rows,
+        )
 
     def features(
         self,
@@ -283,7 +310,7 @@ class HybridIndex:
         """(entries, FEATURES + EXTRA_FEATURES) for a question; `held_out` = (entry,
         phrasing) left out."""
         score, coverage = self.bm25.scores(query)
-        dense, centroid, rows = self._dense(vector)
+        dense, top2, centroid, rows = self._dense(vector)
         raw = (
             self.classifier_scores(vector, held_out=held_out)
             if self.blocks is not None and vector is not None
@@ -301,16 +328,18 @@ class HybridIndex:
                 keep = [r for r in range(len(block)) if r != phrasing]
                 if keep:
                     start = self.row_start[position]
-                    dense[position] = float(rows[start + np.array(keep)].max())
+                    rest_rows = np.sort(rows[start + np.array(keep)])[::-1]
+                    dense[position] = float(rest_rows[0])
+                    top2[position] = float(rest_rows[:2].mean())
                     rest = block[keep].mean(axis=0)
                     norm = float(np.linalg.norm(rest)) or 1.0
                     centroid[position] = float(rest @ vector) / norm
                 else:
-                    dense[position] = centroid[position] = 0.0
+                    dense[position] = top2[position] = centroid[position] = 0.0
         top = float(score.max()) if len(score) else 0.0
         relative = score / top if top > 0 else score
         return np.column_stack(
-            [relative, coverage, dense, centroid, np.log1p(score) / 3.0, classifier, logit]
+            [relative, coverage, dense, centroid, np.log1p(score) / 3.0, classifier, top2, logit]
         )
 
     def mix(self, features: np.ndarray, *, fusion: str | None = None) -> np.ndarray:
@@ -340,7 +369,7 @@ class HybridIndex:
         second = mixed[order[1]] if len(order) > 1 else mixed[best] - 1.0
         dense_second = features[order[1], 2] if len(order) > 1 else 0.0
         classifier = features[:, 5]
-        logit = features[:, 6]
+        logit = features[:, len(FEATURES)]
         top_logit = float(logit.max())
         # Energy: a soft maximum of the raw scores, low when no entry's score stands out.
         energy = top_logit + float(np.log(np.exp(logit - top_logit).sum())) / SOFTMAX_SCALE
@@ -552,7 +581,8 @@ def router_fit(
         params.spread_floor = float(np.quantile(np.array(spread)[on], SPREAD_FLOOR_SHARE))
         scores = np.where(np.array(spread) < params.spread_floor, 0.0, scores)
     # Every held-out phrasing is a good question: refuse at most `good_refused` of them.
-    params.threshold = float(np.quantile(scores[on], good_refused)) if on.any() else 0.5
+    # Kept above 0, so that a floor's refusal (confidence 0) always refuses.
+    params.threshold = max(1e-6, float(np.quantile(scores[on], good_refused))) if on.any() else 0.5
     caught = float((scores[~on] < params.threshold).mean()) if (~on).any() else 0.0
     params.margin = float(np.quantile(margins, 0.03))
     params.report = {

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 FLOORS = {
     "demo_faq_tuning.jsonl": {
-        "top1": 0.90,
+        "top1": 0.92,
         "top3": 0.97,
         "off_topic_caught": 0.90,
         "answer_when_routed": 0.94,
@@ -43,8 +43,8 @@ FLOORS = {
         "top1": 0.76,
         "top3": 0.93,
         "off_topic_caught": 0.93,
-        # Routed right but under the threshold counts as not answered: 13% refused here.
-        "answer_when_routed": 0.83,
+        # Routed right but under the threshold counts as not answered: 14% refused here.
+        "answer_when_routed": 0.85,
     },
 }
 # The threshold is fitted on each bot's own phrasings; on the banking set, whose questions are

@@ -4,7 +4,8 @@
         python bench/bench_tools.py --replies 50 --rounds 3 --code /work/main --code .
 
 Processes: the product (uvicorn, SUPPORTBOT_ENGINE=openai, CELERY_TASK_ALWAYS_EAGER=0), a real
-`celery worker` on the "tools" queue, both from the code tree given by --code (several trees are
+`celery worker` on the "tools" queue as the tree's supportbot/Procfile starts it (concurrency
+2), both from the code tree given by --code (several trees are
 measured in turn, round after round, on one database: main against a branch in the same run),
 and in this process the scriptable OpenAI-protocol server (tests/openai_server.py: the model
 calls search_faq first, then answers in one line) and one customer speaking docs/protocol.md.
@@ -30,6 +31,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import signal
 import statistics
 import subprocess
@@ -98,6 +100,21 @@ def manage(code: Path, env: dict, *args: str) -> str:
     ).stdout
 
 
+def tools_worker_command(code: Path) -> list[str]:
+    """The tools worker as the tree's supportbot/Procfile starts it in production (its pool and
+    options), with TOOL_CONCURRENCY 2, a name of its own and warnings only."""
+    line = next(
+        line.split(":", 1)[1]
+        for line in (code / "supportbot" / "Procfile").read_text().splitlines()
+        if line.startswith("tools:")
+    )
+    words = shlex.split(line.replace("$TOOL_CONCURRENCY", "2"))
+    assert words[0] == "celery", words
+    for option, value in (("-n", f"bench-{uuid.uuid4().hex[:6]}@%h"), ("--loglevel", "WARNING")):
+        words[words.index(option) + 1] = value
+    return [sys.executable, "-m", *words]
+
+
 @contextlib.contextmanager
 def product_running(code: Path, env: dict, log: Path, worker_options: list[str]):
     """uvicorn and a tools worker from `code`; yields the product's URL."""
@@ -105,12 +122,7 @@ def product_running(code: Path, env: dict, log: Path, worker_options: list[str])
     port = free_port()
     with log.open("a") as out:
         worker = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "celery", "-A", "supportbot", "worker", "-Q", "tools"),
-                *("-c", "2", "-n", f"bench-{uuid.uuid4().hex[:6]}@%h"),
-                *("--without-gossip", "--without-mingle", "-l", "WARNING"),
-                *worker_options,
-            ],
+            [*tools_worker_command(code), *worker_options],
             cwd=code,
             env=env,
             stdout=out,

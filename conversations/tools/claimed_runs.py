@@ -4,7 +4,8 @@ A worker's run used to start with two round trips: the run with its conversation
 bot and draft (one join), then the conditional UPDATE that claims it. Here the UPDATE is a
 data-modifying CTE and the join reads from what it returned, so a run that was not queued
 comes back as no row, and one that was is claimed and loaded at once. Each row is turned into
-model instances with the fields' own converters, as the ORM would.
+model instances with the fields' own converters, as the ORM would. The claim commits without
+waiting for the disk (run_commits.py).
 """
 
 import functools
@@ -14,6 +15,7 @@ from django.db import connection
 from django.db.models import Model
 
 from conversations.models import Bot, Conversation, Customer, ReplyDraft, ToolRun, ToolRunStatus
+from conversations.tools.run_commits import WITHOUT_WAITING_SQL
 
 # The tables of one claimed run, in the order of the statement's columns, with their aliases.
 _JOINED: tuple[tuple[str, type[Model]], ...] = (
@@ -26,16 +28,18 @@ _JOINED: tuple[tuple[str, type[Model]], ...] = (
 
 
 @functools.cache
-def _statement() -> str:
+def _statement(*, without_waiting: bool) -> str:
     columns = ", ".join(
         f'{alias}."{field.column}"'
         for alias, model in _JOINED
         for field in model._meta.concrete_fields
     )
+    # Inside a caller's transaction, that transaction's commit decides.
+    waiting = f" AND {WITHOUT_WAITING_SQL}" if without_waiting else ""
     table = {alias: connection.ops.quote_name(model._meta.db_table) for alias, model in _JOINED}
     return (
         f"WITH claimed AS (UPDATE {table['r']} SET status = %s, started_at = %s, worker = %s "
-        f"WHERE id = %s AND status = %s RETURNING id) "
+        f"WHERE id = %s AND status = %s{waiting} RETURNING id) "
         f"SELECT {columns} FROM claimed JOIN {table['r']} r ON r.id = claimed.id "
         f"JOIN {table['c']} c ON c.id = r.conversation_id "
         f"JOIN {table['cu']} cu ON cu.id = c.customer_id "
@@ -71,7 +75,7 @@ def claimed_run(*, run_id: int, started: Any, worker: str) -> ToolRun | None:
     customer, bot and draft; None when it was not queued (or does not exist)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _statement(),
+            _statement(without_waiting=not connection.in_atomic_block),
             [ToolRunStatus.RUNNING, started, worker, run_id, ToolRunStatus.QUEUED],
         )
         row = cursor.fetchone()

@@ -9,7 +9,6 @@ step a conditional UPDATE: whoever moves the row first wins, so a worker that fi
 the engine gave up never overwrites "timeout", and a redelivered task never runs twice.
 """
 
-import contextlib
 import json
 import logging
 import socket
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from conversations.models import Bot, Conversation, ReplyDraft, ToolRun, ToolRunStatus
@@ -32,6 +31,7 @@ from conversations.tools.registry import (
     arguments_validate,
     tool_get,
 )
+from conversations.tools.run_commits import inserting_without_waiting, without_waiting_filter
 from conversations.tools.trace import tool_trace
 
 logger = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ def tool_run_prepare(
     now = timezone.now()
     invalid = status == ToolRunStatus.INVALID
     try:
-        with _inserting():
+        with inserting_without_waiting():
             run = ToolRun.objects.create(
                 conversation_id=conversation_id,
                 **owner,
@@ -196,15 +196,6 @@ def tool_run_prepare(
     except IntegrityError:
         run = ToolRun.objects.get(**owner, call_id=call_id)
     return PreparedRun(run.pk, call_id, run.tool, run.status)
-
-
-def _inserting() -> Any:
-    """Where an insert may meet the unique constraint: a savepoint inside a transaction, so the
-    transaction survives; none outside one, where the INSERT alone commits (no BEGIN and
-    COMMIT round trips around it)."""
-    if connection.in_atomic_block:
-        return transaction.atomic()
-    return contextlib.nullcontext()
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +307,9 @@ def _status_of(run_id: int) -> str:
 def _finish(
     run_id: int, *, status: str, result: dict[str, Any], error: str, duration_ms: int
 ) -> ExecutedRun:
-    finished = ToolRun.objects.filter(pk=run_id, status=ToolRunStatus.RUNNING).update(
+    finished = ToolRun.objects.filter(
+        without_waiting_filter(), pk=run_id, status=ToolRunStatus.RUNNING
+    ).update(
         status=status,
         result=result,
         error=error,

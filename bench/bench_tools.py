@@ -22,7 +22,8 @@ Medians of each round are printed too, with the load average, so a noisy round s
 A tree that timestamps its steps (conversations/tools/trace.py, SUPPORTBOT_TOOL_TRACE) gets a
 step-by-step breakdown as well: the median gap between consecutive steps of one run, from the
 customer's `tool.started` to its `tool.finished`, over all its rounds.
-A database of its own is created next to DATABASE_URL's and dropped afterwards.
+Every process gets DB_POOL_MAX_SIZE=20, as `make prod` does (--env overrides it). A database of
+its own is created next to DATABASE_URL's for each tree and dropped afterwards.
 """
 
 import argparse
@@ -337,6 +338,8 @@ def main() -> None:
                 SUPPORTBOT_RATE_PER_IP_PER_MINUTE="10000000",
                 SUPPORTBOT_RATE_PER_CONVERSATION_PER_MINUTE="10000000",
                 SUPPORTBOT_TOOL_TRACE=str(Path(tmp) / f"trace-{len(stores)}"),
+                # The production shape (`make prod`): a connection pool in every process.
+                DB_POOL_MAX_SIZE="20",
                 **dict(option.split("=", 1) for option in args.env),
             )
             manage(code, env, "migrate", "--noinput")

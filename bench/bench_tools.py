@@ -4,7 +4,8 @@
         python bench/bench_tools.py --replies 50 --rounds 3 --code /work/main --code .
 
 Processes: the product (uvicorn, SUPPORTBOT_ENGINE=openai, CELERY_TASK_ALWAYS_EAGER=0), a real
-`celery worker` on the "tools" queue, both from the code tree given by --code (several trees are
+`celery worker` on the "tools" queue as the tree's supportbot/Procfile starts it (concurrency
+2), both from the code tree given by --code (several trees are
 measured in turn, round after round, on one database: main against a branch in the same run),
 and in this process the scriptable OpenAI-protocol server (tests/openai_server.py: the model
 calls search_faq first, then answers in one line) and one customer speaking docs/protocol.md.
@@ -17,7 +18,12 @@ and the parts, from the row's timestamps and the client's clock (one machine, on
 - run: started_at -> finished_at, of which tool: duration_ms (what the tool function took);
 - delivery: finished_at -> `tool.finished` at the client.
 Medians of each round are printed too, with the load average, so a noisy round shows.
-A database of its own is created next to DATABASE_URL's and dropped afterwards.
+
+A tree that timestamps its steps (conversations/tools/trace.py, SUPPORTBOT_TOOL_TRACE) gets a
+step-by-step breakdown as well: the median gap between consecutive steps of one run, from the
+customer's `tool.started` to its `tool.finished`, over all its rounds.
+Every process gets DB_POOL_MAX_SIZE=20, as `make prod` does (--env overrides it). A database of
+its own is created next to DATABASE_URL's for each tree and dropped afterwards.
 """
 
 import argparse
@@ -26,6 +32,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import signal
 import statistics
 import subprocess
@@ -46,6 +53,25 @@ from tests.openai_server import OpenAIServer, Reply, ToolCallSpec  # noqa: E402
 QUESTION = "How long do I have to return an item?"
 MESSAGES_PER_CUSTOMER = 8
 FIGURES = ("created_finished", "client", "queue_wait", "run", "tool", "delivery")
+# The steps of one run in order: (trace key kind, step, what the gap up to it is).
+STEPS = (
+    ("client", "tool.started", ""),
+    ("call", "await", "engine asks for the run (after tool.started went out)"),
+    ("row", "created", "created_at (validated, being inserted)"),
+    ("run", "prepared", "row committed, prepare returns"),
+    ("run", "published", "task published to the broker"),
+    ("run", "received", "task body starts on the worker"),
+    ("row", "started", "started_at"),
+    ("run", "claimed", "claimed and loaded"),
+    ("run", "tool_start", "tool called"),
+    ("run", "tool_end", "tool returned"),
+    ("row", "finished", "finished_at"),
+    ("run", "performed", "finish written"),
+    ("run", "reported", "report sent to the waiting process"),
+    ("run", "woken", "waiting process reads the report"),
+    ("call", "outcome", "outcome handed to the engine"),
+    ("client", "tool.finished", "tool.finished at the customer's socket"),
+)
 LABELS = {
     "created_finished": "ToolRun created -> finished",
     "client": "client tool.started -> tool.finished",
@@ -75,18 +101,29 @@ def manage(code: Path, env: dict, *args: str) -> str:
     ).stdout
 
 
+def tools_worker_command(code: Path) -> list[str]:
+    """The tools worker as the tree's supportbot/Procfile starts it in production (its pool and
+    options), with TOOL_CONCURRENCY 2, a name of its own and warnings only."""
+    line = next(
+        line.split(":", 1)[1]
+        for line in (code / "supportbot" / "Procfile").read_text().splitlines()
+        if line.startswith("tools:")
+    )
+    words = shlex.split(line.replace("$TOOL_CONCURRENCY", "2"))
+    assert words[0] == "celery", words
+    for option, value in (("-n", f"bench-{uuid.uuid4().hex[:6]}@%h"), ("--loglevel", "WARNING")):
+        words[words.index(option) + 1] = value
+    return [sys.executable, "-m", *words]
+
+
 @contextlib.contextmanager
-def product_running(code: Path, env: dict, log: Path):
+def product_running(code: Path, env: dict, log: Path, worker_options: list[str]):
     """uvicorn and a tools worker from `code`; yields the product's URL."""
     env = {**env, "PYTHONPATH": str(code)}
     port = free_port()
     with log.open("a") as out:
         worker = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "celery", "-A", "supportbot", "worker", "-Q", "tools"),
-                *("-c", "2", "-n", f"bench-{uuid.uuid4().hex[:6]}@%h"),
-                *("--without-gossip", "--without-mingle", "-l", "WARNING"),
-            ],
+            [*tools_worker_command(code), *worker_options],
             cwd=code,
             env=env,
             stdout=out,
@@ -184,7 +221,7 @@ def runs_of(database_url: str, call_ids: list[str]) -> dict[str, dict]:
 
     with psycopg.connect(database_url) as connection:
         rows = connection.execute(
-            "SELECT call_id, status, extract(epoch from created_at), "
+            "SELECT call_id, status, extract(epoch from created_at), id, "
             "extract(epoch from started_at), extract(epoch from finished_at), duration_ms "
             "FROM conversations_toolrun WHERE call_id = ANY(%s)",
             [call_ids],
@@ -193,9 +230,10 @@ def runs_of(database_url: str, call_ids: list[str]) -> dict[str, dict]:
         r[0]: {
             "status": r[1],
             "created": float(r[2]),
-            "started": float(r[3]),
-            "finished": float(r[4]),
-            "duration_ms": r[5],
+            "id": r[3],
+            "started": float(r[4]),
+            "finished": float(r[5]),
+            "duration_ms": r[6],
         }
         for r in rows
     }
@@ -216,6 +254,39 @@ def figures(turns: list[dict], runs: dict[str, dict]) -> dict[str, list[float]]:
     return out
 
 
+def trace_read(path: Path) -> dict[str, dict[str, float]]:
+    """The steps' timestamps in a trace file, by key (`run:<id>`, `call:<id>`); emptied after."""
+    steps: dict[str, dict[str, float]] = {}
+    if not path.exists():
+        return steps
+    for line in path.read_text().splitlines():
+        key, step, at = line.split()
+        steps.setdefault(key, {}).setdefault(step, float(at))
+    path.write_text("")
+    return steps
+
+
+def step_gaps(
+    turns: list[dict], runs: dict[str, dict], trace: dict[str, dict[str, float]]
+) -> list[list[float]]:
+    """Per step after the first, the gaps (ms) from the step before it, one per traced run."""
+    gaps: list[list[float]] = [[] for _ in STEPS[1:]]
+    for turn in turns:
+        run = runs[turn["call_id"]]
+        at = {
+            "client": turn,
+            "row": run,
+            "run": trace.get(f"run:{run['id']}", {}),
+            "call": trace.get(f"call:{turn['call_id']}", {}),
+        }
+        times = [at[kind].get(step) for kind, step, _ in STEPS]
+        if None in times:
+            continue
+        for index in range(1, len(times)):
+            gaps[index - 1].append((times[index] - times[index - 1]) * 1000)
+    return gaps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replies", type=int, default=50, help="measured replies a round")
@@ -223,6 +294,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--code", action="append", type=Path, help="code trees to measure in turn (default: this)"
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], help="KEY=VALUE for every tree's processes"
+    )
+    parser.add_argument(
+        "--worker-option", action="append", default=[], help="added to the worker's command"
     )
     args = parser.parse_args()
     # Stopped with SIGTERM: still stop the servers and drop the database.
@@ -235,6 +312,7 @@ def main() -> None:
         return
 
     results: dict[Path, dict[str, list[float]]] = {c: {n: [] for n in FIGURES} for c in codes}
+    breakdowns: dict[Path, list[list[float]]] = {c: [[] for _ in STEPS[1:]] for c in codes}
     print(f"{os.cpu_count()} CPUs, load average at start {load_average()}", flush=True)
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -259,6 +337,10 @@ def main() -> None:
                 LOG_LEVEL="ERROR",
                 SUPPORTBOT_RATE_PER_IP_PER_MINUTE="10000000",
                 SUPPORTBOT_RATE_PER_CONVERSATION_PER_MINUTE="10000000",
+                SUPPORTBOT_TOOL_TRACE=str(Path(tmp) / f"trace-{len(stores)}"),
+                # The production shape (`make prod`): a connection pool in every process.
+                DB_POOL_MAX_SIZE="20",
+                **dict(option.split("=", 1) for option in args.env),
             )
             manage(code, env, "migrate", "--noinput")
             bot = re.search(r"pk_[\w-]+", manage(code, env, "seed_demo")).group(0)
@@ -266,13 +348,20 @@ def main() -> None:
         for round_index in range(args.rounds):
             for code in codes:
                 database, env, bot = stores[code]
-                with product_running(code, env, Path(tmp) / "server.log") as url:
+                trace = Path(env["SUPPORTBOT_TOOL_TRACE"])
+                with product_running(
+                    code, env, Path(tmp) / "server.log", args.worker_option
+                ) as url:
                     asyncio.run(customer_turns(url, bot, args.warmup))
+                    trace_read(trace)
                     load = load_average()
                     turns = asyncio.run(customer_turns(url, bot, args.replies))
-                    got = figures(turns, runs_of(database, [t["call_id"] for t in turns]))
+                    runs = runs_of(database, [t["call_id"] for t in turns])
+                    got = figures(turns, runs)
                 for name in FIGURES:
                     results[code][name] += got[name]
+                for index, gaps in enumerate(step_gaps(turns, runs, trace_read(trace))):
+                    breakdowns[code][index] += gaps
                 medians = ", ".join(
                     f"{name} {statistics.median(got[name]):.1f}" for name in FIGURES
                 )
@@ -289,6 +378,13 @@ def main() -> None:
         )
         print(f"  {LABELS[name]:<40} {cells}")
     print("  columns: " + "  ".join(str(c) for c in codes))
+    for code in codes:
+        if not breakdowns[code][0]:
+            continue  # a tree without trace points
+        print(f"\nStep by step, {code} ({len(breakdowns[code][0])} traced runs); ms, p50 / p95:")
+        for (_, step, label), gaps in zip(STEPS[1:], breakdowns[code], strict=True):
+            cell = f"{percentile(gaps, 50):7.1f} / {percentile(gaps, 95):6.1f}"
+            print(f"  {label or step:<56} {cell}")
 
 
 if __name__ == "__main__":

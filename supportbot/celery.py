@@ -21,7 +21,13 @@ app.autodiscover_tasks(["conversations.tools"])
 
 @worker_init.connect
 def database_connections_keep(**kwargs) -> None:
-    """Before the pool forks: persistent, health-checked connections for the worker's tasks."""
+    """Before the pool forks: persistent connections for the worker's tasks.
+
+    Not health-checked: a check is a `SELECT 1` round trip before every task's first query. A
+    connection that died while the worker was idle fails that first query instead, which the
+    tool run's claim tries once more on a new connection (tools/runs.py); Django closes a
+    connection that failed after the task (below).
+    """
     from django.conf import settings
     from django.db import connections
 
@@ -30,7 +36,6 @@ def database_connections_keep(**kwargs) -> None:
         if database.get("OPTIONS", {}).get("pool") or database.get("CONN_MAX_AGE") is None:
             continue  # a pool (or SQLite's kept connection) keeps them already
         database["CONN_MAX_AGE"] = settings.WORKER_DB_CONN_MAX_AGE
-        database["CONN_HEALTH_CHECKS"] = True
 
 
 @task_prerun.connect

@@ -200,6 +200,9 @@ if SUPPORTBOT_ENGINE not in {"openai", "offline"}:
     )
 SUPPORTBOT_MAX_TOOL_ROUNDS = env_int("SUPPORTBOT_MAX_TOOL_ROUNDS", 5, minimum=1, maximum=20)
 SUPPORTBOT_TOOL_TIMEOUT = env_float("SUPPORTBOT_TOOL_TIMEOUT", 10.0, minimum=0.1)
+# A file that each step of every tool run is timestamped in (conversations/tools/trace.py),
+# for bench/bench_tools.py; empty: off.
+SUPPORTBOT_TOOL_TRACE = env_str("SUPPORTBOT_TOOL_TRACE")
 # Tools: a JSON result larger than this is cut before it reaches the model.
 SUPPORTBOT_TOOL_RESULT_MAX_BYTES = env_int(
     "SUPPORTBOT_TOOL_RESULT_MAX_BYTES", 8192, minimum=512, maximum=1_000_000

@@ -30,6 +30,7 @@ from conversations.tools.runs import (
     tool_run_prepare,
     tool_run_time_out,
 )
+from conversations.tools.trace import tool_trace
 
 FINAL = {
     ToolRunStatus.SUCCEEDED,
@@ -156,6 +157,7 @@ class _Mailbox:
         while True:
             message = await self.layer.receive(self.channel)
             run_id = message.get("run_id")
+            tool_trace(f"run:{run_id}", "woken")
             future = self.waiting.pop(run_id, None)
             if future is None:
                 # Not awaited yet, or no more (timed out): kept a while, the oldest dropped.
@@ -207,11 +209,14 @@ def _prepare_and_queue(
 
     prepared = _prepare(conversation_id, message_id, draft_id, calls)
     for run in prepared:
+        tool_trace(f"run:{run.run_id}", "prepared")
         if run.status == ToolRunStatus.QUEUED:
             timeout = _timeout_for(run.tool)
             transaction.on_commit(
                 functools.partial(
-                    tool_run.apply_async,
+                    _publish,
+                    tool_run,
+                    run.run_id,
                     args=[run.run_id, reply_channel],
                     queue="tools",
                     expires=timeout + 1,
@@ -220,6 +225,11 @@ def _prepare_and_queue(
                 )
             )
     return prepared
+
+
+def _publish(task: Any, run_id: int, **options: Any) -> None:
+    task.apply_async(**options)
+    tool_trace(f"run:{run_id}", "published")
 
 
 async def _run_on_worker(run: PreparedRun, timeout: float, mailbox: _Mailbox) -> ToolOutcome:
@@ -255,6 +265,8 @@ async def tool_runs_await(
 
     The runs belong to the assistant message `message_id` or to the copilot draft `draft_id`.
     """
+    for call in calls:
+        tool_trace(f"call:{call.id}", "await")
     mailbox = None
     if settings.CELERY_TASK_ALWAYS_EAGER:
         prepared = await database_call(_prepare)(conversation_id, message_id, draft_id, calls)
@@ -283,7 +295,9 @@ async def tool_runs_await(
                 for run in to_run
             ]
         for finished in asyncio.as_completed(pending):
-            yield await finished
+            outcome = await finished
+            tool_trace(f"call:{outcome.call_id}", "outcome")
+            yield outcome
     finally:
         for task in pending:
             task.cancel()

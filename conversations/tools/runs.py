@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from conversations.models import Bot, Conversation, ReplyDraft, ToolRun, ToolRunStatus
 from conversations.tools.calls import call_arguments
+from conversations.tools.claimed_runs import claimed_run
 from conversations.tools.connectors import OrderSourceError
 from conversations.tools.registry import (
     InvalidArguments,
@@ -30,6 +31,8 @@ from conversations.tools.registry import (
     arguments_validate,
     tool_get,
 )
+from conversations.tools.run_commits import inserting_without_waiting, without_waiting_filter
+from conversations.tools.trace import tool_trace
 
 logger = logging.getLogger(__name__)
 
@@ -136,12 +139,10 @@ def tool_run_prepare(
 ) -> PreparedRun:
     """The run's row: queued when the arguments fit the tool's model, invalid otherwise.
 
-    Idempotent on (message or draft, call id): a round the engine retries reuses its rows.
+    Idempotent on (message or draft, call id): a round the engine retries meets the unique
+    constraint on insert and reuses its rows (no lookup first: a retry is rare, a round not).
     """
     owner = _run_owner(message_id, draft_id)
-    existing = ToolRun.objects.filter(**owner, call_id=call_id).first()
-    if existing is not None:
-        return PreparedRun(existing.pk, call_id, existing.tool, existing.status)
     tool = tool_get(name)
     status, error = ToolRunStatus.QUEUED, ""
     refusal: dict[str, Any] | None = None
@@ -174,7 +175,7 @@ def tool_run_prepare(
     now = timezone.now()
     invalid = status == ToolRunStatus.INVALID
     try:
-        with transaction.atomic():
+        with inserting_without_waiting():
             run = ToolRun.objects.create(
                 conversation_id=conversation_id,
                 **owner,
@@ -215,20 +216,14 @@ def tool_run_execute(*, run_id: int, worker: str = IN_PROCESS_WORKER) -> str:
 def tool_run_perform(*, run_id: int, worker: str = IN_PROCESS_WORKER) -> ExecutedRun:
     """`tool_run_execute`, returning what was stored as well.
 
-    One read (the run, its conversation, customer, bot and draft), the claim, the tool, the finish:
+    The claim (with the run, its conversation, customer, bot and draft), the tool, the finish:
     the claim and the finish are conditional UPDATEs, so a run the engine timed out meanwhile
     stays "timeout" and a redelivered task runs nothing.
     """
-    started = timezone.now()  # picked up: the read and the claim count as the run's time
-    run = ToolRun.objects.select_related(
-        "conversation__customer", "conversation__bot", "draft"
-    ).get(pk=run_id)
-    if run.status != ToolRunStatus.QUEUED:
-        return ExecutedRun(run.status)  # running elsewhere, finished, or given up on already
-    claimed = ToolRun.objects.filter(pk=run_id, status=ToolRunStatus.QUEUED).update(
-        status=ToolRunStatus.RUNNING, started_at=started, worker=worker[:200]
-    )
-    if not claimed:
+    started = timezone.now()  # picked up: the claim counts as the run's time
+    run = _claim(run_id=run_id, started=started, worker=worker[:200])
+    tool_trace(f"run:{run_id}", "claimed")
+    if run is None:  # running elsewhere, finished, or given up on already
         return ExecutedRun(_status_of(run_id))
     tool = tool_get(run.tool)
     clock = time.monotonic()
@@ -252,8 +247,10 @@ def tool_run_perform(*, run_id: int, worker: str = IN_PROCESS_WORKER) -> Execute
             error=error,
             duration_ms=0,
         )
+    tool_trace(f"run:{run_id}", "tool_start")
     try:
         result = tool.function(context=context, **run.arguments)
+        tool_trace(f"run:{run_id}", "tool_end")
         data, sources = result.data, result.sources
         status = ToolRunStatus.FAILED if result.failed else ToolRunStatus.SUCCEEDED
     except OrderSourceError as exc:
@@ -275,6 +272,34 @@ def tool_run_perform(*, run_id: int, worker: str = IN_PROCESS_WORKER) -> Execute
     )
 
 
+def _claim(*, run_id: int, started: Any, worker: str) -> ToolRun | None:
+    """The run, moved from queued to running by this call, loaded with its conversation,
+    customer, bot and draft; None when it was not queued.
+
+    On PostgreSQL one statement does both (claimed_runs.py); elsewhere a read, then the claim.
+    """
+    if connection.vendor == "postgresql":
+        try:
+            return claimed_run(run_id=run_id, started=started, worker=worker)
+        except (InterfaceError, OperationalError):
+            if connection.in_atomic_block:
+                raise
+            # A kept connection that died while the worker was idle (PostgreSQL restarted):
+            # the worker skips the per-task health check, so this claim tries once more on a
+            # new one. The claim is conditional: trying it twice never runs a tool twice.
+            connection.close()
+            return claimed_run(run_id=run_id, started=started, worker=worker)
+    run = ToolRun.objects.select_related(
+        "conversation__customer", "conversation__bot", "draft"
+    ).get(pk=run_id)
+    if run.status != ToolRunStatus.QUEUED:
+        return None
+    claimed = ToolRun.objects.filter(pk=run_id, status=ToolRunStatus.QUEUED).update(
+        status=ToolRunStatus.RUNNING, started_at=started, worker=worker
+    )
+    return run if claimed else None
+
+
 def _status_of(run_id: int) -> str:
     return ToolRun.objects.values_list("status", flat=True).get(pk=run_id)
 
@@ -282,7 +307,9 @@ def _status_of(run_id: int) -> str:
 def _finish(
     run_id: int, *, status: str, result: dict[str, Any], error: str, duration_ms: int
 ) -> ExecutedRun:
-    finished = ToolRun.objects.filter(pk=run_id, status=ToolRunStatus.RUNNING).update(
+    finished = ToolRun.objects.filter(
+        without_waiting_filter(), pk=run_id, status=ToolRunStatus.RUNNING
+    ).update(
         status=status,
         result=result,
         error=error,

@@ -16,6 +16,7 @@ from channels.layers import get_channel_layer
 
 from conversations.tools.registry import tools_all
 from conversations.tools.runs import tool_run_perform
+from conversations.tools.trace import tool_trace
 
 TASK_NAME = "conversations.tools.tasks.tool_run"
 PUBLISH_TIMEOUT = 5.0
@@ -61,8 +62,10 @@ def _publisher_here() -> _Publisher:
 
 @shared_task(name=TASK_NAME, bind=True, acks_late=True, ignore_result=True)
 def tool_run(self, run_id: int, reply_channel: str = "") -> str:
+    tool_trace(f"run:{run_id}", "received")
     worker = self.request.hostname or "worker"
     executed = tool_run_perform(run_id=run_id, worker=worker)
+    tool_trace(f"run:{run_id}", "performed")
     if reply_channel:
         message: dict[str, Any] = {
             "type": "tool.run.done",
@@ -72,4 +75,5 @@ def tool_run(self, run_id: int, reply_channel: str = "") -> str:
         if executed.result is not None:
             message.update(result=executed.result, duration_ms=executed.duration_ms)
         _publisher_here().send(reply_channel, message)
+        tool_trace(f"run:{run_id}", "reported")
     return executed.status

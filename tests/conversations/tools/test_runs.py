@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.domain.messages import message_append
@@ -24,6 +25,7 @@ from conversations.tools.registry import (
     tool_register,
     tool_unregister,
 )
+from conversations.tools.run_commits import WITHOUT_WAITING_SQL
 from conversations.tools.runs import (
     ExecutedRun,
     tool_run_execute,
@@ -32,13 +34,20 @@ from conversations.tools.runs import (
     tool_run_time_out,
 )
 from tests import factories
+from tests.conftest import requires_postgres
 
 pytestmark = pytest.mark.django_db
 
-QUERIES_PREPARE = 5  # the idempotency lookup, the bot (may it use the tool), the row (3)
-# The run with its conversation, customer, bot and draft (one join), the claim, the order (4:
-# lines, payments, fulfilments), the result.
-QUERIES_EXECUTE = 7
+# The bot (may it use the tool), the row (3 here, a savepoint around the INSERT inside the
+# test's transaction; outside one the INSERT alone).
+QUERIES_PREPARE = 4
+
+
+def queries_execute() -> int:
+    """The claim with the run, its conversation, customer, bot and draft (one statement on
+    PostgreSQL, a read and the claim elsewhere), the order (4: lines, payments, fulfilments),
+    the result."""
+    return 6 if connection.vendor == "postgresql" else 7
 
 
 def test_prepare_and_execute_take_a_pinned_number_of_queries(bot, django_assert_num_queries):
@@ -56,11 +65,53 @@ def test_prepare_and_execute_take_a_pinned_number_of_queries(bot, django_assert_
             arguments_json=json.dumps({"order_number": order.number}),
         )
     assert prepared.status == ToolRunStatus.QUEUED
-    with django_assert_num_queries(QUERIES_EXECUTE):
+    with django_assert_num_queries(queries_execute()):
         status = tool_run_execute(run_id=prepared.run_id)
     assert status == ToolRunStatus.SUCCEEDED
     assert ToolRun.objects.get(pk=prepared.run_id).result["data"]["order"]["number"] == order.number
     assert tool_run_perform(run_id=prepared.run_id) == ExecutedRun(ToolRunStatus.SUCCEEDED)
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_runs_own_commits_skip_the_disk_wait_and_a_callers_transaction_decides_its_own(bot):
+    """The row, the claim and the result commit with synchronous_commit off for themselves
+    alone; inside a caller's transaction they change nothing about its commit."""
+    shopper = factories.store_customer_create(bot=bot)
+    order = factories.order_create(bot=bot, customer=shopper)
+    customer = factories.customer_create(bot=bot, email=shopper.email, verified_at=timezone.now())
+    conversation = factories.conversation_create(bot=bot, customer=customer)
+    message, _ = message_append(conversation_id=conversation.pk, role=MessageRole.ASSISTANT)
+
+    def run(call_id):
+        prepared = tool_run_prepare(
+            conversation_id=conversation.pk,
+            message_id=message.pk,
+            call_id=call_id,
+            name="get_order",
+            arguments_json=json.dumps({"order_number": order.number}),
+        )
+        return tool_run_execute(run_id=prepared.run_id)
+
+    with CaptureQueriesContext(connection) as alone:
+        assert run("call_alone") == ToolRunStatus.SUCCEEDED
+    statements = [query["sql"] for query in alone.captured_queries]
+    assert sum("SET LOCAL synchronous_commit TO OFF" in sql for sql in statements) == 1  # row
+    assert sum(WITHOUT_WAITING_SQL in sql for sql in statements) == 2  # claim, result
+
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as inside:
+            assert run("call_inside") == ToolRunStatus.SUCCEEDED
+        assert not any("synchronous_commit" in query["sql"] for query in inside.captured_queries)
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
+    stored = ToolRun.objects.filter(message=message).order_by("call_id")
+    assert [(r.call_id, r.status) for r in stored] == [
+        ("call_alone", ToolRunStatus.SUCCEEDED),
+        ("call_inside", ToolRunStatus.SUCCEEDED),
+    ]
+    assert all(r.result["data"]["order"]["number"] == order.number for r in stored)
 
 
 def _draft_of(conversation, tools):

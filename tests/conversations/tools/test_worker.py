@@ -259,3 +259,37 @@ async def test_a_copilot_drafts_lookups_run_on_the_worker_as_runs_of_the_draft(w
     # Only the customer's message: the draft is no part of the conversation.
     roles = [m.role async for m in Message.objects.filter(conversation_id=conversation.pk)]
     assert roles == [MessageRole.CUSTOMER]
+
+
+@sync_to_async
+def backends_terminate(pids) -> int:
+    """Terminate these PostgreSQL backends, as a restart of PostgreSQL would; how many."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT count(pg_terminate_backend(pid)) FROM unnest(%s) AS pid", [pids])
+        return cursor.fetchone()[0]
+
+
+async def test_runs_succeed_on_a_worker_whose_kept_connections_died(worker):
+    """No health check before each task: a run's claim meets the dead connection and tries
+    once more on a new one, so every run after PostgreSQL dropped them still succeeds."""
+    conversation, _, order = await a_verified_customer_with_an_order()
+
+    async def round_of(n, name, **arguments):
+        message, _ = await sync_to_async(message_append)(
+            conversation_id=conversation.pk, role=MessageRole.ASSISTANT
+        )
+        calls = [call(f"{n}_{i}", name, **arguments) for i in range(4)]
+        return [
+            o
+            async for o in tool_calls_execute(
+                conversation_id=conversation.pk, message_id=message.pk, calls=calls
+            )
+        ]
+
+    kept = {o.data["backend_pid"] for o in await round_of(0, "database_backend")}
+    assert await backends_terminate(sorted(kept)) == len(kept)
+    for n in (1, 2):
+        outcomes = await round_of(n, "get_order", order_number=order.number)
+        assert [o.status for o in outcomes] == [ToolRunStatus.SUCCEEDED] * 4
+    after = {o.data["backend_pid"] for o in await round_of(3, "database_backend")}
+    assert not after & kept  # the dead ones were replaced

@@ -16,7 +16,12 @@ from conversations.importing import (
     import_transaction,
     progress_bar,
 )
-from conversations.knowledge.articles import ArticleError, ArticleFields, article_save
+from conversations.knowledge.articles import (
+    ArticleError,
+    ArticleFields,
+    article_save,
+    articles_index_queue,
+)
 from conversations.models import ArticleFormat, Bot
 
 FILE_FORMATS = {
@@ -210,11 +215,14 @@ def articles_store(
         progress_bar(total=len(articles), desc="Importing articles", enabled=progress) as bar,
         import_transaction(dry_run=dry_run),
     ):
+        to_index = []
         for fields in articles:
             try:
-                _, outcome = article_save(bot=bot, fields=fields)
+                article, outcome = article_save(bot=bot, fields=fields, index=False)
             except ArticleError as error:  # checked above; kept for a race with another writer
                 raise ImportFileError([f"{fields.source}: {error}"]) from None
+            if article.indexed_version < article.version:
+                to_index.append(article.pk)
             if outcome == "created":
                 counts.created += 1
             elif outcome == "updated":
@@ -222,6 +230,8 @@ def articles_store(
             else:
                 counts.unchanged += 1
             bar.update(1)
+        # Indexed together after the commit: their passages are embedded in shared batches.
+        articles_index_queue(article_ids=to_index)
     return report
 
 

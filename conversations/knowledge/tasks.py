@@ -6,7 +6,12 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_process_init
 
-from conversations.knowledge.articles import article_index, articles_reindex_due
+from conversations.knowledge.articles import (
+    INDEX_CHUNK,
+    article_index,
+    articles_index,
+    articles_reindex_due,
+)
 from conversations.knowledge.index import faq_vectors_refresh
 from conversations.knowledge.learning import faq_draft_write
 from conversations.knowledge.passage_vectors import passage_vectors_refresh
@@ -49,6 +54,19 @@ def article_index_task(article_id: int) -> int:
 
 
 @shared_task(
+    name="conversations.knowledge.articles_index",
+    autoretry_for=(Exception,),
+    retry_backoff=10,
+    max_retries=3,
+    time_limit=300,
+    ignore_result=True,
+)
+def articles_index_task(article_ids: list[int]) -> int:
+    """Index up to INDEX_CHUNK articles, their passages embedded together."""
+    return articles_index(article_ids=article_ids)
+
+
+@shared_task(
     name="conversations.knowledge.passage_vectors_refresh",
     autoretry_for=(Exception,),
     retry_backoff=10,
@@ -65,8 +83,8 @@ def passage_vectors_refresh_task(bot_id: int) -> int:
 def articles_reindex_task() -> int:
     """Queue the articles whose newest version is not indexed yet (a task that was lost)."""
     due = articles_reindex_due()
-    for article_id in due:
-        article_index_task.delay(article_id)
+    for start in range(0, len(due), INDEX_CHUNK):
+        articles_index_task.delay(due[start : start + INDEX_CHUNK])
     return len(due)
 
 

@@ -80,7 +80,7 @@ def test_a_new_version_is_searched_only_once_fully_indexed(
     )
     with pytest.MonkeyPatch.context() as patch:
         # No task runs: the new version is stored, its passages are not written yet.
-        patch.setattr("conversations.knowledge.articles.article_index_queue", lambda **_: None)
+        patch.setattr("conversations.knowledge.articles.articles_index_queue", lambda **_: None)
         article, outcome = article_save(bot=bot, fields=changed)
     assert outcome == "updated" and article.version == 2
     hit = passage_search(bot_id=bot.pk, question="how long do refunds take").matches[0]
@@ -130,3 +130,32 @@ def test_bad_articles_are_refused(bot, fields, problem):
     with pytest.raises(ArticleError, match=problem):
         article_save(bot=bot, fields=fields)
     assert not Article.objects.exists()
+
+
+def test_an_import_indexes_its_articles_together_in_chunks(
+    bot, eager_tasks, monkeypatch, django_capture_on_commit_callbacks
+):
+    from conversations.importing.articles import articles_store
+    from conversations.knowledge.embedding import embedder_for
+
+    monkeypatch.setattr("conversations.knowledge.articles.INDEX_CHUNK", 2)
+    batches = []
+    embedder = embedder_for()
+    embed = embedder.embed
+    monkeypatch.setattr(embedder, "embed", lambda texts: batches.append(len(texts)) or embed(texts))
+    articles = [
+        ArticleFields(source=f"{n}.md", title=f"Returns {n}", body=RETURNS) for n in range(3)
+    ]
+    with django_capture_on_commit_callbacks(execute=True) as tasks:
+        articles_store(bot=bot, articles=articles)
+    assert len(tasks) == 2  # one indexing task per 2 articles, not one per article
+    per_article = Passage.objects.count() // 3
+    assert batches == [2 * per_article, per_article]  # one embedding call per task
+    assert set(Article.objects.values_list("indexed_version", flat=True)) == {1}
+    assert Passage.objects.exclude(embedding_model=embedder.name).count() == 0
+    hit = passage_search(bot_id=bot.pk, question="refund to my card").matches[0]
+    assert hit.heading.endswith("Refunds")
+
+    with django_capture_on_commit_callbacks(execute=True) as tasks:
+        articles_store(bot=bot, articles=articles)  # again: nothing changed, nothing queued
+    assert tasks == []

@@ -80,16 +80,6 @@ def test_off_topic_questions_are_still_no_good_match(help_center):
         assert passage_search(bot_id=help_center.pk, question=question).no_good_match
 
 
-def test_a_change_of_embedder_recomputes_the_vectors(bot, settings):
-    article = factories.article_create(bot=bot, title="Warranty coverage", body=WARRANTY)
-    settings.SUPPORTBOT_EMBEDDING_BACKEND = "local"
-    result = passage_search(bot_id=bot.pk, question="is a faded colour covered")
-    assert result.matches[0].heading == "What it does not cover"
-    assert set(
-        Passage.objects.filter(article=article).values_list("embedding_model", flat=True)
-    ) == {"local-hash-v1"}
-
-
 def test_without_an_embedder_passages_are_stored_and_searched_by_bm25(bot, settings):
     # An embeddings endpoint that is down: nothing listens on this port.
     settings.SUPPORTBOT_EMBEDDING_BACKEND = "openai"
@@ -116,18 +106,51 @@ def test_the_warm_up_builds_the_passage_index(bot):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_many_missing_vectors_are_embedded_off_the_search(settings, monkeypatch):
+def test_a_change_of_embedder_is_embedded_off_the_search_whole_articles_at_a_time(
+    settings, monkeypatch
+):
+    from django.db import transaction
+
     from conversations.background import background_wait
 
     bot = factories.bot_create()
-    article = factories.article_create(bot=bot, title="Warranty coverage", body=WARRANTY)
+    articles = [
+        factories.article_create(bot=bot, title=title, body=WARRANTY)
+        for title in ("Warranty coverage", "Warranty for batteries", "Warranty in Europe")
+    ]
+    before = embedder_for().name
     settings.CELERY_TASK_ALWAYS_EAGER = True  # the embedded default: a thread, not the search
     settings.SUPPORTBOT_EMBEDDING_BACKEND = "local"
-    monkeypatch.setattr("conversations.knowledge.passage_search.INLINE_MAX", 1)
+    monkeypatch.setattr("conversations.knowledge.passage_vectors.REFRESH_ARTICLES", 2)
+    with transaction.atomic():  # the refresh is queued for after the commit
+        result = passage_search(bot_id=bot.pk, question="how long are batteries covered")
+        assert result.matches[0].heading.endswith("How long it lasts")  # BM25 meanwhile
+        assert result.matches[0].similarity == 0.0
+        # The search embedded its question only: every passage still has the old vectors.
+        assert set(Passage.objects.values_list("embedding_model", flat=True)) == {before}
+    background_wait(timeout=60)
+    for article in articles:
+        assert set(
+            Passage.objects.filter(article=article).values_list("embedding_model", flat=True)
+        ) == {"local-hash-v1"}
+    # Each group's articles moved their indexed_at, so the next search rebuilds with vectors.
     result = passage_search(bot_id=bot.pk, question="how long are batteries covered")
-    assert result.matches[0].heading == "How long it lasts"  # BM25 meanwhile
-    background_wait(timeout=30)
-    assert set(
-        Passage.objects.filter(article=article).values_list("embedding_model", flat=True)
-    ) == {"local-hash-v1"}
     assert passage_index(bot_id=bot.pk).dense is not None
+    assert result.matches[0].similarity > 0
+
+
+def test_the_vectors_refresh_writes_whole_articles(bot, settings, monkeypatch):
+    from conversations.knowledge.passage_vectors import passage_vectors_refresh
+
+    for title in ("Warranty coverage", "Warranty for batteries", "Warranty in Europe"):
+        factories.article_create(bot=bot, title=title, body=WARRANTY)
+    settings.SUPPORTBOT_EMBEDDING_BACKEND = "local"
+    monkeypatch.setattr("conversations.knowledge.passage_vectors.REFRESH_ARTICLES", 2)
+    groups = []
+    embed = embedder_for().embed
+    monkeypatch.setattr(
+        embedder_for(), "embed", lambda texts: groups.append(len(texts)) or embed(texts)
+    )
+    assert passage_vectors_refresh(bot_id=bot.pk) == 6
+    assert groups == [4, 2]  # two articles of two passages, then the third
+    assert passage_vectors_refresh(bot_id=bot.pk) == 0  # nothing left

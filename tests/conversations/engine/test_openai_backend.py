@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from conversations.domain.messages import message_append
 from conversations.engine import reply_stream
-from conversations.engine.backends.openai import sse_data
+from conversations.engine.backends.openai import sse_batches
 from conversations.models import (
     ContextSummary,
     Conversation,
@@ -51,7 +51,8 @@ async def test_streams_text_and_stores_usage_and_cost(openai_engine, conversatio
         )
     )
     events = await say(conversation, "Where is my order?")
-    assert types(events) == ["assistant.started"] + ["assistant.delta"] * 6 + ["assistant.done"]
+    # The six chunks came in one read of the body: one delta (see the test below).
+    assert types(events) == ["assistant.started", "assistant.delta", "assistant.done"]
     assert events[0].engine == "openai" and events[0].model == "gpt-4o-mini"
     assert text_of(events) == "Your order is on its way."
     done = events[-1]
@@ -144,6 +145,20 @@ async def test_parallel_tool_calls_split_across_chunks_run_and_feed_back(
         == "#W2611340"
     )
     assert openai_engine.chat_requests()[0].body["tools"][0]["function"]["strict"] is True
+
+
+async def test_the_tokens_of_one_slot_go_out_as_one_delta(openai_engine, conversation, say):
+    from conversations.engine import DELTA_SLOT_SECONDS
+
+    # 200 tokens a second: about 8 a slot.
+    words = [f"w{n} " for n in range(60)]
+    openai_engine.script(Reply(text="".join(words), tokens_per_second=200))
+    events = await say(conversation, "Tell me a long story")
+    deltas = [e for e in events if e.type == "assistant.delta"]
+    assert text_of(events) == "".join(words)
+    # 60 tokens over 0.3 s in slots of 40 ms: about 8 deltas, not 60.
+    assert len(deltas) <= 2 + 60 * (1 / 200) / DELTA_SLOT_SECONDS * 2
+    assert max(len(d.text.split()) for d in deltas) > 1
 
 
 async def test_rate_limit_is_retried_before_the_first_token(openai_engine, conversation, say):
@@ -409,6 +424,6 @@ async def test_server_sent_events_are_split_wherever_the_body_is_cut(newline, cu
         for start in range(0, len(body), cut):
             yield body[start : start + cut]
 
-    data = [d async for d in sse_data(chunks())]
+    data = [d async for batch in sse_batches(chunks()) for d in batch]
     assert data[-1] == b"[DONE]"
     assert [json.loads(d) for d in data[:-1]] == events

@@ -284,7 +284,9 @@ async def _duty_one(plan: Plan, client, http, tally: Tally, rng: random.Random, 
         except Exception as error:
             tally.error(type(error).__name__)
             return
-        await asyncio.sleep(rng.expovariate(1 / plan.gap))
+        # Never past the end: the longest of a thousand exponential gaps (mean 20 s) is about
+        # two minutes, which the phase would otherwise wait for, its figures spread over it.
+        await asyncio.sleep(min(rng.expovariate(1 / plan.gap), max(0.0, end - time.monotonic())))
 
 
 def _process_entry(plan: Plan, conn) -> None:

@@ -16,7 +16,6 @@ trees and readers in the same run.
 
 import argparse
 import asyncio
-import dataclasses
 import os
 import subprocess
 import sys
@@ -34,8 +33,6 @@ async def product_streams(args) -> tuple[float, int, int]:
     from conversations.engine.backends import ModelRequest, TextDelta
     from conversations.engine.backends.openai import OpenAIBackend
 
-    fields = {f.name for f in dataclasses.fields(ModelRequest)}
-    extra = {"read_interval": args.read_interval} if "read_interval" in fields else {}
     backend = OpenAIBackend()
     counts = [0, 0]  # deltas, tokens
 
@@ -45,7 +42,6 @@ async def product_streams(args) -> tuple[float, int, int]:
             messages=[{"role": "user", "content": "Hello?"}],
             tools=[],
             max_tokens=4096,
-            **extra,
         )
         async for event in backend.stream(request):
             if isinstance(event, TextDelta):
@@ -80,12 +76,6 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=300)
     parser.add_argument("--rate", type=float, default=60.0)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument(
-        "--read-interval",
-        type=float,
-        default=0.04,
-        help="seconds between reads after text (the engine's slot), where the backend has it",
-    )
     args = parser.parse_args()
     model = subprocess.Popen(
         [

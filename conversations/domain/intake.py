@@ -50,9 +50,9 @@ from conversations.models import (
 
 logger = logging.getLogger(__name__)
 
-# At most one delta frame per this many seconds: the engine's slot (it reads the model's stream
-# once a slot too).
-DELTA_FLUSH_SECONDS = engine.DELTA_SLOT_SECONDS
+# At most one delta frame per this many seconds: a few tokens a frame at typical model speeds,
+# well under what a reader notices.
+DELTA_FLUSH_SECONDS = 0.04
 MAX_ATTACHMENTS = 4
 
 

@@ -29,7 +29,7 @@ The modules: loop.py (the reply loop), outputs.py (CustomerReply, AgentDraft), c
 questions), and backends/ (openai.py, offline.py) behind one interface.
 """
 
-from conversations.engine.loop import DELTA_SLOT_SECONDS, reply_stream
+from conversations.engine.loop import reply_stream
 from conversations.engine.tokens import encoding
 
 
@@ -38,4 +38,4 @@ def engine_warm_up() -> None:
     encoding()
 
 
-__all__ = ["DELTA_SLOT_SECONDS", "engine_warm_up", "reply_stream"]
+__all__ = ["engine_warm_up", "reply_stream"]

@@ -67,12 +67,6 @@ from conversations.tools import ToolOutcome, call_arguments
 
 logger = logging.getLogger(__name__)
 
-# The streamed text goes out in slots of this length: the first delta after a quiet spell at
-# once, what comes after it at the next slot, as one frame (a few tokens at typical model
-# speeds, well under what a reader notices). The model's stream is read once a slot
-# (ModelRequest.read_interval) and domain.intake's coalescer sends one frame a slot.
-DELTA_SLOT_SECONDS = 0.04
-
 
 @dataclass(slots=True)
 class _Reply:
@@ -190,7 +184,6 @@ class _Reply:
             tool_choice="none" if self.tools and not allow_tools else None,
             max_tokens=history.max_output_tokens,
             temperature=history.bot.temperature,
-            read_interval=DELTA_SLOT_SECONDS,
         )
         events = stream_with_retries(
             lambda: self.backend.stream(request),

@@ -21,9 +21,6 @@ class ModelRequest:
     max_tokens: int
     temperature: float = 0.3
     tool_choice: str | None = None  # "none" forces a final answer
-    # After text has come, read the stream again no sooner than this many seconds later: the
-    # tokens that arrive meanwhile come in one read, as one TextDelta (see DELTA_SLOT_SECONDS).
-    read_interval: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

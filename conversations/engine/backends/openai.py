@@ -180,10 +180,9 @@ class OpenAIBackend:
         The SDK builds, sends and checks the request (status errors become its exceptions);
         the body's bytes are split into events here (sse_batches) and parsed with json.loads
         rather than into the SDK's typed models, which costs about fifty times less CPU per
-        token (see docs/engine.md). The text of the events one read brings is one TextDelta,
-        and after text the body is read again only `request.read_interval` later: every
-        layer above (the engine's loop, the leak guard, the coalescer) then runs once for
-        the few tokens a slot brings, not once a token.
+        token (see docs/engine.md). The text of the events one read of the body brings is one
+        TextDelta: when tokens queue up (a busy process), every layer above (the engine's
+        loop, the leak guard, the coalescer) runs once for them, not once a token.
         """
         client = openai_client()
         kwargs: dict[str, Any] = {}
@@ -194,8 +193,6 @@ class OpenAIBackend:
                 kwargs["tool_choice"] = request.tool_choice
         assembler = _ToolCallAssembler()
         finish_reason: str | None = None
-        loop = asyncio.get_running_loop()
-        read_at = 0.0  # no sooner than this: see ModelRequest.read_interval
         async with client.chat.completions.with_streaming_response.create(
             model=request.model,
             messages=request.messages,
@@ -208,9 +205,6 @@ class OpenAIBackend:
             batches = sse_batches(response.http_response.aiter_bytes())
             done = False
             while not done:
-                wait = read_at - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
                 try:
                     batch = await anext(batches)
                 except StopAsyncIteration:
@@ -255,7 +249,6 @@ class OpenAIBackend:
                         yield _usage(chunk["usage"])
                 if text:
                     yield TextDelta("".join(text))
-                    read_at = loop.time() + request.read_interval
         if finish_reason is None:
             # The body ended cleanly but the model never said it was done: a cut stream.
             raise openai.APIConnectionError(

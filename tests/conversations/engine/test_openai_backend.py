@@ -147,20 +147,6 @@ async def test_parallel_tool_calls_split_across_chunks_run_and_feed_back(
     assert openai_engine.chat_requests()[0].body["tools"][0]["function"]["strict"] is True
 
 
-async def test_the_tokens_of_one_slot_go_out_as_one_delta(openai_engine, conversation, say):
-    from conversations.engine import DELTA_SLOT_SECONDS
-
-    # 200 tokens a second: about 8 a slot.
-    words = [f"w{n} " for n in range(60)]
-    openai_engine.script(Reply(text="".join(words), tokens_per_second=200))
-    events = await say(conversation, "Tell me a long story")
-    deltas = [e for e in events if e.type == "assistant.delta"]
-    assert text_of(events) == "".join(words)
-    # 60 tokens over 0.3 s in slots of 40 ms: about 8 deltas, not 60.
-    assert len(deltas) <= 2 + 60 * (1 / 200) / DELTA_SLOT_SECONDS * 2
-    assert max(len(d.text.split()) for d in deltas) > 1
-
-
 async def test_rate_limit_is_retried_before_the_first_token(openai_engine, conversation, say):
     openai_engine.script(Reply.rate_limited(retry_after=0.05), Reply(text="Here you go."))
     events = await say(conversation, "hello")

@@ -249,10 +249,14 @@ async def _client_main(plan: Plan, conn) -> Tally:
         tally.cpu_seconds = time.process_time() - cpu_before
         stop.set()
         await probe
-        for client in clients:
-            if client.ws is not None:
-                await client.ws.close()
-    return tally
+        # Reported before the sockets close: the closing handshakes (and the product's work
+        # for them) are not part of what was measured.
+        conn.send(tally)
+        await asyncio.gather(
+            *(client.ws.close() for client in clients if client.ws is not None),
+            return_exceptions=True,
+        )
+    return None
 
 
 async def _burst_one(plan: Plan, n: int, client, http, tally: Tally) -> None:
@@ -280,7 +284,9 @@ async def _duty_one(plan: Plan, client, http, tally: Tally, rng: random.Random, 
         except Exception as error:
             tally.error(type(error).__name__)
             return
-        await asyncio.sleep(rng.expovariate(1 / plan.gap))
+        # Never past the end: the longest of a thousand exponential gaps (mean 20 s) is about
+        # two minutes, which the phase would otherwise wait for, its figures spread over it.
+        await asyncio.sleep(min(rng.expovariate(1 / plan.gap), max(0.0, end - time.monotonic())))
 
 
 def _process_entry(plan: Plan, conn) -> None:
@@ -291,7 +297,7 @@ def _process_entry(plan: Plan, conn) -> None:
     except ImportError:
         runner = asyncio.run
     try:
-        conn.send(runner(_client_main(plan, conn)))
+        runner(_client_main(plan, conn))  # sends its tally itself, before closing its sockets
     except Exception as error:
         conn.send(error)
 
@@ -340,9 +346,12 @@ class ClientProcesses:
             if isinstance(message, Exception):
                 raise message
             tallies.append(message)
-        for proc in self.procs:
-            proc.join(timeout=10)
         return Tally.merge(tallies)
+
+    def join(self, timeout: float = 60) -> None:
+        """Wait for the processes to close their sockets and exit (after `results`)."""
+        for proc in self.procs:
+            proc.join(timeout=timeout)
 
 
 def peak_concurrency(streams: list[tuple[float, float]]) -> int:

@@ -203,11 +203,13 @@ class _Reply:
                         row.ttft_ms = self._ms()
                         self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else row.ttft_ms
                     row.text += event.text
-                    sendable = self._leak_check(row)
+                    sendable, leaked = self._leak_check(row)
                     for started in self._started(row):
                         yield started
                     if sendable:
                         yield AssistantDelta(seq=row.seq, text=sendable)
+                    if leaked:
+                        raise ModelFault("prompt_leak", "the reply quoted the system prompt")
                     await self.output.checkpoint(
                         row, conversation_id=self.conversation_id, allow_waiting=self.allow_waiting
                     )
@@ -224,22 +226,22 @@ class _Reply:
             rest, row.sent = row.text[row.sent :], len(row.text)
             yield AssistantDelta(seq=row.seq, text=rest)
 
-    def _leak_check(self, row: Row) -> str:
-        """The text that may be sent now; raises ModelFault when the reply quotes the prompt."""
+    def _leak_check(self, row: Row) -> tuple[str, bool]:
+        """The text that may be sent now, and whether the reply quoted the prompt (it is cut
+        before the quote: the caller sends what is sendable, then ends the reply)."""
         guard = self.guard
         if guard is None or not guard.sentences:
             sendable, row.sent = row.text[row.sent :], len(row.text)
-            return sendable
+            return sendable, False
         if row.watch is None:
             row.watch = guard.watch()
         leak, safe = row.watch.feed(row.text)
         if leak is not None:
             row.text = row.text[:leak].rstrip()
-            row.sent = min(row.sent, len(row.text))
-            raise ModelFault("prompt_leak", "the reply quoted the system prompt")
+            safe = min(safe, len(row.text))
         sendable = row.text[row.sent : safe] if safe > row.sent else ""
         row.sent = max(row.sent, safe)
-        return sendable
+        return sendable, leak is not None
 
     # -- tools ------------------------------------------------------------------------------
 

@@ -19,12 +19,12 @@ def _letters(text: str) -> tuple[str, list[int]]:
     Spaces, punctuation, zero-width and other format characters and combining marks are all
     dropped, so none of them between the words of a quoted sentence hides it.
     """
-    if text.isascii():  # most tokens: NFKC leaves ASCII as it is, so skip it per character
+    if text.isascii():  # NFKC leaves ASCII as it is, and lower() maps it letter for letter
         lowered = text.lower()
         where = [index for index, char in enumerate(lowered) if char.isalnum()]
         return "".join([lowered[index] for index in where]), where
     kept: list[str] = []
-    where = []
+    where: list[int] = []
     for index, char in enumerate(text):
         for part in unicodedata.normalize("NFKC", char):
             for letter in part.lower():
@@ -78,40 +78,39 @@ class LeakWatch:
         # Partial matches alive after the last letter: (trie node, index of their first letter).
         self.alive: list[tuple[dict, int]] = []
         self.leak: int | None = None
+        self.safe = 0
 
     def feed(self, text: str) -> tuple[int | None, int]:
         """Take the reply's whole text so far; returns (leak start or None, safe length).
 
         Both are indexes into `text`: a leak is cut there; text before the safe length may be
-        sent now.
+        sent now. With a leak, the safe length is where the quote or any other partial match
+        held back at that point begins: what streaming token by token would have sent.
         """
         if self.leak is not None:
-            return self.leak, self.leak
+            return self.leak, self.safe
         letters, where = _letters(text[self.seen :])
-        self.where += [self.seen + i for i in where]
+        seen = self.seen
+        self.where += [seen + i for i in where] if seen else where
         self.seen = len(text)
         root = self.guard.trie
         alive = self.alive
-        index = self.letters
         for letter in letters:
-            growing = []
-            for node, start in alive:
+            index = self.letters
+            self.letters += 1
+            extended = []
+            # The partial matches alive go on if they can; a new one may start at any letter.
+            for node, start in (*alive, (root, index)) if alive else ((root, index),):
                 child = node.get(letter)
-                if child is not None:
-                    if _END in child:
-                        return self._leaked(start)
-                    growing.append((child, start))
-            child = root.get(letter)  # a quote may begin at any letter
-            if child is not None:
+                if child is None:
+                    continue
                 if _END in child:
-                    return self._leaked(index)
-                growing.append((child, index))
-            alive = growing
-            index += 1
-        self.alive, self.letters = alive, index
-        held = [start for _, start in alive if index - start >= HOLD_MIN_CHARS]
+                    held = [b for _, b in alive if index - b >= HOLD_MIN_CHARS]
+                    self.leak = self.where[start]
+                    self.safe = self.where[min([start, *held])]
+                    return self.leak, self.safe
+                extended.append((child, start))
+            alive = extended
+        self.alive = alive
+        held = [start for _, start in self.alive if self.letters - start >= HOLD_MIN_CHARS]
         return None, (self.where[min(held)] if held else len(text))
-
-    def _leaked(self, start: int) -> tuple[int, int]:
-        self.leak = self.where[start]
-        return self.leak, self.leak

@@ -154,8 +154,9 @@ def _transport_error(exc: Exception, request: Any) -> Exception:
     return exc
 
 
-async def sse_data(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The `data:` fields of a server-sent event stream, split straight from the body's bytes.
+async def sse_batches(body: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+    """The `data:` fields of a server-sent event stream, split straight from the body's bytes:
+    one list for each chunk of the body that completes any.
 
     Below httpx's line iterator, which decodes every chunk to text and splits it in Python:
     here a chunk is split once in C and only `data:` lines are kept (json.loads takes bytes).
@@ -168,11 +169,11 @@ async def sse_data(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = (rest + chunk).split(b"\n") if rest else chunk.split(b"\n")
         rest = lines.pop()
-        for line in lines:
-            if line[:5] == b"data:":
-                yield line[5:].strip()
+        batch = [line[5:].strip() for line in lines if line[:5] == b"data:"]
+        if batch:
+            yield batch
     if rest[:5] == b"data:":
-        yield rest[5:].strip()
+        yield [rest[5:].strip()]
 
 
 _STREAM_CLS = AsyncStream[ChatCompletionChunk]
@@ -208,9 +209,11 @@ class OpenAIBackend:
         """One streamed chat completion, read as raw server-sent events.
 
         The SDK builds, sends and checks the request (status errors become its exceptions);
-        the body's bytes are split into events here (sse_data) and parsed with json.loads
+        the body's bytes are split into events here (sse_batches) and parsed with json.loads
         rather than into the SDK's typed models, which costs about fifty times less CPU per
-        token (see docs/engine.md).
+        token (see docs/engine.md). The text of the events one read of the body brings is one
+        TextDelta: when tokens queue up (a busy process), every layer above (the engine's
+        loop, the leak guard, the coalescer) runs once for them, not once a token.
         """
         client = openai_client()
         kwargs: dict[str, Any] = {}
@@ -233,39 +236,53 @@ class OpenAIBackend:
                 **kwargs,
             },
         ) as response:
-            events = sse_data(response.http_response.aiter_bytes())
-            while True:
+            batches = sse_batches(response.http_response.aiter_bytes())
+            done = False
+            while not done:
                 try:
-                    data = await anext(events)
+                    batch = await anext(batches)
                 except StopAsyncIteration:
                     break
                 except Exception as exc:
                     raise _transport_error(exc, response.http_request) from exc
-                if data == b"[DONE]":
-                    break
-                chunk = json.loads(data)
-                if chunk.get("error"):
-                    error = chunk["error"]
-                    message = error.get("message") if isinstance(error, dict) else str(error)
-                    raise openai.APIError(
-                        message=message or "The model reported an error mid-stream.",
-                        request=response.http_request,
-                        body=error,
-                    )
-                if chunk.get("usage"):
-                    yield _usage(chunk["usage"])
-                for choice in chunk.get("choices") or ():
-                    delta = choice.get("delta") or {}
-                    if delta.get("content"):
-                        yield TextDelta(delta["content"])
-                    if delta.get("refusal"):
-                        yield RefusalDelta(delta["refusal"])
-                    for tool_delta in delta.get("tool_calls") or ():
-                        started = assembler.add(tool_delta)
-                        if started is not None:
-                            yield started
-                    if choice.get("finish_reason"):
-                        finish_reason = choice["finish_reason"]
+                # The text of the events read together goes on as one delta.
+                text: list[str] = []
+                for data in batch:
+                    if data == b"[DONE]":
+                        done = True
+                        break
+                    chunk = json.loads(data)
+                    if chunk.get("error"):
+                        error = chunk["error"]
+                        message = error.get("message") if isinstance(error, dict) else str(error)
+                        raise openai.APIError(
+                            message=message or "The model reported an error mid-stream.",
+                            request=response.http_request,
+                            body=error,
+                        )
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        if delta.get("content"):
+                            text.append(delta["content"])
+                        if delta.get("refusal") or delta.get("tool_calls"):
+                            if text:
+                                yield TextDelta("".join(text))
+                                text.clear()
+                            if delta.get("refusal"):
+                                yield RefusalDelta(delta["refusal"])
+                            for tool_delta in delta.get("tool_calls") or ():
+                                started = assembler.add(tool_delta)
+                                if started is not None:
+                                    yield started
+                        if choice.get("finish_reason"):
+                            finish_reason = choice["finish_reason"]
+                    if chunk.get("usage"):
+                        if text:
+                            yield TextDelta("".join(text))
+                            text.clear()
+                        yield _usage(chunk["usage"])
+                if text:
+                    yield TextDelta("".join(text))
         if finish_reason is None:
             # The body ended cleanly but the model never said it was done: a cut stream.
             raise openai.APIConnectionError(

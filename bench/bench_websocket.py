@@ -492,6 +492,9 @@ def table(results: dict, args) -> list[tuple[str, str, str]]:
                 invalid = [*invalid, "the bare reader passed every level: its capacity is higher"]
             if not found["bounded"] and ratio >= 0.5 and bare["bounded"]:
                 invalid = []  # a lower bound that already passes
+            if not found["bounded"] and not bare["bounded"]:
+                # Both passed every level: two lower bounds give no ratio.
+                invalid = [*invalid, "both passed every level tried: try higher --levels"]
             rows.append(
                 (
                     "streams per process >= 0.5 x the bare reader's",

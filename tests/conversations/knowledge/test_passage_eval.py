@@ -31,7 +31,8 @@ FLOORS = {
 }
 OFFLINE_FACTS = {"passage_facts_dev": 0.90, "passage_facts_held_out": 0.85}
 OPENAI_FACTS = {"passage_facts_dev": 0.90, "passage_facts_held_out": 0.90}
-# Paraphrases worded away from the articles: measured 0.806 top-3 hybrid (BM25 alone 0.667).
+# Paraphrases worded away from the articles: measured 0.778 top-3 hybrid with the int8 encoder
+# (0.806 with the float32 one; BM25 alone 0.667).
 PARAPHRASE_FLOORS = {"passage_top3": 0.75, "passage_top1": 0.50}
 
 pytestmark = [

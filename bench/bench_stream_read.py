@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
 
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:2])
+from bench.load import load_average  # noqa: E402
 
 
 async def product_streams(args) -> tuple[float, int, int]:
@@ -91,7 +90,6 @@ def main() -> None:
         url = model.stdout.readline().strip()
         root = Path(args.root).resolve()
         sys.path.insert(0, str(root))
-        sys.path.insert(1, str(HERE.parent))
         os.chdir(root)
         os.environ.update(
             DJANGO_SETTINGS_MODULE="supportbot.settings",

@@ -82,16 +82,21 @@ def process_tree(pid: int) -> list[int]:
     return [pid, *children]
 
 
+def _stat_cpu(stat: str) -> float:
+    """User + system CPU seconds from a /proc/<pid>/stat line."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process and its children have used so far."""
-    total = 0
+    total = 0.0
     for member in process_tree(pid):
         try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += _stat_cpu(Path(f"/proc/{member}/stat").read_text())
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def service_cpu_seconds() -> dict[str, float]:
@@ -106,8 +111,7 @@ def service_cpu_seconds() -> dict[str, float]:
         name = text[text.find("(") + 1 : text.rfind(")")]
         kind = "postgresql" if name.startswith("postgres") else "redis" if "redis" in name else ""
         if kind:
-            fields = text.rsplit(")", 1)[1].split()
-            totals[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            totals[kind] += _stat_cpu(text)
     return totals
 
 

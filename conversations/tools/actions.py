@@ -162,28 +162,28 @@ def order_proposals_waiting(*, conversation_id: Any) -> list[ActionProposed]:
     """The confirm cards the customer has not answered and that have not expired, as first
     shown: a reloaded page gets them again after the history."""
     cutoff = timezone.now() - timedelta(seconds=settings.SUPPORTBOT_ORDER_ACTION_TTL)
-    waiting = {
+    waiting = [
         str(pk)
         for pk in OrderAction.objects.filter(
             conversation_id=conversation_id,
             status=OrderActionStatus.PROPOSED,
             created_at__gte=cutoff,
         ).values_list("pk", flat=True)
-    }
+    ]
     if not waiting:
         return []
+    # The run that proposed each (its result is stored as runs.result_capped made it).
     runs = ToolRun.objects.filter(
         conversation_id=conversation_id,
         message__isnull=False,
-        tool__in=["cancel_order", "start_return"],
         status=ToolRunStatus.SUCCEEDED,
+        result__data__action_id__in=waiting,
     ).order_by("created_at")
-    cards = []
-    for seq, result in runs.values_list("message__seq", "result"):
-        data = (result or {}).get("data") or {}  # stored as runs.result_capped made it
-        if data.get("action_id") in waiting and (card := proposal_card(seq=seq, data=data)):
-            cards.append(card)
-    return cards
+    cards = (
+        proposal_card(seq=seq, data=result["data"])
+        for seq, result in runs.values_list("message__seq", "result")
+    )
+    return [card for card in cards if card is not None]
 
 
 def proposal_card(*, seq: int, data: dict[str, Any]) -> ActionProposed | None:

@@ -18,10 +18,14 @@ import httpx
 import openai
 from django.conf import settings
 from openai import AsyncStream
-from openai._base_client import make_request_options
-from openai._constants import RAW_RESPONSE_HEADER
-from openai._response import AsyncResponseContextManager
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+try:  # the SDK's private request helpers (see _completion_stream); any 3.x may move them
+    from openai._base_client import make_request_options
+    from openai._constants import RAW_RESPONSE_HEADER
+    from openai._response import AsyncResponseContextManager
+except ImportError:  # pragma: no cover - depends on the installed SDK
+    make_request_options = None
 
 from conversations.engine.backends import (
     BackendEvent,
@@ -186,8 +190,11 @@ def _completion_stream(
 
     The SDK's create() copies every message and tool schema through its typed-dict transform
     before sending (a few milliseconds of CPU per reply with the tools' schemas): `body` is
-    already the JSON it would produce, so it goes to the same request path as it is.
+    already the JSON it would produce, so it goes to the same request path as it is. An SDK
+    without those private helpers gets the public call: the same request, a little more CPU.
     """
+    if make_request_options is None:
+        return client.chat.completions.with_streaming_response.create(**body)
     return AsyncResponseContextManager(
         client.post(
             "/chat/completions",

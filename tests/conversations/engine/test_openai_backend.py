@@ -83,6 +83,21 @@ async def test_streams_text_and_stores_usage_and_cost(openai_engine, conversatio
     assert request["max_tokens"] == 1024
 
 
+async def test_an_sdk_without_the_private_helpers_sends_the_same_request(
+    openai_engine, conversation, say, monkeypatch
+):
+    from conversations.engine.backends import openai as backend
+
+    monkeypatch.setattr(backend, "make_request_options", None)
+    openai_engine.script(Reply(text="Your order is on its way."))
+    events = await say(conversation, "Where is my order?")
+    assert text_of(events) == "Your order is on its way."
+    assert events[-1].state == "complete"
+    request = openai_engine.chat_requests()[0].body
+    assert request["stream"] is True and request["stream_options"] == {"include_usage": True}
+    assert request["messages"][-1] == {"role": "user", "content": "Where is my order?"}
+
+
 async def test_parallel_tool_calls_split_across_chunks_run_and_feed_back(
     openai_engine, conversation, say, fake_tools
 ):

@@ -222,6 +222,11 @@ SUPPORTBOT_ORDER_PROOF_MAX_FAILURES_PER_IP = env_int(
 )
 # FAQ search: each bot's "no good match" threshold is fitted so that at most this share of
 # its own phrasings (held out one at a time) would be refused (docs/knowledge.md).
+# Expiring host signatures (docs/api.md, "Signed identities"): an expiry further ahead than this
+# many seconds is refused, so a signature copied from a page stops working within it.
+SUPPORTBOT_IDENTITY_SIGNATURE_MAX_TTL = env_int(
+    "SUPPORTBOT_IDENTITY_SIGNATURE_MAX_TTL", 7 * 24 * 3600, minimum=60
+)
 SUPPORTBOT_FAQ_GOOD_REFUSED = env_float("SUPPORTBOT_FAQ_GOOD_REFUSED", 0.05, minimum=0.0)
 if SUPPORTBOT_FAQ_GOOD_REFUSED > 0.5:
     raise ImproperlyConfigured("SUPPORTBOT_FAQ_GOOD_REFUSED must be at most 0.5.")

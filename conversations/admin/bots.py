@@ -30,7 +30,10 @@ class BotAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Widget", {"fields": ["allowed_origins", "identity_secret"]}),
+        (
+            "Widget",
+            {"fields": ["allowed_origins", "identity_secret", "identity_signatures_expire"]},
+        ),
         ("Privacy", {"fields": ["retention_days", "retention_action"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]

@@ -4,13 +4,15 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from conversations.domain.webhooks import webhook_emit
 from conversations.edge.identity import (
-    identity_signature_valid,
+    SignatureCheck,
+    identity_signature_check,
     resume_token_hash,
     resume_token_new,
 )
@@ -51,11 +53,23 @@ def visitor_id_reserved(visitor_id: str) -> bool:
     return any(lowered.startswith(prefix) for prefix in VERIFIED_NAMESPACES.values())
 
 
+def identity_signature_status(*, bot: Bot, identity: Identity | None) -> SignatureCheck:
+    """Whether this request's signature proves its signed value now, under the bot's rules."""
+    if identity is None:
+        return SignatureCheck.MISSING
+    return identity_signature_check(
+        secret=bot.identity_secret,
+        value=identity.signed_value,
+        signature=identity.signature,
+        now=timezone.now().timestamp(),
+        max_ttl=settings.SUPPORTBOT_IDENTITY_SIGNATURE_MAX_TTL,
+        require_expiry=bot.identity_signatures_expire,
+    )
+
+
 def identity_verified_field(*, bot: Bot, identity: Identity | None) -> str:
     """The field whose value the host's signature proves in this request ("" if none holds)."""
-    if identity is None or not identity_signature_valid(
-        secret=bot.identity_secret, value=identity.signed_value, signature=identity.signature
-    ):
+    if identity_signature_status(bot=bot, identity=identity) != SignatureCheck.VALID:
         return VerifiedBy.NOTHING
     return identity.signed_field
 

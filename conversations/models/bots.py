@@ -62,6 +62,11 @@ class Bot(models.Model):
         default=new_identity_secret,
         help_text="HMAC-SHA256 key the host site signs customer identities with. Keep it secret.",
     )
+    identity_signatures_expire = models.BooleanField(
+        default=False,
+        help_text="Accept only expiring signatures (`<expires>.<digest>`, docs/api.md): a plain "
+        "one, valid forever once it leaks from a page, is refused.",
+    )
     is_active = models.BooleanField(default=True)
     agent_groups = models.ManyToManyField(
         "auth.Group",

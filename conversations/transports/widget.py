@@ -21,9 +21,15 @@ from django.views.decorators.http import require_GET
 
 from conversations.agents.hours import agents_availability
 from conversations.domain.attachments import attachment_create
-from conversations.domain.conversation import Identity, conversation_for_token, session_open
+from conversations.domain.conversation import (
+    Identity,
+    conversation_for_token,
+    identity_signature_status,
+    session_open,
+)
 from conversations.domain.errors import DomainError
 from conversations.domain.text import text_problem
+from conversations.edge.identity import SignatureCheck
 from conversations.edge.origins import bot_origin_allowed, cors_headers_set
 from conversations.edge.ratelimit import client_ip, rate_limit_hit, rate_limited_response
 from conversations.edge.responses import error_response
@@ -104,7 +110,11 @@ def _conversation_from_headers(request: HttpRequest, bot: Bot) -> Conversation |
 
 
 def _session_payload(
-    conversation: Conversation, token: str | None, visitor_id: str, resumed: bool
+    conversation: Conversation,
+    token: str | None,
+    visitor_id: str,
+    resumed: bool,
+    signature: SignatureCheck = SignatureCheck.MISSING,
 ) -> dict[str, Any]:
     return {
         "conversation_id": str(conversation.pk),
@@ -119,6 +129,9 @@ def _session_payload(
             "max_message_chars": settings.SUPPORTBOT_MAX_MESSAGE_CHARS,
             "max_image_bytes": settings.SUPPORTBOT_MAX_IMAGE_BYTES,
         },
+        # Whether this conversation's customer is verified, and what became of the signature
+        # sent ("missing", "valid", "invalid", "expired", "too_long", "no_expiry").
+        "identity": {"verified": conversation.identity_verified, "signature": str(signature)},
     }
 
 
@@ -174,8 +187,10 @@ def session(request: HttpRequest, bot: Bot) -> HttpResponse:
         token=token if resume else None,
         client_key=client_key(client_ip(request)),
     )
+    signature = identity_signature_status(bot=bot, identity=identity)
     return JsonResponse(
-        _session_payload(conversation, token, visitor_id, resumed), status=200 if resumed else 201
+        _session_payload(conversation, token, visitor_id, resumed, signature),
+        status=200 if resumed else 201,
     )
 
 

@@ -649,6 +649,9 @@
       maxImageBytes = (data.limits && data.limits.max_image_bytes) || maxImageBytes;
       if (data.limits) textarea.maxLength = data.limits.max_message_chars;
       save({ conversation_id: data.conversation_id, token: data.token, visitor_id: data.visitor_id, identity: who });
+      // For the store's developers: a signature that was sent but not accepted, and why.
+      var signature = data.identity && data.identity.signature;
+      if (signature && signature !== "valid" && signature !== "missing" && window.console) console.warn("Supportbot: data-customer-signature was not accepted (" + signature + "); the customer is unverified. See docs/api.md, Signed identities.");
       connect();
     }).catch(function (error) {
       flashError((error && error.message) || t("unavailable"));

@@ -17,7 +17,7 @@ from conversations.domain.conversation import (
     Identity,
     conversation_open,
     customer_serialize,
-    identity_verified_field,
+    identity_signature_status,
 )
 from conversations.domain.errors import DomainError
 from conversations.domain.events import (
@@ -30,6 +30,7 @@ from conversations.domain.intake import customer_message_post, reply_events
 from conversations.domain.messages import message_serialize
 from conversations.domain.status import conversation_close, conversation_rate, handoff_request
 from conversations.edge.apikeys import api_key_conversations
+from conversations.edge.identity import SignatureCheck
 from conversations.models import (
     ApiKey,
     Conversation,
@@ -111,6 +112,21 @@ async def _conversation(
     return conversation
 
 
+# Why a signature sent with a new conversation is refused: (error code, what is wrong with it).
+SIGNATURE_PROBLEMS = {
+    SignatureCheck.INVALID: ("invalid_signature", "does not match"),
+    SignatureCheck.EXPIRED: ("signature_expired", "has expired: sign the identity again"),
+    SignatureCheck.TOO_LONG: (
+        "invalid_signature",
+        "expires further ahead than SUPPORTBOT_IDENTITY_SIGNATURE_MAX_TTL allows",
+    ),
+    SignatureCheck.NO_EXPIRY: (
+        "signature_expiry_required",
+        "has no expiry, and this bot accepts only expiring signatures",
+    ),
+}
+
+
 def _start(key: ApiKey, body: ConversationCreateIn) -> tuple[Conversation, str]:
     c = body.customer
     identity = (
@@ -118,11 +134,11 @@ def _start(key: ApiKey, body: ConversationCreateIn) -> tuple[Conversation, str]:
         if c
         else Identity()
     )
-    if identity.signature and not identity_verified_field(bot=key.bot, identity=identity):
+    status = identity_signature_status(bot=key.bot, identity=identity)
+    if status not in (SignatureCheck.VALID, SignatureCheck.MISSING):
+        code, problem = SIGNATURE_PROBLEMS[status]
         raise ApiError(
-            "invalid_signature",
-            "customer.signature does not match; see docs/api.md, Signed identities.",
-            status=422,
+            code, f"customer.signature {problem}; see docs/api.md, Signed identities.", status=422
         )
     return conversation_open(
         bot=key.bot,

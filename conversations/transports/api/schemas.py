@@ -42,10 +42,12 @@ class CustomerIn(In):
     signature: str = Field(
         "",
         max_length=128,
-        pattern=r"^[0-9a-fA-F]*$",
+        pattern=r"^([0-9]{1,12}\.)?[0-9a-fA-F]*$",
         description="Hex HMAC-SHA256 of external_id (or, without one, of email) keyed with the "
-        "bot's identity secret. Only the signed value is verified; a wrong signature is "
-        "refused (422 invalid_signature); without one the identity is an unverified claim.",
+        "bot's identity secret, or the expiring form `<expires>.<hex>` (docs/api.md, Signed "
+        "identities). Only the signed value is verified; a wrong signature is refused (422 "
+        "invalid_signature, or signature_expired); without one the identity is an unverified "
+        "claim.",
     )
 
 

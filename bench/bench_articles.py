@@ -12,26 +12,17 @@ Targets (issue 14): 1,000 articles (~5,000 passages) indexed in under 2 minutes;
 at that size at most 20 ms. The figures go to docs/knowledge.md ("Articles").
 """
 
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SCRATCH = Path(tempfile.mkdtemp(prefix="sb-bench-articles-"))
-os.environ.pop("DATABASE_URL", None)
-os.environ.pop("REDIS_URL", None)
-os.environ["SQLITE_PATH"] = str(SCRATCH / "bench.sqlite3")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
-os.environ.setdefault("SECRET_KEY", "bench")
+from bench.scratch import scratch_django  # noqa: E402
 
-import django  # noqa: E402
-
-django.setup()
+scratch_django("sb-bench-articles-")
 
 from django.core.management import call_command  # noqa: E402
 

@@ -11,23 +11,14 @@ The figures go to docs/knowledge.md ("Articles", "Evaluation").
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SCRATCH = Path(tempfile.mkdtemp(prefix="sb-bench-passages-"))
-os.environ.pop("DATABASE_URL", None)
-os.environ.pop("REDIS_URL", None)
-os.environ["SQLITE_PATH"] = str(SCRATCH / "bench.sqlite3")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
-os.environ.setdefault("SECRET_KEY", "bench")
+from bench.scratch import scratch_django  # noqa: E402
 
-import django  # noqa: E402
-
-django.setup()
+scratch_django("sb-bench-passages-")
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402

@@ -254,6 +254,11 @@ SUPPORTBOT_PASSAGE_COSINE_FLOOR = min(
     0.99, env_float("SUPPORTBOT_PASSAGE_COSINE_FLOOR", 0.2, minimum=0.0)
 )
 SUPPORTBOT_PASSAGE_MIN_COSINE = env_float("SUPPORTBOT_PASSAGE_MIN_COSINE", 0.5, minimum=0.0)
+# A passage that passes BM25's floors must also share this much meaning with the question
+# (when vectors are there): "what's the capital of Australia" matches "We ship to ... Australia".
+SUPPORTBOT_PASSAGE_LEXICAL_MIN_COSINE = env_float(
+    "SUPPORTBOT_PASSAGE_LEXICAL_MIN_COSINE", 0.2, minimum=0.0
+)
 # FAQ drafts from resolved hand-offs: on the embedded default (tasks run in-process) a thread
 # of their own, so an agent's close never waits for the insights model.
 SUPPORTBOT_FAQ_DRAFT_IN_BACKGROUND = env_bool(

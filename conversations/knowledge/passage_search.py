@@ -280,6 +280,12 @@ def passage_search_index(
         (
             first.score >= settings.SUPPORTBOT_PASSAGE_MIN_SCORE
             and first.coverage >= settings.SUPPORTBOT_PASSAGE_MIN_COVERAGE
+            # Shared words are not enough when the meanings are far apart (vectors only).
+            and (
+                vector is None
+                or _good_similarity(index) > 1.0
+                or first.similarity >= settings.SUPPORTBOT_PASSAGE_LEXICAL_MIN_COSINE
+            )
         )
         or first.similarity >= _good_similarity(index)
     )

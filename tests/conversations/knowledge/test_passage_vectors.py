@@ -80,6 +80,21 @@ def test_off_topic_questions_are_still_no_good_match(help_center):
         assert passage_search(bot_id=help_center.pk, question=question).no_good_match
 
 
+def test_shared_words_without_shared_meaning_are_no_good_match(help_center, settings):
+    # "Australia" is a rare word of the shipping article ("We ship to ... Australia"): BM25's
+    # floors alone took the question for a good match, and the bot answered with a source.
+    question = "what's the capital of australia"
+    result = passage_search(bot_id=help_center.pk, question=question)
+    assert result.matches[0].title == "International shipping"
+    assert result.matches[0].score >= settings.SUPPORTBOT_PASSAGE_MIN_SCORE
+    assert result.no_good_match
+    assert not passage_search(
+        bot_id=help_center.pk, question="Do you ship to Australia?"
+    ).no_good_match
+    settings.SUPPORTBOT_PASSAGE_LEXICAL_MIN_COSINE = 0.0
+    assert not passage_search(bot_id=help_center.pk, question=question).no_good_match
+
+
 def test_without_an_embedder_passages_are_stored_and_searched_by_bm25(bot, settings):
     # An embeddings endpoint that is down: nothing listens on this port.
     settings.SUPPORTBOT_EMBEDDING_BACKEND = "openai"

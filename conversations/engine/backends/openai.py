@@ -213,6 +213,15 @@ def event_text(data: bytes) -> str | None:
     return text.decode()
 
 
+def _body_chunks(http_response: Any) -> AsyncIterator[bytes]:
+    """The body's bytes as they arrive: raw when the server sent them uncompressed (event
+    streams are, as a rule), which skips httpx's decoder and a generator a read; decoded by
+    httpx otherwise."""
+    if http_response.headers.get("content-encoding", "identity").strip() in ("", "identity"):
+        return http_response.aiter_raw()
+    return http_response.aiter_bytes()
+
+
 _STREAM_CLS = AsyncStream[ChatCompletionChunk]
 
 
@@ -276,7 +285,7 @@ class OpenAIBackend:
                 **kwargs,
             },
         ) as response:
-            batches = sse_batches(response.http_response.aiter_bytes())
+            batches = sse_batches(_body_chunks(response.http_response))
             done = False
             while not done:
                 try:

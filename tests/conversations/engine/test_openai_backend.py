@@ -493,3 +493,23 @@ def test_the_usual_text_event_is_read_without_json_loads_and_agrees_with_it(data
 )
 def test_any_other_event_goes_to_json_loads(data):
     assert event_text(data) is None
+
+
+@pytest.mark.parametrize("encoding", [None, "identity", "gzip"])
+async def test_the_body_is_read_raw_only_when_it_was_sent_uncompressed(encoding):
+    import gzip
+
+    import httpx2
+
+    from conversations.engine.backends.openai import _body_chunks
+
+    body = b'data: {"choices":[]}\n\ndata: [DONE]\n\n'
+
+    async def sent():
+        data = gzip.compress(body) if encoding == "gzip" else body
+        yield data[:10]
+        yield data[10:]
+
+    headers = {"content-encoding": encoding} if encoding else {}
+    response = httpx2.Response(200, headers=headers, content=sent())
+    assert b"".join([chunk async for chunk in _body_chunks(response)]) == body

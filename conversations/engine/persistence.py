@@ -95,12 +95,24 @@ def checkpoint(*, conversation_id: Any, message_id: int, text: str, allow_waitin
         return cursor.rowcount == 1
 
 
-def checkpoints_write(batch: list[dict[str, Any]]) -> list[bool]:
-    """Several replies' checkpoints in one transaction: `checkpoint(**saved)` for each."""
-    if len(batch) == 1:
-        return [checkpoint(**batch[0])]
-    with transaction.atomic():
-        return [checkpoint(**saved) for saved in batch]
+def checkpoints_write(batch: list[dict[str, Any]]) -> list[bool | Exception]:
+    """Several replies' checkpoints: `checkpoint(**saved)` for each, or the error it met.
+
+    On SQLite in one transaction (one writer at a time anyway: one commit for all, and an
+    error fails them all). Elsewhere each commits alone: two transactions updating several
+    of the same rows in different orders (this and the sweep's lease renewal) could deadlock,
+    and one reply's error stays its own.
+    """
+    if connection.vendor == "sqlite" and len(batch) > 1:
+        with transaction.atomic():
+            return [checkpoint(**saved) for saved in batch]
+    owned: list[bool | Exception] = []
+    for saved in batch:
+        try:
+            owned.append(checkpoint(**saved))
+        except Exception as error:  # the database's: this reply fails as it did alone
+            owned.append(error)
+    return owned
 
 
 @functools.cache
@@ -280,8 +292,9 @@ class _CheckpointWriter:
     Each checkpoint used to be a thread hop and a transaction of its own: 125 a second at 250
     streams, each queueing for the database thread (SQLite's one writer) behind the others.
     Here the checkpoints that fall due while a batch is being written wait and go together
-    in the next one: one hop, one transaction, the same statement and answer per reply. A
-    lone checkpoint goes at once (no timer), so nothing is saved later than before.
+    in the next one: one hop (one transaction on SQLite, see checkpoints_write), the same
+    statement and answer per reply. A lone checkpoint goes at once (no timer), so nothing is
+    saved later than before.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -316,7 +329,11 @@ class _CheckpointWriter:
                         raise
                     continue
                 for answer, result in zip(answers, owned, strict=True):
-                    if not answer.done():
+                    if answer.done():
+                        continue
+                    if isinstance(result, Exception):
+                        answer.set_exception(result)
+                    else:
                         answer.set_result(result)
         finally:
             self.task = None

@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP goes to Django, websockets to the chat consumers."""
 
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -8,14 +9,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from conversations.domain.recovery import sweeper_start, sweeper_stop  # noqa: E402
-from conversations.engine import engine_warm_up  # noqa: E402
+from conversations.engine import engine_loop_warm_up, engine_warm_up  # noqa: E402
 from conversations.knowledge.search import knowledge_warm_up  # noqa: E402
 from conversations.transports.routing import LayerGuard, websocket_urlpatterns  # noqa: E402
 from supportbot.periodic_tasks import periodic_tasks_start  # noqa: E402
 
-# The tokenizer loads in about half a second: at start-up, not in the first customer's reply.
+# The event loop waits less for the GIL behind the database thread (see settings).
+sys.setswitchinterval(settings.GIL_SWITCH_SECONDS)
+# The tokenizer (about half a second) and the model client: at start-up, not in the first
+# replies (under uvicorn this runs on the serving event loop, whose client it makes).
 engine_warm_up()
 # The embedder and each bot's FAQ index, in a thread: start-up does not wait for the database.
 knowledge_warm_up()
@@ -32,9 +37,13 @@ class WithSweep:
 
     def __init__(self, app):
         self.app = app
+        self.warm = False
 
     async def __call__(self, scope, receive, send):
         sweeper_start()
+        if not self.warm:  # a server that imported the app outside its event loop
+            self.warm = True
+            engine_loop_warm_up()
         if scope["type"] != "lifespan":
             return await self.app(scope, receive, send)
         while True:

@@ -190,6 +190,11 @@ if OPENAI_HTTP_CLIENT not in {"aiohttp", "httpx"}:
     raise ImproperlyConfigured(
         f"OPENAI_HTTP_CLIENT={OPENAI_HTTP_CLIENT!r} must be 'aiohttp' or 'httpx'."
     )
+# How long a thread may hold the GIL while another waits for it (Python's default: 5 ms). The
+# ASGI process's event loop shares it with the database thread: under a burst of replies every
+# wake of the loop waited up to this long behind the setups' ORM work, and its streams' deltas
+# with it (docs/performance.md). Set in supportbot/asgi.py.
+GIL_SWITCH_SECONDS = env_float("GIL_SWITCH_SECONDS", 0.0005, minimum=0.0001)
 # "openai" needs a key or an OPENAI_BASE_URL; "offline" is the built-in engine.
 SUPPORTBOT_ENGINE = env_str(
     "SUPPORTBOT_ENGINE", "openai" if (OPENAI_API_KEY or OPENAI_BASE_URL) else "offline"

@@ -374,10 +374,14 @@ class _Coalescer:
             if self.loop.time() >= self.next_slot:
                 self.flush()
             elif self.timer is None:
-                self.timer = self.loop.call_at(self.next_slot, self.flush)
+                self.timer = self.loop.call_at(self.next_slot, self._slot_reached)
             return
         self.flush()
         self.frames.put_nowait(event)
+
+    def _slot_reached(self) -> None:
+        self.timer = None  # it has run: nothing to cancel
+        self.flush()
 
     def flush(self) -> None:
         if self.timer is not None:

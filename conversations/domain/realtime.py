@@ -38,9 +38,13 @@ def conversation_group(conversation_id: Any) -> str:
     return f"conversation.{conversation_id}"
 
 
+# Made once: json.dumps with any argument of its own builds a new encoder at every call.
+_FRAME_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def event_frame(payload: dict[str, Any]) -> str:
     """An event's websocket frame: compact JSON (the one encoding every socket sends)."""
-    return json.dumps(payload, separators=(",", ":"), default=str)
+    return _FRAME_ENCODER.encode(payload)
 
 
 def event_message(event: Event) -> dict[str, Any]:

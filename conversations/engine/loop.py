@@ -210,7 +210,7 @@ class _Reply:
                         yield AssistantDelta(seq=row.seq, text=sendable)
                     if leaked:
                         raise ModelFault("prompt_leak", "the reply quoted the system prompt")
-                    await self.output.checkpoint(
+                    self.output.checkpoint(
                         row, conversation_id=self.conversation_id, allow_waiting=self.allow_waiting
                     )
                 elif isinstance(event, Usage):

@@ -67,8 +67,9 @@ class CustomerReply:
             conversation_id=conversation_id, engine=engine, model=model, allow_waiting=allow_waiting
         )
 
-    async def checkpoint(self, row: Row, *, conversation_id: Any, allow_waiting: bool) -> None:
-        await persistence.row_checkpoint(
+    def checkpoint(self, row: Row, *, conversation_id: Any, allow_waiting: bool) -> None:
+        """Called at every delta; saves now and then, never waits (persistence.row_checkpoint)."""
+        persistence.row_checkpoint(
             row, conversation_id=conversation_id, allow_waiting=allow_waiting
         )
 
@@ -152,7 +153,7 @@ class AgentDraft:
         """Every round of a draft writes the same row."""
         return Row(id=row.id, seq=row.seq, checkpoint_at=time.monotonic())
 
-    async def checkpoint(self, row: Row, **_: Any) -> None:
+    def checkpoint(self, row: Row, **_: Any) -> None:
         """Nothing to save mid-stream: the agent's socket has the text, the row gets it last."""
 
     async def row_close(

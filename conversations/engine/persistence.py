@@ -7,9 +7,11 @@ kept.
 """
 
 import asyncio
+import contextvars
 import functools
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -91,6 +93,26 @@ def checkpoint(*, conversation_id: Any, message_id: int, text: str, allow_waitin
             ],
         )
         return cursor.rowcount == 1
+
+
+def checkpoints_write(batch: list[dict[str, Any]]) -> list[bool | Exception]:
+    """Several replies' checkpoints: `checkpoint(**saved)` for each, or the error it met.
+
+    On SQLite in one transaction (one writer at a time anyway: one commit for all, and an
+    error fails them all). Elsewhere each commits alone: two transactions updating several
+    of the same rows in different orders (this and the sweep's lease renewal) could deadlock,
+    and one reply's error stays its own.
+    """
+    if connection.vendor == "sqlite" and len(batch) > 1:
+        with transaction.atomic():
+            return [checkpoint(**saved) for saved in batch]
+    owned: list[bool | Exception] = []
+    for saved in batch:
+        try:
+            owned.append(checkpoint(**saved))
+        except Exception as error:  # the database's: this reply fails as it did alone
+            owned.append(error)
+    return owned
 
 
 @functools.cache
@@ -242,7 +264,7 @@ class Row:
     checkpoint_at: float = 0.0
     deltas_since_checkpoint: int = 0
     # The checkpoint being written: the stream never waits for it (see row_checkpoint).
-    pending: "asyncio.Task[bool] | None" = None
+    pending: "asyncio.Future[bool] | None" = None
     announced: bool = False
     # How much of `text` the client has been sent; the rest is held back by the leak guard,
     # and only what was sent is saved at checkpoints.
@@ -264,14 +286,83 @@ async def row_open(
     return Row.of(message) if message is not None else None
 
 
-async def row_checkpoint(row: Row, *, conversation_id: Any, allow_waiting: bool) -> None:
+class _CheckpointWriter:
+    """The checkpoints of one event loop's replies, written together.
+
+    Each checkpoint used to be a thread hop and a transaction of its own: 125 a second at 250
+    streams, each queueing for the database thread (SQLite's one writer) behind the others.
+    Here the checkpoints that fall due while a batch is being written wait and go together
+    in the next one: one hop (one transaction on SQLite, see checkpoints_write), the same
+    statement and answer per reply. A lone checkpoint goes at once (no timer), so nothing is
+    saved later than before.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiting: list[tuple[dict[str, Any], asyncio.Future]] = []
+        self.task: asyncio.Task | None = None
+
+    def add(self, saved: dict[str, Any]) -> "asyncio.Future[bool]":
+        """The checkpoint's answer to come: True while the bot still owns the conversation."""
+        answer = self.loop.create_future()
+        self.waiting.append((saved, answer))
+        if self.task is None:
+            # Its own context: the writer serves every reply of the loop, not the first's.
+            self.task = self.loop.create_task(self._write(), context=contextvars.Context())
+        return answer
+
+    async def _write(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                answers = [answer for _, answer in batch]
+                try:
+                    owned = await database_call(checkpoints_write)([saved for saved, _ in batch])
+                except BaseException as error:
+                    for answer in answers:
+                        if not answer.done():
+                            if isinstance(error, Exception):
+                                answer.set_exception(error)
+                            else:
+                                answer.cancel()
+                    if not isinstance(error, Exception):
+                        raise
+                    continue
+                for answer, result in zip(answers, owned, strict=True):
+                    if answer.done():
+                        continue
+                    if isinstance(result, Exception):
+                        answer.set_exception(result)
+                    else:
+                        answer.set_result(result)
+        finally:
+            self.task = None
+            for _, answer in self.waiting:  # cancelled (the loop is closing): nothing written
+                answer.cancel()
+            self.waiting = []
+
+
+_checkpoint_writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _CheckpointWriter]"
+_checkpoint_writers = weakref.WeakKeyDictionary()
+
+
+def checkpoint_save(**saved: Any) -> "asyncio.Future[bool]":
+    """`checkpoint(**saved)` written with whatever other checkpoints fall due meanwhile."""
+    loop = asyncio.get_running_loop()
+    writer = _checkpoint_writers.get(loop)
+    if writer is None:
+        writer = _checkpoint_writers[loop] = _CheckpointWriter(loop)
+    return writer.add(saved)
+
+
+def row_checkpoint(row: Row, *, conversation_id: Any, allow_waiting: bool) -> None:
     """Save the partial text now and then, without holding the stream up.
 
     The write runs beside the stream (a thread and a database round trip per second and
-    reply would otherwise stall every delta behind it); its answer, whether the bot still
-    owns the conversation, is read at the next delta after it lands and raises Stop if not.
-    One write at a time per message, and the final write waits for it (row_close), so it
-    never lands last.
+    reply would otherwise stall every delta behind it), batched with other replies'
+    (_CheckpointWriter); its answer, whether the bot still owns the conversation, is read at
+    the next delta after it lands and raises Stop if not. One write at a time per message,
+    and the final write waits for it (row_close), so it never lands last.
     """
     row.deltas_since_checkpoint += 1
     pending = row.pending
@@ -288,13 +379,11 @@ async def row_checkpoint(row: Row, *, conversation_id: Any, allow_waiting: bool)
     ):
         return
     row.checkpoint_at, row.deltas_since_checkpoint = now, 0
-    row.pending = asyncio.ensure_future(
-        database_call(checkpoint)(
-            conversation_id=conversation_id,
-            message_id=row.id,
-            text=row.text[: row.sent],
-            allow_waiting=allow_waiting,
-        )
+    row.pending = checkpoint_save(
+        conversation_id=conversation_id,
+        message_id=row.id,
+        text=row.text[: row.sent],
+        allow_waiting=allow_waiting,
     )
 
 

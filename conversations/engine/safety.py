@@ -34,6 +34,16 @@ def _letters(text: str) -> tuple[str, list[int]]:
     return "".join(kept), where
 
 
+_NOT_ASCII_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def _letters_only(text: str) -> str:
+    """_letters(text)[0], without the places (a regex for ASCII text)."""
+    if text.isascii():
+        return _NOT_ASCII_ALNUM.sub("", text.lower())
+    return _letters(text)[0]
+
+
 class LeakGuard:
     """Spots a reply that quotes the system prompt, and holds back what might begin a quote.
 
@@ -53,6 +63,10 @@ class LeakGuard:
             for letter in sentence:
                 node = node.setdefault(letter, {})
             node[_END] = True
+        # The letters a sentence starts with: while no partial match is alive, the walk jumps
+        # to the next of them in C (a reply's digits and most of its letters start nothing).
+        first_letters = "".join(re.escape(letter) for letter in self.trie)
+        self.starts = re.compile(f"[{first_letters}]" if first_letters else "(?!)")
 
     def watch(self) -> "LeakWatch":
         return LeakWatch(self)
@@ -74,11 +88,23 @@ class LeakWatch:
         self.guard = guard
         self.seen = 0  # raw characters fed so far
         self.letters = 0  # letters matched so far
-        self.where: list[int] = []  # for each letter, its index in the raw text
+        # For each letter, its index in the raw text: filled only as far as a leak or a held
+        # partial match needs it (where_seen raw characters so far), not at every token.
+        self.where: list[int] = []
+        self.where_seen = 0
         # Partial matches alive after the last letter: (trie node, index of their first letter).
         self.alive: list[tuple[dict, int]] = []
         self.leak: int | None = None
         self.safe = 0
+
+    def _raw_index(self, text: str, letter: int) -> int:
+        """Where the letter-th letter of the reply sits in its raw text."""
+        if letter >= len(self.where):
+            _, where = _letters(text[self.where_seen : self.seen])
+            seen = self.where_seen
+            self.where += [seen + i for i in where] if seen else where
+            self.where_seen = self.seen
+        return self.where[letter]
 
     def feed(self, text: str) -> tuple[int | None, int]:
         """Take the reply's whole text so far; returns (leak start or None, safe length).
@@ -89,15 +115,23 @@ class LeakWatch:
         """
         if self.leak is not None:
             return self.leak, self.safe
-        letters, where = _letters(text[self.seen :])
-        seen = self.seen
-        self.where += [seen + i for i in where] if seen else where
+        letters = _letters_only(text[self.seen :])
         self.seen = len(text)
         root = self.guard.trie
+        starts = self.guard.starts
         alive = self.alive
-        for letter in letters:
-            index = self.letters
-            self.letters += 1
+        first = self.letters  # the index of letters[0] among the reply's letters
+        position, count = 0, len(letters)
+        while position < count:
+            if not alive:
+                # Nothing alive: the next letter that starts a sentence is the next to walk.
+                found = starts.search(letters, position)
+                if found is None:
+                    break
+                position = found.start()
+            letter = letters[position]
+            index = first + position
+            position += 1
             extended = []
             # The partial matches alive go on if they can; a new one may start at any letter.
             for node, start in (*alive, (root, index)) if alive else ((root, index),):
@@ -106,11 +140,13 @@ class LeakWatch:
                     continue
                 if _END in child:
                     held = [b for _, b in alive if index - b >= HOLD_MIN_CHARS]
-                    self.leak = self.where[start]
-                    self.safe = self.where[min([start, *held])]
+                    self.letters = first + position
+                    self.leak = self._raw_index(text, start)
+                    self.safe = self._raw_index(text, min([start, *held]))
                     return self.leak, self.safe
                 extended.append((child, start))
             alive = extended
+        self.letters = first + count
         self.alive = alive
-        held = [start for _, start in self.alive if self.letters - start >= HOLD_MIN_CHARS]
-        return None, (self.where[min(held)] if held else len(text))
+        held = [start for _, start in alive if self.letters - start >= HOLD_MIN_CHARS]
+        return None, (self._raw_index(text, min(held)) if held else len(text))

@@ -455,7 +455,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         outbox = self.outbox
         try:
             while outbox and not self.busy and not self.rejected:
-                await self.send(text_data=outbox.popleft())
+                # Straight to the server's send: Channels' two send wrappers only build this.
+                await self.base_send({"type": "websocket.send", "text": outbox.popleft()})
         except Exception:  # the client is gone: nothing more to send it
             logger.debug("Sending to a customer socket failed", exc_info=True)
             outbox.clear()

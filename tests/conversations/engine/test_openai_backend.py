@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from conversations.domain.messages import message_append
 from conversations.engine import reply_stream
-from conversations.engine.backends.openai import sse_batches
+from conversations.engine.backends.openai import event_text, sse_batches
 from conversations.models import (
     ContextSummary,
     Conversation,
@@ -428,3 +428,88 @@ async def test_server_sent_events_are_split_wherever_the_body_is_cut(newline, cu
     data = [d async for batch in sse_batches(chunks()) for d in batch]
     assert data[-1] == b"[DONE]"
     assert [json.loads(d) for d in data[:-1]] == events
+
+
+_ENVELOPE = (
+    b'"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m",'
+    b'"system_fingerprint":"fp","usage":null'
+)
+
+
+def _chunk(choices: bytes, envelope: bytes = _ENVELOPE, first: bool = True) -> bytes:
+    if first:
+        return b'{"choices":' + choices + b"," + envelope + b"}"
+    return b"{" + envelope + b',"choices":' + choices + b"}"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _chunk(b'[{"index":0,"delta":{"content":" 42"},"logprobs":null,"finish_reason":null}]'),
+        _chunk(b'[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]', first=False),
+        _chunk(
+            b'[{"index":0,"delta":{"content":"caf\\u00e9 \\"q\\" \\\\ \\n"},"finish_reason":null}]'
+        ),
+        _chunk('[{"index":0,"delta":{"content":"Straße ✓"},"finish_reason":null}]'.encode()),
+        _chunk(b'[{"index":0,"delta":{"content":""},"finish_reason":null}]'),
+        _chunk(
+            b'[{"index":0,"delta":{"content":"\\"error\\": \\"usage\\""},"finish_reason":null}]'
+        ),
+    ],
+)
+def test_the_usual_text_event_is_read_without_json_loads_and_agrees_with_it(data):
+    assert event_text(data) == json.loads(data)["choices"][0]["delta"]["content"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # Anything else goes to json.loads and the general path: a role, a refusal, a tool
+        # call, a finish, usage, an error, two choices, another index, a control character.
+        _chunk(b'[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]'),
+        _chunk(b'[{"index":0,"delta":{"content":"a","refusal":null},"finish_reason":null}]'),
+        _chunk(b'[{"index":0,"delta":{"tool_calls":[{"index":0}]},"finish_reason":null}]'),
+        _chunk(b'[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}]'),
+        _chunk(
+            b'[{"index":0,"delta":{"content":"a"},"finish_reason":null}]',
+            envelope=b'"usage":{"prompt_tokens":5,"completion_tokens":1}',
+        ),
+        _chunk(
+            b'[{"index":0,"delta":{"content":"a"},"finish_reason":null}]',
+            envelope=b'"error":{"message":"overloaded"}',
+        ),
+        _chunk(
+            b'[{"index":0,"delta":{"content":"a"},"finish_reason":null}]',
+            envelope=b'"choices":[]',
+        ),
+        _chunk(
+            b'[{"index":0,"delta":{"content":"a"},"finish_reason":null},'
+            b'{"index":1,"delta":{"content":"b"},"finish_reason":null}]'
+        ),
+        _chunk(b'[{"index":1,"delta":{"content":"a"},"finish_reason":null}]'),
+        _chunk(b'[{"index":0,"delta":{"content":"a\tb"},"finish_reason":null}]'),
+        b"[1, 2]",
+    ],
+)
+def test_any_other_event_goes_to_json_loads(data):
+    assert event_text(data) is None
+
+
+@pytest.mark.parametrize("encoding", [None, "identity", "gzip"])
+async def test_the_body_is_read_raw_only_when_it_was_sent_uncompressed(encoding):
+    import gzip
+
+    import httpx2
+
+    from conversations.engine.backends.openai import _body_chunks
+
+    body = b'data: {"choices":[]}\n\ndata: [DONE]\n\n'
+
+    async def sent():
+        data = gzip.compress(body) if encoding == "gzip" else body
+        yield data[:10]
+        yield data[10:]
+
+    headers = {"content-encoding": encoding} if encoding else {}
+    response = httpx2.Response(200, headers=headers, content=sent())
+    assert b"".join([chunk async for chunk in _body_chunks(response)]) == body

@@ -13,8 +13,9 @@ fold):
   removed" (the bot's own phrasings with their entry left out are the off-topic examples);
 - a distance ceiling: a question whose Mahalanobis distance to the nearest entry (the
   phrasings' shared covariance, shrunk) is further than 98% of the held-out phrasings' is
-  "no good match" whatever the mix says (far-off questions);
-- a spread floor: the same per entry, on how far the question falls under the entry's own
+  "no good match" whatever the mix says (far-off questions). Each held-out phrasing is placed
+  as if it and its nearest sibling were in neither its entry's mean nor the covariance;
+- a spread floor: per entry, on how far the question's best cosine falls under the entry's own
   phrasings' nearest-sibling cosines (their mean, in their standard deviations): a
   general-knowledge question can come close to a loose "fun fact" entry's phrasings without
   coming as close as they come to each other;
@@ -201,7 +202,7 @@ class HybridIndex:
         else:
             stats = self._spread(np.delete(self._siblings(position), left_out))
         if stats is None:
-            return 1.0  # a lone phrasing has no spread to fall under: the dense floor decides
+            return 1.0  # a lone phrasing has no spread to fall under: the ceiling decides
         mean, sd = stats
         return min(3.0, max(-6.0, (dense - mean) / sd)) / 3.0
 
@@ -240,7 +241,7 @@ class HybridIndex:
         self._counts = counts
         self._mean_precision = means @ self._precision
         self._mean_terms = (self._mean_precision * means).sum(axis=1)
-        # What a question pays for, in float32 like the other products (half the time).
+        # What a question pays for, in float32 like the other products of the ranking.
         self._precision32 = self._precision.astype(np.float32)
         self._mean_precision32 = self._mean_precision.astype(np.float32)
 

@@ -90,7 +90,7 @@ class RouterParams:
     confidence_bias: float = -8.0
     threshold: float = 0.5
     margin: float = 0.0  # entries within this mix difference of the best are "close"
-    spread_floor: float = -10.0  # the same, relative to the best entry's own phrasings
+    spread_floor: float = -10.0  # the best cosine relative to the best entry's own phrasings
     # Mahalanobis distance to the nearest entry above which a question is "no good match"
     distance_ceiling: float | None = None
     report: dict = field(default_factory=dict)

@@ -265,6 +265,13 @@ class HybridIndex:
             squared = float(q32 @ (self._precision32 @ q32)) + self._mean_terms
             squared -= 2.0 * (self._mean_precision32 @ q32)
             return float(np.min(squared)) / len(q32)
+        within, without = self.held_out_distance(vector, held_out)
+        return without if entry_left_out else within
+
+    def held_out_distance(
+        self, vector: np.ndarray, held_out: tuple[int, int]
+    ) -> tuple[float, float]:
+        """`distance(held_out=...)` with its entry and with its entry left out, in one go."""
         q = vector.astype(np.float64)
         squared = float(q @ self._precision @ q) - 2.0 * (self._mean_precision @ q)
         squared += self._mean_terms
@@ -276,28 +283,29 @@ class HybridIndex:
             cosines = block @ block[phrasing]
             cosines[phrasing] = -np.inf
             removed.append(int(np.argmax(cosines)))
+        if len(block) - len(removed) >= 1:
+            # The removed phrasings' terms out of the entry's scatter, one at a time (each
+            # removal moves the mean), then Woodbury: (S - RᵀR)⁻¹ = P + PRᵀ(I - RPRᵀ)⁻¹RP.
+            mean, n, downdates = self._means[position].copy(), float(len(block)), []
+            for row in removed:
+                residual = block[row] - mean
+                downdates.append(residual * math.sqrt(n / (n - 1.0) / len(self.matrix)))
+                mean = (n * mean - block[row]) / (n - 1.0)
+                n -= 1.0
+            r = np.stack(downdates)
+            b = r @ self._precision
+            inner = np.linalg.inv(np.eye(len(r)) - b @ r.T)
+            shifted = (b @ q)[None, :] - self._means @ b.T
+            squared += np.einsum("km,mn,kn->k", shifted, inner, shifted)
+            own = q - mean
+            projected = b @ own
+            squared[position] = float(own @ self._precision @ own) + projected @ inner @ projected
+            within = float(np.min(squared)) / len(q)
+        squared[position] = np.inf
+        without = float(np.min(squared)) / len(q)
         if len(block) - len(removed) < 1:
-            squared[position] = np.inf
-            return float(np.min(squared)) / len(q)
-        # The removed phrasings' terms out of the entry's scatter, one at a time (each
-        # removal moves the mean), then Woodbury: (S - RᵀR)⁻¹ = P + PRᵀ(I - RPRᵀ)⁻¹RP.
-        mean, n, downdates = self._means[position].copy(), float(len(block)), []
-        for row in removed:
-            residual = block[row] - mean
-            downdates.append(residual * math.sqrt(n / (n - 1.0) / len(self.matrix)))
-            mean = (n * mean - block[row]) / (n - 1.0)
-            n -= 1.0
-        r = np.stack(downdates)
-        b = r @ self._precision
-        inner = np.linalg.inv(np.eye(len(r)) - b @ r.T)
-        shifted = (b @ q)[None, :] - self._means @ b.T
-        squared += np.einsum("km,mn,kn->k", shifted, inner, shifted)
-        own = q - mean
-        projected = b @ own
-        squared[position] = float(own @ self._precision @ own) + projected @ inner @ projected
-        if entry_left_out:
-            squared[position] = np.inf
-        return float(np.min(squared)) / len(q)
+            within = without
+        return within, without
 
     # -- the per-bot classifier --------------------------------------------------------
 
@@ -641,9 +649,9 @@ def router_fit(
         spread.append(index.spread_score(best, sample.features[best, 2], left_out=left_out))
         held_out = (sample.target, sample.phrasing)
         if index.blocks is not None:
-            far.append(
-                index.distance(index.blocks[sample.target][sample.phrasing], held_out=held_out)
-            )
+            vector = index.blocks[sample.target][sample.phrasing]
+            within, without = index.held_out_distance(vector, held_out)
+            far.append(within)
         rows.append(index.confidence_features(sample.features, mixed))
         labels.append(1.0 if best == sample.target else 0.0)
         on_topic.append(True)
@@ -653,8 +661,7 @@ def router_fit(
             position = removed_best + (removed_best >= sample.target)
             spread.append(index.spread_score(position, sample.entry_removed[removed_best, 2]))
             if index.blocks is not None:
-                vector = index.blocks[sample.target][sample.phrasing]
-                far.append(index.distance(vector, held_out=held_out, entry_left_out=True))
+                far.append(without)
             rows.append(index.confidence_features(sample.entry_removed, removed_mix))
             labels.append(0.0)
             on_topic.append(False)

@@ -90,6 +90,8 @@ def main() -> None:
             started = time.process_time()
             index = HybridIndex(documents, blocks=blocks)
             build = time.process_time() - started
+            # A fitted router has a distance ceiling: every question pays for its distance.
+            index.params.distance_ceiling = 1e9
             questions = [
                 " ".join(rng.choice(words) for _ in range(7)) for _ in range(args.questions)
             ]

@@ -11,9 +11,11 @@ fold):
 - the mix: softmax regression that puts a held-out phrasing's entry first;
 - the confidence: logistic regression that tells "its entry is first" from "its entry was
   removed" (the bot's own phrasings with their entry left out are the off-topic examples);
-- a dense floor: a question whose nearest phrasing is further than 98% of the held-out
-  phrasings' nearest is "no good match" whatever the mix says (far-off questions);
-- a spread floor: the same per entry, on how far the question falls under the entry's own
+- a distance ceiling: a question whose Mahalanobis distance to the nearest entry (the
+  phrasings' shared covariance, shrunk) is further than 98% of the held-out phrasings' is
+  "no good match" whatever the mix says (far-off questions). Each held-out phrasing is placed
+  as if it and its nearest sibling were in neither its entry's mean nor the covariance;
+- a spread floor: per entry, on how far the question's best cosine falls under the entry's own
   phrasings' nearest-sibling cosines (their mean, in their standard deviations): a
   general-knowledge question can come close to a loose "fun fact" entry's phrasings without
   coming as close as they come to each other;
@@ -47,7 +49,7 @@ FEATURES = (
 # probability is not normalised over the entries, so it is low when no entry fits.
 EXTRA_FEATURES = ("classifier_logit",)
 # Bumped when the features change, so routers stored by an older version are refitted.
-ROUTER_FORMAT = "5"
+ROUTER_FORMAT = "6"
 # The classifier: softmax regression on the phrasing vectors while phrasings x entries stays
 # under SOFTMAX_MAX_CELLS (about a second to fit on one core), ridge regression above it.
 SOFTMAX_MAX_CELLS = 250_000
@@ -56,8 +58,15 @@ SOFTMAX_STEPS = 150
 SOFTMAX_RATE = 1.0
 SOFTMAX_L2 = 1e-4
 RIDGE = 1.0
-DENSE_FLOOR_SHARE = 0.02
 SPREAD_FLOOR_SHARE = 0.02
+# The distance ceiling: a Mahalanobis distance to the nearest entry mean, under the
+# phrasings' shared covariance around their entries' means shrunk towards DISTANCE_SHRINK x
+# its mean variance (a bot's few hundred phrasings cannot estimate 384 x 384 on their own).
+DISTANCE_SHRINK = 1.0
+DISTANCE_CEILING_SHARE = 0.02
+# A held-out phrasing is placed with its nearest sibling left out too: customers' questions
+# sit further from an entry than its phrasings sit from each other.
+DISTANCE_HOLD_OUT_SIBLING = True
 FUSIONS = ("learned", "weighted", "rrf", "bm25", "dense")
 RRF_K = 60.0
 CONFIDENCE_FEATURES = 10
@@ -81,8 +90,9 @@ class RouterParams:
     confidence_bias: float = -8.0
     threshold: float = 0.5
     margin: float = 0.0  # entries within this mix difference of the best are "close"
-    dense_floor: float = -1.0  # best cosine under which a question is "no good match"
-    spread_floor: float = -10.0  # the same, relative to the best entry's own phrasings
+    spread_floor: float = -10.0  # the best cosine relative to the best entry's own phrasings
+    # Mahalanobis distance to the nearest entry above which a question is "no good match"
+    distance_ceiling: float | None = None
     report: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -174,6 +184,7 @@ class HybridIndex:
             self.centroids = (centroids / norms).astype(np.float32)
             self._sibling_stats: dict[int, tuple[float, float] | None] = {}
             self._classifier_build()
+            self._distance_build()
 
     def __len__(self) -> int:
         return len(self.documents)
@@ -191,7 +202,7 @@ class HybridIndex:
         else:
             stats = self._spread(np.delete(self._siblings(position), left_out))
         if stats is None:
-            return 1.0  # a lone phrasing has no spread to fall under: the dense floor decides
+            return 1.0  # a lone phrasing has no spread to fall under: the ceiling decides
         mean, sd = stats
         return min(3.0, max(-6.0, (dense - mean) / sd)) / 3.0
 
@@ -211,12 +222,98 @@ class HybridIndex:
         pooled = len(nearest) * float(nearest.var()) + SPREAD_PRIOR * SPREAD_SD**2
         return float(nearest.mean()), math.sqrt(pooled / (len(nearest) + SPREAD_PRIOR))
 
+    # -- the distance to the nearest entry ------------------------------------------------
+
+    def _distance_build(self) -> None:
+        """The phrasings' shared covariance around their entries' means, shrunk, inverted.
+        (XᵀX minus each entry's count x its mean's outer product: the classifier's ridge
+        needs XᵀX too, and that is cheaper than the residuals' product at 50,000 entries.)"""
+        x = self.matrix.astype(np.float64)
+        counts = np.array([len(b) for b in self.blocks], dtype=np.float64)
+        means = np.add.reduceat(x, self.row_start, axis=0) / counts[:, None]
+        gram = self._gram[:-1, :-1]
+        covariance = (gram - (means * counts[:, None]).T @ means) / len(x)
+        dims = len(covariance)
+        variance = float(np.trace(covariance)) / dims
+        ridge = DISTANCE_SHRINK * variance if variance > 1e-9 else 1.0 / dims
+        self._precision = np.linalg.inv(covariance + ridge * np.eye(dims))
+        self._means = means
+        self._counts = counts
+        self._mean_precision = means @ self._precision
+        self._mean_terms = (self._mean_precision * means).sum(axis=1)
+        # What a question pays for, in float32 like the other products of the ranking.
+        self._precision32 = self._precision.astype(np.float32)
+        self._mean_precision32 = self._mean_precision.astype(np.float32)
+
+    def distance(
+        self,
+        vector: np.ndarray,
+        *,
+        held_out: tuple[int, int] | None = None,
+        entry_left_out: bool = False,
+    ) -> float:
+        """Squared Mahalanobis distance (per dimension) from a question vector to the nearest
+        entry mean. With `held_out` (a stored phrasing), as if that phrasing and its nearest
+        sibling were in neither its entry's mean nor the covariance (a low-rank downdate): a
+        phrasing left in the covariance finds its own direction there and sits far closer
+        than a customer's question does, which set the ceiling far too low. `entry_left_out`:
+        its whole entry removed too (router_fit's off-topic examples)."""
+        if self.blocks is None:
+            return 0.0
+        if held_out is None:
+            q32 = vector.astype(np.float32)
+            squared = float(q32 @ (self._precision32 @ q32)) + self._mean_terms
+            squared -= 2.0 * (self._mean_precision32 @ q32)
+            return float(np.min(squared)) / len(q32)
+        within, without = self.held_out_distance(vector, held_out)
+        return without if entry_left_out else within
+
+    def held_out_distance(
+        self, vector: np.ndarray, held_out: tuple[int, int]
+    ) -> tuple[float, float]:
+        """`distance(held_out=...)` with its entry and with its entry left out, in one go."""
+        q = vector.astype(np.float64)
+        squared = float(q @ self._precision @ q) - 2.0 * (self._mean_precision @ q)
+        squared += self._mean_terms
+        position, phrasing = held_out
+        start = int(self.row_start[position])
+        block = self.matrix[start : start + len(self.blocks[position])].astype(np.float64)
+        removed = [phrasing]
+        if DISTANCE_HOLD_OUT_SIBLING and len(block) > 2:
+            cosines = block @ block[phrasing]
+            cosines[phrasing] = -np.inf
+            removed.append(int(np.argmax(cosines)))
+        if len(block) - len(removed) >= 1:
+            # The removed phrasings' terms out of the entry's scatter, one at a time (each
+            # removal moves the mean), then Woodbury: (S - RᵀR)⁻¹ = P + PRᵀ(I - RPRᵀ)⁻¹RP.
+            mean, n, downdates = self._means[position].copy(), float(len(block)), []
+            for row in removed:
+                residual = block[row] - mean
+                downdates.append(residual * math.sqrt(n / (n - 1.0) / len(self.matrix)))
+                mean = (n * mean - block[row]) / (n - 1.0)
+                n -= 1.0
+            r = np.stack(downdates)
+            b = r @ self._precision
+            inner = np.linalg.inv(np.eye(len(r)) - b @ r.T)
+            shifted = (b @ q)[None, :] - self._means @ b.T
+            squared += np.einsum("km,mn,kn->k", shifted, inner, shifted)
+            own = q - mean
+            projected = b @ own
+            squared[position] = float(own @ self._precision @ own) + projected @ inner @ projected
+            within = float(np.min(squared)) / len(q)
+        squared[position] = np.inf
+        without = float(np.min(squared)) / len(q)
+        if len(block) - len(removed) < 1:
+            within = without
+        return within, without
+
     # -- the per-bot classifier --------------------------------------------------------
 
     def _classifier_build(self) -> None:
         """Fit the classifier on every phrasing: softmax regression when the FAQ is small
         enough to fit in about a second, else ridge regression (closed form)."""
         x = self._with_bias(self.matrix.astype(np.float64))
+        self._gram = x.T @ x
         self._held_out_scores: dict[tuple[int, int], np.ndarray] = {}
         self.classifier_kind = (
             "softmax" if len(x) * len(self.documents) <= SOFTMAX_MAX_CELLS else "ridge"
@@ -226,7 +323,7 @@ class HybridIndex:
             return
         # Ridge: with A = XᵀX + λI the weights are A⁻¹XᵀY, and XᵀY is each entry's sum of
         # phrasing vectors. A⁻¹ is kept for the exact leave-one-out scores.
-        self._ridge_inverse = np.linalg.inv(x.T @ x + RIDGE * np.eye(x.shape[1]))
+        self._ridge_inverse = np.linalg.inv(self._gram + RIDGE * np.eye(x.shape[1]))
         sums = np.add.reduceat(x, self.row_start, axis=0)
         self.classifier = (sums @ self._ridge_inverse).astype(np.float32)
 
@@ -407,8 +504,9 @@ class HybridIndex:
         mixed = self.mix(features, fusion=fusion)
         order = np.argsort(-mixed, kind="stable")[:limit]
         confidence = self.confidence(self.confidence_features(features, mixed))
-        if vector is not None and features[order[0], 2] < self.params.dense_floor:
-            confidence = 0.0  # far from every phrasing (router_fit's dense floor)
+        ceiling = self.params.distance_ceiling
+        if vector is not None and ceiling is not None and self.distance(vector) > ceiling:
+            confidence = 0.0  # far from every entry's phrasings (the distance ceiling)
         best = int(order[0])
         if (
             vector is not None
@@ -541,25 +639,29 @@ def router_fit(
         return params
     if fusion == "learned":
         params.mix = [float(v) for v in _fit_mix(samples, np.array(params.mix))]
-    rows, labels, margins, on_topic, nearest, spread = [], [], [], [], [], []
+    rows, labels, margins, on_topic, spread, far = [], [], [], [], [], []
     correct = 0
     for sample in samples:
         mixed = index.mix(sample.features)
         best = int(np.argmax(mixed))
         correct += best == sample.target
-        nearest.append(float(sample.features[best, 2]))
         left_out = sample.phrasing if best == sample.target else None
         spread.append(index.spread_score(best, sample.features[best, 2], left_out=left_out))
-        if len(sample.entry_removed):
-            removed_best = int(np.argmax(index.mix(sample.entry_removed)))
-            nearest.append(float(sample.entry_removed[removed_best, 2]))
-            position = removed_best + (removed_best >= sample.target)
-            spread.append(index.spread_score(position, sample.entry_removed[removed_best, 2]))
+        held_out = (sample.target, sample.phrasing)
+        if index.blocks is not None:
+            vector = index.blocks[sample.target][sample.phrasing]
+            within, without = index.held_out_distance(vector, held_out)
+            far.append(within)
         rows.append(index.confidence_features(sample.features, mixed))
         labels.append(1.0 if best == sample.target else 0.0)
         on_topic.append(True)
         if len(sample.entry_removed):
             removed_mix = index.mix(sample.entry_removed)
+            removed_best = int(np.argmax(removed_mix))
+            position = removed_best + (removed_best >= sample.target)
+            spread.append(index.spread_score(position, sample.entry_removed[removed_best, 2]))
+            if index.blocks is not None:
+                far.append(without)
             rows.append(index.confidence_features(sample.entry_removed, removed_mix))
             labels.append(0.0)
             on_topic.append(False)
@@ -573,13 +675,17 @@ def router_fit(
     scores = _sigmoid(x @ w + b)
     on = np.array(on_topic)
     if index.blocks is not None and on.any():
-        # A question far from every phrasing is off-topic whatever the mix says: the floor
-        # is the cosine under which DENSE_FLOOR_SHARE of the held-out phrasings fall.
-        params.dense_floor = float(np.quantile(np.array(nearest)[on], DENSE_FLOOR_SHARE))
-        scores = np.where(np.array(nearest) < params.dense_floor, 0.0, scores)
         # Per entry: the held-out phrasing's cosine against its entry's other phrasings' own.
         params.spread_floor = float(np.quantile(np.array(spread)[on], SPREAD_FLOOR_SHARE))
         scores = np.where(np.array(spread) < params.spread_floor, 0.0, scores)
+        # A question far from every entry is off-topic whatever the mix says: the ceiling is
+        # the distance that DISTANCE_CEILING_SHARE of the held-out phrasings exceed.
+        far = np.array(far)
+        reachable = far[on & np.isfinite(far)]
+        if len(reachable):
+            share = 1.0 - DISTANCE_CEILING_SHARE
+            params.distance_ceiling = float(np.quantile(reachable, share))
+            scores = np.where(far > params.distance_ceiling, 0.0, scores)
     # Every held-out phrasing is a good question: refuse at most `good_refused` of them.
     # Kept above 0, so that a floor's refusal (confidence 0) always refuses.
     params.threshold = max(1e-6, float(np.quantile(scores[on], good_refused))) if on.any() else 0.5

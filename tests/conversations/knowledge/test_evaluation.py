@@ -48,12 +48,12 @@ FLOORS = {
     },
 }
 # The threshold is fitted on each bot's own phrasings; on the banking set, whose questions are
-# worded further from its phrasings, it refuses more (docs/knowledge.md). 15 of its 90 with the
-# int8 encoder, 13 with the float32 one: borderline questions that any change of the vectors'
-# last digits moves (docs/knowledge.md, "The encoder").
+# worded further from its phrasings, it refuses more (docs/knowledge.md). 14 of its 90 with the
+# distance ceiling (15 before it), 13 with the float32 encoder: borderline questions that any
+# change of the vectors' last digits moves (docs/knowledge.md, "The encoder").
 GOOD_REFUSED_CEILING = {
     "demo_faq_tuning.jsonl": 0.04,
-    "demo_faq_held_out.jsonl": 0.05,
+    "demo_faq_held_out.jsonl": 0.04,
     "bank_questions.jsonl": 0.17,
 }
 
@@ -61,19 +61,19 @@ GOOD_REFUSED_CEILING = {
 # Outside-shaped bots (tests/data/eval/README.md): one entry per intent with 10 customer
 # phrasings; floors a little under the figures in README.md, tuning and held-out parts alike.
 OUTSIDE_FLOORS = {
-    "banking_tuning.jsonl": {"top1": 0.73, "top3": 0.90, "off_topic_caught": 0.80},
-    "banking_held_out.jsonl": {"top1": 0.82, "top3": 0.93, "off_topic_caught": 0.80},
+    "banking_tuning.jsonl": {"top1": 0.73, "top3": 0.90, "off_topic_caught": 0.85},
+    "banking_held_out.jsonl": {"top1": 0.82, "top3": 0.93, "off_topic_caught": 0.85},
     "assistant_tuning.jsonl": {"top1": 0.87, "top3": 0.93, "off_topic_caught": 0.85},
-    # 70% of its 20 off-topic questions (50% before the spread floor): general-knowledge
-    # questions sit close to the assistant's own intents (fun facts, definitions); the target
-    # is 85%.
+    # 70% of its 20 off-topic questions (50% before the spread floor, 65% with the int8
+    # encoder before the distance ceiling): general-knowledge questions sit close to the
+    # assistant's own intents (fun facts, definitions); the target is 85%.
     "assistant_held_out.jsonl": {"top1": 0.91, "top3": 0.96, "off_topic_caught": 0.65},
 }
 OUTSIDE_GOOD_REFUSED_CEILING = {
-    "banking_tuning.jsonl": 0.10,
+    "banking_tuning.jsonl": 0.08,
     "banking_held_out.jsonl": 0.06,
     "assistant_tuning.jsonl": 0.06,
-    "assistant_held_out.jsonl": 0.06,
+    "assistant_held_out.jsonl": 0.04,
 }
 
 

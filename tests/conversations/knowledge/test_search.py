@@ -208,3 +208,23 @@ def test_the_spread_floor_is_fitted_per_entry_and_passes_its_own_phrasings(bot):
         # Far under an entry's own phrasings' cosines is under the floor.
         assert hybrid.spread_score(position, 0.0) < floor
     assert passed / sum(len(b) for b in hybrid.blocks) >= 0.95
+
+
+@pytest.mark.django_db
+def test_the_distance_ceiling_is_stored_with_the_router_and_refuses_far_questions(bot):
+    from conversations.knowledge.search import faq_index
+    from conversations.models import FaqRouter
+
+    factories.faq_load(bot=bot, path=EVAL.parent / "eval" / "banking_faq.json")
+    hybrid = faq_index(bot_id=bot.pk).hybrid
+    stored = FaqRouter.objects.get(bot=bot).params
+    ceiling = hybrid.params.distance_ceiling
+    assert ceiling is not None and stored["distance_ceiling"] == ceiling
+    # Every stored phrasing is well inside it; a far-off question is over it and refused.
+    assert max(hybrid.distance(v) for block in hybrid.blocks for v in block) < ceiling
+    embedder = faq_index(bot_id=bot.pk).embedder
+    far = "who won the football world cup in 1966"
+    assert hybrid.distance(embedder.embed([far])[0]) > ceiling
+    assert faq_search(bot_id=bot.pk, question=far).no_good_match
+    close = "my card payment got declined at the shop"
+    assert not faq_search(bot_id=bot.pk, question=close).no_good_match

@@ -68,6 +68,10 @@ from conversations.tools.actions import proposal_card
 
 logger = logging.getLogger(__name__)
 
+# A reply longer than max_output_tokens times this many characters did not come from a model
+# keeping to its limit (no token is this long): it is cut there, and ends interrupted.
+REPLY_CHARS_PER_TOKEN = 16
+
 
 @dataclass(slots=True)
 class _Reply:
@@ -203,6 +207,9 @@ class _Reply:
                         row.ttft_ms = self._ms()
                         self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else row.ttft_ms
                     row.text += event.text
+                    overflow = len(row.text) > self._text_limit()
+                    if overflow:
+                        row.text = row.text[: self._text_limit()]
                     sendable, leaked = self._leak_check(row)
                     for started in self._started(row):
                         yield started
@@ -210,6 +217,8 @@ class _Reply:
                         yield AssistantDelta(seq=row.seq, text=sendable)
                     if leaked:
                         raise ModelFault("prompt_leak", "the reply quoted the system prompt")
+                    if overflow:
+                        raise ModelFault("interrupted", "the reply ran past max_output_tokens")
                     await self.output.checkpoint(
                         row, conversation_id=self.conversation_id, allow_waiting=self.allow_waiting
                     )
@@ -217,7 +226,7 @@ class _Reply:
                     row.usage = event
                 elif isinstance(event, Finish):
                     row.finish_reason = event.reason
-                    row.calls = event.tool_calls if allow_tools else []
+                    row.calls = tool_registry.calls_bounded(event.tool_calls) if allow_tools else []
         except BaseException:
             # Stopped mid-way: what was held back might begin a quote of the prompt.
             row.text = row.text[: row.sent]
@@ -225,6 +234,9 @@ class _Reply:
         if row.sent < len(row.text):  # the reply is complete and quotes nothing: send the rest
             rest, row.sent = row.text[row.sent :], len(row.text)
             yield AssistantDelta(seq=row.seq, text=rest)
+
+    def _text_limit(self) -> int:
+        return self.history.max_output_tokens * REPLY_CHARS_PER_TOKEN
 
     def _leak_check(self, row: Row) -> tuple[str, bool]:
         """The text that may be sent now, and whether the reply quoted the prompt (it is cut

@@ -156,6 +156,9 @@ def tool_definitions_for(*, bot: Bot) -> list[dict[str, Any]]:
 
 def arguments_validate(*, tool: Tool, arguments_json: str) -> dict[str, Any]:
     """The arguments, parsed and checked once; else InvalidArguments saying what is wrong."""
+    size = len((arguments_json or "").encode())
+    if size > settings.SUPPORTBOT_TOOL_ARGUMENTS_MAX_BYTES:
+        raise InvalidArguments(f"arguments: {size} bytes is too long")
     try:
         arguments = tool.arguments.model_validate_json(arguments_json or "{}")
     except ValidationError as exc:

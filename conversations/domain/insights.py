@@ -219,7 +219,12 @@ def insights_write(*, conversation_ids: list[Any], client: Any = None) -> int:
     if settings.SUPPORTBOT_ENGINE == "offline" and client is None:
         results = {c.pk: insights_offline(c, m) for c, m in batch}
     else:
-        results = insights_openai(batch, client=client)
+        # One request per bot: the model is as injectable as any, and whatever it was sent
+        # may come back in any conversation's summary, which that bot's agents read.
+        results = {}
+        for bot_id in dict.fromkeys(c.bot_id for c in conversations):
+            same_bot = [(c, m) for c, m in batch if c.bot_id == bot_id]
+            results.update(insights_openai(same_bot, client=client))
     for conversation in conversations:
         found = results[conversation.pk]
         Conversation.objects.filter(pk=conversation.pk).update(

@@ -40,6 +40,7 @@ from conversations.domain.events import (
     ToolStarted,
 )
 from conversations.domain.messages import message_text_check
+from conversations.domain.text import text_storable
 from conversations.engine import cache as reply_cache
 from conversations.engine.backends import (
     Backend,
@@ -206,7 +207,7 @@ class _Reply:
                     if row.ttft_ms is None:
                         row.ttft_ms = self._ms()
                         self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else row.ttft_ms
-                    row.text += event.text
+                    row.text += text_storable(event.text)
                     overflow = len(row.text) > self._text_limit()
                     if overflow:
                         row.text = row.text[: self._text_limit()]

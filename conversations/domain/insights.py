@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from conversations.domain.text import text_storable
 from conversations.models import Conversation, ConversationStatus, Message, MessageRole
 
 logger = logging.getLogger(__name__)
@@ -193,8 +194,9 @@ def _parse(
         topic = OTHER_TOPIC
     resolved = item.get("resolved") is True and not _human_involved(conversation, messages)
     return Insights(
-        title=title.strip()[:200],
-        summary=summary.strip()[:2000],
+        # What the model wrote, storable (it may send NUL or lone surrogates).
+        title=text_storable(title.strip()[:200]),
+        summary=text_storable(summary.strip()[:2000]),
         topic=topic[:60],
         sentiment=sentiment,
         resolved_by_bot=resolved,

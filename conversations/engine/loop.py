@@ -16,6 +16,7 @@ cached answer's replay is cache.py's.
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -228,6 +229,11 @@ class _Reply:
                 elif isinstance(event, Finish):
                     row.finish_reason = event.reason
                     row.calls = tool_registry.calls_bounded(event.tool_calls) if allow_tools else []
+                    if self._calls_leak(row.calls):
+                        # tool.started shows the client each call's arguments, and they are
+                        # stored: a quote there is a quote too. None of the calls runs.
+                        row.calls = []
+                        raise ModelFault("prompt_leak", "a tool call quoted the system prompt")
         except BaseException:
             # Stopped mid-way: what was held back might begin a quote of the prompt.
             row.text = row.text[: row.sent]
@@ -235,6 +241,17 @@ class _Reply:
         if row.sent < len(row.text):  # the reply is complete and quotes nothing: send the rest
             rest, row.sent = row.text[row.sent :], len(row.text)
             yield AssistantDelta(seq=row.seq, text=rest)
+
+    def _calls_leak(self, calls: list[Any]) -> bool:
+        """Whether any call's name or arguments quote the system prompt."""
+        guard = self.guard
+        if guard is None or not guard.sentences:
+            return False
+        for call in calls:
+            shown = json.dumps(call_arguments(call.arguments), ensure_ascii=False)
+            if guard.watch().feed(f"{call.name} {shown}")[0] is not None:
+                return True
+        return False
 
     def _text_limit(self) -> int:
         return self.history.max_output_tokens * REPLY_CHARS_PER_TOKEN

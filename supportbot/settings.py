@@ -212,6 +212,14 @@ SUPPORTBOT_TOOL_TRACE = env_str("SUPPORTBOT_TOOL_TRACE")
 SUPPORTBOT_TOOL_RESULT_MAX_BYTES = env_int(
     "SUPPORTBOT_TOOL_RESULT_MAX_BYTES", 8192, minimum=512, maximum=1_000_000
 )
+# Tools: a model round with more calls keeps the first this many; a call's arguments longer
+# than this many bytes are not parsed (the run is invalid). A hostile model sends anything.
+SUPPORTBOT_MAX_TOOL_CALLS_PER_ROUND = env_int(
+    "SUPPORTBOT_MAX_TOOL_CALLS_PER_ROUND", 32, minimum=1, maximum=512
+)
+SUPPORTBOT_TOOL_ARGUMENTS_MAX_BYTES = env_int(
+    "SUPPORTBOT_TOOL_ARGUMENTS_MAX_BYTES", 16384, minimum=512, maximum=1_000_000
+)
 # Failed order proofs (number + email/zip) allowed per conversation within the window.
 SUPPORTBOT_ORDER_PROOF_MAX_FAILURES = env_int("SUPPORTBOT_ORDER_PROOF_MAX_FAILURES", 5, minimum=1)
 SUPPORTBOT_ORDER_PROOF_WINDOW = env_int("SUPPORTBOT_ORDER_PROOF_WINDOW", 900, minimum=1)

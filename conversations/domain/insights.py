@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from conversations.domain.text import text_storable
 from conversations.models import Conversation, ConversationStatus, Message, MessageRole
 
 logger = logging.getLogger(__name__)
@@ -193,8 +194,9 @@ def _parse(
         topic = OTHER_TOPIC
     resolved = item.get("resolved") is True and not _human_involved(conversation, messages)
     return Insights(
-        title=title.strip()[:200],
-        summary=summary.strip()[:2000],
+        # What the model wrote, storable (it may send NUL or lone surrogates).
+        title=text_storable(title.strip()[:200]),
+        summary=text_storable(summary.strip()[:2000]),
         topic=topic[:60],
         sentiment=sentiment,
         resolved_by_bot=resolved,
@@ -219,7 +221,12 @@ def insights_write(*, conversation_ids: list[Any], client: Any = None) -> int:
     if settings.SUPPORTBOT_ENGINE == "offline" and client is None:
         results = {c.pk: insights_offline(c, m) for c, m in batch}
     else:
-        results = insights_openai(batch, client=client)
+        # One request per bot: the model is as injectable as any, and whatever it was sent
+        # may come back in any conversation's summary, which that bot's agents read.
+        results = {}
+        for bot_id in dict.fromkeys(c.bot_id for c in conversations):
+            same_bot = [(c, m) for c, m in batch if c.bot_id == bot_id]
+            results.update(insights_openai(same_bot, client=client))
     for conversation in conversations:
         found = results[conversation.pk]
         Conversation.objects.filter(pk=conversation.pk).update(

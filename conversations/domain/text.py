@@ -4,9 +4,11 @@ Checked at every entrance (API, websocket, widget, imports) so that both databas
 same input and bad input gets a clear error instead of a DataError half-way through a write.
 """
 
+import re
 from typing import Any
 
 MAX_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def text_problem(value: Any, *, depth: int = 0) -> str | None:
@@ -29,3 +31,11 @@ def text_problem(value: Any, *, depth: int = 0) -> str | None:
             if problem := text_problem(item, depth=depth + 1):
                 return problem
     return None
+
+
+def text_storable(text: str) -> str:
+    """Text from a source that cannot be refused (the model's stream) made storable: NUL
+    dropped, lone surrogates replaced by U+FFFD."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return _SURROGATE.sub("\ufffd", text)

@@ -16,6 +16,7 @@ cached answer's replay is cache.py's.
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -40,6 +41,7 @@ from conversations.domain.events import (
     ToolStarted,
 )
 from conversations.domain.messages import message_text_check
+from conversations.domain.text import text_storable
 from conversations.engine import cache as reply_cache
 from conversations.engine.backends import (
     Backend,
@@ -67,6 +69,10 @@ from conversations.tools import ToolOutcome, call_arguments
 from conversations.tools.actions import proposal_card
 
 logger = logging.getLogger(__name__)
+
+# A reply longer than max_output_tokens times this many characters did not come from a model
+# keeping to its limit (no token is this long): it is cut there, and ends interrupted.
+REPLY_CHARS_PER_TOKEN = 16
 
 
 @dataclass(slots=True)
@@ -202,7 +208,10 @@ class _Reply:
                     if row.ttft_ms is None:
                         row.ttft_ms = self._ms()
                         self.ttft_ms = self.ttft_ms if self.ttft_ms is not None else row.ttft_ms
-                    row.text += event.text
+                    row.text += text_storable(event.text)
+                    overflow = len(row.text) > self._text_limit()
+                    if overflow:
+                        row.text = row.text[: self._text_limit()]
                     sendable, leaked = self._leak_check(row)
                     for started in self._started(row):
                         yield started
@@ -210,6 +219,8 @@ class _Reply:
                         yield AssistantDelta(seq=row.seq, text=sendable)
                     if leaked:
                         raise ModelFault("prompt_leak", "the reply quoted the system prompt")
+                    if overflow:
+                        raise ModelFault("interrupted", "the reply ran past max_output_tokens")
                     self.output.checkpoint(
                         row, conversation_id=self.conversation_id, allow_waiting=self.allow_waiting
                     )
@@ -217,7 +228,12 @@ class _Reply:
                     row.usage = event
                 elif isinstance(event, Finish):
                     row.finish_reason = event.reason
-                    row.calls = event.tool_calls if allow_tools else []
+                    row.calls = tool_registry.calls_bounded(event.tool_calls) if allow_tools else []
+                    if self._calls_leak(row.calls):
+                        # tool.started shows the client each call's arguments, and they are
+                        # stored: a quote there is a quote too. None of the calls runs.
+                        row.calls = []
+                        raise ModelFault("prompt_leak", "a tool call quoted the system prompt")
         except BaseException:
             # Stopped mid-way: what was held back might begin a quote of the prompt.
             row.text = row.text[: row.sent]
@@ -225,6 +241,20 @@ class _Reply:
         if row.sent < len(row.text):  # the reply is complete and quotes nothing: send the rest
             rest, row.sent = row.text[row.sent :], len(row.text)
             yield AssistantDelta(seq=row.seq, text=rest)
+
+    def _calls_leak(self, calls: list[Any]) -> bool:
+        """Whether any call's name or arguments quote the system prompt."""
+        guard = self.guard
+        if guard is None or not guard.sentences:
+            return False
+        for call in calls:
+            shown = json.dumps(call_arguments(call.arguments), ensure_ascii=False)
+            if guard.watch().feed(f"{call.name} {shown}")[0] is not None:
+                return True
+        return False
+
+    def _text_limit(self) -> int:
+        return self.history.max_output_tokens * REPLY_CHARS_PER_TOKEN
 
     def _leak_check(self, row: Row) -> tuple[str, bool]:
         """The text that may be sent now, and whether the reply quoted the prompt (it is cut

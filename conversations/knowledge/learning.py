@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from conversations.background import task_off_request
+from conversations.domain.text import text_storable
 from conversations.knowledge.text import terms
 from conversations.models import Conversation, FaqEntry, Message, MessageRole
 
@@ -165,15 +166,17 @@ def faq_draft_openai(messages: list[Message], *, client: Any = None) -> FaqDraft
     question, answer = item.get("question"), item.get("answer")
     if not isinstance(question, str) or not isinstance(answer, str):
         return faq_draft_extractive(messages)
+    # What the model wrote, storable (it may send NUL or lone surrogates).
+    question, answer = text_storable(question), text_storable(answer)
     if not question.strip() or not answer.strip():
         return faq_draft_extractive(messages)
     phrasings = item.get("phrasings") if isinstance(item.get("phrasings"), list) else []
     return FaqDraft(
         question=_scrubbed(question)[:300],
         answer=_without(answer, _customer_details(messages))[:ANSWER_CHARS],
-        phrasings=[_scrubbed(p)[:300] for p in phrasings if isinstance(p, str) and p.strip()][
-            :MAX_PHRASINGS
-        ],
+        phrasings=[
+            _scrubbed(text_storable(p))[:300] for p in phrasings if isinstance(p, str) and p.strip()
+        ][:MAX_PHRASINGS],
     )
 
 

@@ -18,13 +18,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from conversations.models import Bot
-from conversations.tools.calls import ToolCall, ToolOutcome, call_arguments
+from conversations.tools.calls import ToolCall, ToolOutcome, call_arguments, calls_bounded
 from conversations.tools.registry import tool_definitions_for, tool_get
 
 __all__ = [
     "ToolCall",
     "ToolOutcome",
     "call_arguments",
+    "calls_bounded",
     "tool_calls_execute",
     "tool_definitions",
     "tool_label",

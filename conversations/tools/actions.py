@@ -20,6 +20,7 @@ from conversations.domain.events import ActionDecided, ActionProposed
 from conversations.domain.messages import message_append
 from conversations.domain.realtime import event_publish_on_commit
 from conversations.models import (
+    ConversationStatus,
     MessageRole,
     OrderAction,
     OrderActionStatus,
@@ -100,7 +101,9 @@ def order_action_decide(*, conversation_id: Any, action_id: Any, decision: str) 
     if decision not in DECISIONS:
         raise DomainError("invalid_decision", 'The decision must be "confirm" or "decline".')
     try:
-        action = OrderAction.objects.get(pk=action_id, conversation_id=conversation_id)
+        action = OrderAction.objects.select_related("conversation").get(
+            pk=action_id, conversation_id=conversation_id
+        )
     except (OrderAction.DoesNotExist, ValueError, ValidationError):
         raise DomainError("action_not_found", "That confirmation is not known here.") from None
     if action.status != OrderActionStatus.PROPOSED:
@@ -111,7 +114,9 @@ def order_action_decide(*, conversation_id: Any, action_id: Any, decision: str) 
         "confirm": OrderActionStatus.CONFIRMED,
         "decline": OrderActionStatus.DECLINED,
     }[decision]
-    if expired:
+    if expired or action.conversation.status == ConversationStatus.CLOSED:
+        # A closed conversation acts no more: whoever closed it may have done so because of
+        # this card.
         new_status = OrderActionStatus.EXPIRED
     # The one-time step: of parallel answers (double clicks, replays, two tabs) one wins.
     claimed = OrderAction.objects.filter(pk=action.pk, status=OrderActionStatus.PROPOSED).update(

@@ -17,6 +17,7 @@ import openai
 from django.conf import settings
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
+from conversations.domain.text import text_problem, text_storable
 from conversations.models import Bot
 
 
@@ -156,13 +157,19 @@ def tool_definitions_for(*, bot: Bot) -> list[dict[str, Any]]:
 
 def arguments_validate(*, tool: Tool, arguments_json: str) -> dict[str, Any]:
     """The arguments, parsed and checked once; else InvalidArguments saying what is wrong."""
+    size = len((arguments_json or "").encode())
+    if size > settings.SUPPORTBOT_TOOL_ARGUMENTS_MAX_BYTES:
+        raise InvalidArguments(f"arguments: {size} bytes is too long")
     try:
         arguments = tool.arguments.model_validate_json(arguments_json or "{}")
     except ValidationError as exc:
         error = exc.errors()[0]
         where = "/".join(str(p) for p in error["loc"]) or "arguments"
-        raise InvalidArguments(f"{where}: {error['msg']}"[:300]) from None
-    return arguments.model_dump()
+        raise InvalidArguments(text_storable(f"{where}: {error['msg']}"[:300])) from None
+    dumped = arguments.model_dump()
+    if problem := text_problem(dumped):  # "\u0000" or a lone "\ud800" in a string
+        raise InvalidArguments(f"arguments: {problem}")
+    return dumped
 
 
 def tool_timeout(tool: Tool) -> float:

@@ -20,7 +20,14 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 
-from conversations.models import Bot, Conversation, ReplyDraft, ToolRun, ToolRunStatus
+from conversations.models import (
+    Bot,
+    Conversation,
+    ConversationStatus,
+    ReplyDraft,
+    ToolRun,
+    ToolRunStatus,
+)
 from conversations.tools.calls import call_arguments
 from conversations.tools.claimed_runs import claimed_run
 from conversations.tools.connectors import OrderSourceError
@@ -57,6 +64,11 @@ NOT_FOR_DRAFTS = {
     "message": "A draft may only look things up. Write the draft without this tool.",
 }
 
+NOT_THE_BOTS_TURN = {
+    "error": "tool_not_available",
+    "message": "A person is handling this conversation now. Do not act on it.",
+}
+
 
 def tool_available(*, tool: Tool | None, bot_id: int | None = None, bot: Bot | None = None) -> bool:
     """Whether this bot offers the tool now: a tool left out of the list is refused as well.
@@ -75,17 +87,33 @@ def tool_refusal(
     draft_tools: list[str] | None,
     bot_id: int | None = None,
     bot: Bot | None = None,
+    conversation_status: str = ConversationStatus.BOT,
 ) -> tuple[str, dict[str, Any]] | None:
     """Why this call may not run here (the error, the result the model reads), or None.
 
     `draft_tools` is None for a reply's run, else the tools the draft was offered.
+    `conversation_status` is the conversation's status now: a reply's run does nothing once
+    a person owns it or it is closed, and while it waits for one only looks things up.
     """
     if not tool_available(tool=tool, bot_id=bot_id, bot=bot):
         # The model was never offered it (disabled, or not this bot's).
         return f"{name!r} is not available", NOT_AVAILABLE
     if draft_tools is not None and not (tool.read_only and name in draft_tools):
         return f"{name!r} may not run for a draft", NOT_FOR_DRAFTS
+    if draft_tools is None and not _bot_may_act(tool, conversation_status):
+        # Called while the bot owned it, run after an agent claimed it or someone closed it
+        # (a queued run outlives the reply's owner checks).
+        return f"{name!r} may not run while the conversation is {conversation_status}", dict(
+            NOT_THE_BOTS_TURN
+        )
     return None
+
+
+def _bot_may_act(tool: Tool, status: str) -> bool:
+    if status == ConversationStatus.BOT:
+        return True
+    # After a hand-off the bot may finish its answer with what it can look up.
+    return status == ConversationStatus.WAITING and tool.read_only
 
 
 def _run_owner(message_id: int | None, draft_id: int | None) -> dict[str, int]:
@@ -152,16 +180,16 @@ def tool_run_prepare(
         if draft_id is not None
         else None
     )
-    refused = (
-        tool_refusal(
+    refused = None
+    if tool is not None:
+        conversation = Conversation.objects.select_related("bot").get(pk=conversation_id)
+        refused = tool_refusal(
             tool=tool,
             name=name,
-            bot=Bot.objects.get(conversations=conversation_id),
+            bot=conversation.bot,
             draft_tools=draft_tools,
+            conversation_status=conversation.status,
         )
-        if tool is not None
-        else None
-    )
     if tool is None:
         status, error = ToolRunStatus.INVALID, f"no tool named {name!r}"
     elif refused is not None:
@@ -235,6 +263,7 @@ def tool_run_perform(*, run_id: int, worker: str = IN_PROCESS_WORKER) -> Execute
         name=run.tool,
         bot=run.conversation.bot,
         draft_tools=run.draft.tools if run.draft is not None else None,
+        conversation_status=run.conversation.status,
     )
     if refused is not None:
         # Disabled between the call and its run, never offered, or a draft's write: refused

@@ -11,6 +11,7 @@ from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
 from conversations.domain.messages import message_append
+from conversations.domain.status import conversation_close
 from conversations.edge.apikeys import api_key_create
 from conversations.models import Conversation, Message, MessageRole, Order, OrderAction
 from conversations.tools import ToolCall, tool_calls_execute
@@ -148,6 +149,21 @@ async def test_another_bots_key_cannot_answer_the_card(async_client):
     assert answer.status_code == 404
     assert await refunds(order) == 0
     assert (await OrderAction.objects.aget(pk=action_id)).status == "proposed"
+
+
+async def test_a_card_answered_after_the_conversation_closed_does_nothing(async_client):
+    """A person closed the conversation (perhaps because of that card): it acts no more."""
+    conversation, order, action_id = await a_proposal()
+    key, secret = await sync_to_async(api_key_create)(bot=conversation.bot, name="t", scopes="chat")
+    await Conversation.objects.filter(pk=conversation.pk).aupdate(api_key=key)
+    await sync_to_async(conversation_close)(conversation_id=conversation.pk, closed_by="agent")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    path = f"/api/v1/conversations/{conversation.pk}/actions/{action_id}"
+    answer = await apost(async_client, path, {"decision": "confirm"}, auth)
+    assert answer.status_code == 200
+    assert answer.json()["action"]["status"] == "expired"
+    assert await refunds(order) == 0
+    assert (await Order.objects.aget(pk=order.pk)).status == "pending"
 
 
 async def frames_settled(socket, quiet=1.0):

@@ -29,7 +29,7 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:2])
 
 
-def setup(root: Path, tmp: Path, model_url: str) -> None:
+def setup(root: Path, tmp: Path, model_url: str, *, redis: bool) -> None:
     sys.path.insert(0, str(root))
     os.chdir(root)
     os.environ.update(
@@ -47,7 +47,13 @@ def setup(root: Path, tmp: Path, model_url: str) -> None:
         SQLITE_PATH=str(tmp / "bench.sqlite3"),
         LOG_LEVEL="ERROR",
     )
-    os.environ.pop("REDIS_URL", None)
+    if redis and os.environ.get("REDIS_URL"):
+        # The production shape's layer and cache, under names of this run's own.
+        os.environ["CHANNEL_LAYER_PREFIX"] = f"bench{os.getpid()}"
+        os.environ.setdefault("DB_POOL_MAX_SIZE", "24")
+        os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
+    else:
+        os.environ.pop("REDIS_URL", None)
     import django
 
     django.setup()
@@ -55,6 +61,10 @@ def setup(root: Path, tmp: Path, model_url: str) -> None:
 
     call_command("migrate", "--noinput", verbosity=0)
     call_command("seed_demo", "--conversations", "0", verbosity=0)
+    if redis:
+        from django.core.cache import cache
+
+        cache.clear()  # reply-cache markers of an earlier run would answer this run's questions
 
 
 def conversations_open(count: int) -> list:
@@ -105,6 +115,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=60.0)
     parser.add_argument("--first-token-delay", type=float, default=0.2)
     parser.add_argument("--queries", action="store_true", help="also count one reply's queries")
+    parser.add_argument(
+        "--redis",
+        action="store_true",
+        help="keep REDIS_URL: the Redis layer and cache (DB_POOL_MAX_SIZE default 24)",
+    )
     args = parser.parse_args()
     model = subprocess.Popen(
         [
@@ -118,7 +133,7 @@ def main() -> None:
     try:
         url = model.stdout.readline().strip()
         with tempfile.TemporaryDirectory() as tmp:
-            setup(Path(args.root), Path(tmp), url)
+            setup(Path(args.root), Path(tmp), url, redis=args.redis)
             ids = conversations_open(args.conversations)
             queries: list[str] = []
             if args.queries:

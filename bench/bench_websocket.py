@@ -578,7 +578,6 @@ def main() -> None:
                 OPENAI_API_KEY="bench",
                 OPENAI_MAX_RETRIES="0",
                 OPENAI_TIMEOUT="120",
-                DB_POOL_MAX_SIZE=os.environ.get("DB_POOL_MAX_SIZE", "24"),
                 LOG_LEVEL="ERROR",
                 SUPPORTBOT_RATE_PER_IP_PER_MINUTE="10000000",  # every client is 127.0.0.1
             ) as live,

@@ -10,6 +10,10 @@ starting a task per member. Messages, capacity, expiry and ChannelFull behave as
 Both layers here hand a group message straight to a socket of this process that registered a
 direct receiver (`direct_receiver_add`): no copy, no queue, no task switch and no dispatch per
 frame. What the receiver declines goes on the channel's queue as before.
+
+A group message marked `REMOTE_IF_WATCHED` (a reply's deltas: the done frame carries the whole
+text) is published to Redis only while another process has a member in the group; see
+LocalFirstRedisLayer.
 """
 
 import asyncio
@@ -29,6 +33,12 @@ from channels_redis.pubsub import (
 from channels_redis.utils import _wrap_close
 
 SWEEP_SECONDS = 1.0
+# Groups whose other-process watchers the Redis layer remembers, at most (a dict entry each).
+MAX_GROUPS_REMEMBERED = 100_000
+# A message key: publish this group message for other processes only while one of them watches
+# the group. Nothing is lost to a socket that joins meanwhile beyond what a late joiner already
+# misses: it replays the reply's last checkpoint, and the done frame carries the whole text.
+REMOTE_IF_WATCHED = "remote_if_watched"
 
 # Channel name -> a callable taking a group message for that channel now, in this process. It
 # returns whether it took the message; it must not change it (every member gets the same dict).
@@ -99,6 +109,13 @@ class LocalFirstRedisLayer(RedisPubSubChannelLayer):
     puts the message straight on the queues of this process's members, and publishes for the
     other processes; this process drops its own publications when Redis echoes them back.
     Concurrent publications share one round trip (a pipeline) instead of queueing for the lock.
+
+    Most groups have members in one process only (a reply runs where its customer's socket is),
+    so a reply's deltas (`REMOTE_IF_WATCHED`) are published only to groups another process
+    watches: each PUBLISH of any other message returns how many processes listen, and a process
+    whose first member joins a group says so on a control channel that every process hears, so
+    a process that believed itself alone learns at once. Without that, every delta frame cost a
+    serialize, a PUBLISH and the read of its own echo: a fifth of the product's CPU per reply.
     """
 
     def _get_layer(self):
@@ -109,6 +126,11 @@ class LocalFirstRedisLayer(RedisPubSubChannelLayer):
             self._layers[loop] = layer
             _wrap_close(self, loop)
         return layer
+
+    async def group_send(self, group, message):
+        # Channels_redis reaches the loop's layer through __getattr__, a partial and a proxy
+        # coroutine on every call; a reply sends a frame every 40 ms.
+        await self._get_layer().group_send(group, message)
 
     def deserialize(self, message):
         if isinstance(message, _Local):
@@ -121,10 +143,27 @@ class _LocalFirstLoopLayer(RedisPubSubLoopLayer):
         super().__init__(*args, **kwargs)
         self.origin = os.urandom(8)
         self._shards = [_Shard(shard.host, self) for shard in self._shards]
+        self.watch_channel = f"{self.prefix}__watch__"
+        # Group channel -> whether another process had a member at the last look. Unknown
+        # groups are published to; a notice from a joining process sets True.
+        self._remote: dict[str, bool] = {}
+        # Group channel -> notices heard: a PUBLISH's count older than a notice is stale.
+        self._notices: dict[str, int] = {}
 
-    async def _publish(self, name: str, message: dict) -> None:
+    async def _publish(self, name: str, message: dict) -> int:
         data = self.origin + self.channel_layer.serialize(message)
-        await self._get_shard(name).publish_pipelined(name, data)
+        return await self._get_shard(name).publish_pipelined(name, data)
+
+    async def _watching_start(self) -> None:
+        """Hear other processes' notices before trusting that nobody else watches a group."""
+        shard = self._get_shard(self.watch_channel)
+        if self.watch_channel not in shard._subscribed_to:
+            await shard.subscribe(self.watch_channel)
+
+    def watch_notice(self, group_channel: str) -> None:
+        """Another process has a member in `group_channel` now."""
+        self._remote[group_channel] = True
+        self._notices[group_channel] = self._notices.get(group_channel, 0) + 1
 
     async def send(self, channel, message):
         queue = self.channels.get(channel)
@@ -132,6 +171,15 @@ class _LocalFirstLoopLayer(RedisPubSubLoopLayer):
             queue.put_nowait(_Local(dict(message)))
             return
         await self._publish(channel, message)
+
+    async def group_add(self, group, channel):
+        await self._watching_start()
+        group_channel = self._get_group_channel_name(group)
+        first = not self.groups.get(group_channel)
+        await super().group_add(group, channel)
+        if first:  # subscribed: tell the processes publishing to this group
+            shard = self._get_shard(self.watch_channel)
+            await shard.publish_pipelined(self.watch_channel, self.origin + group_channel.encode())
 
     async def group_send(self, group, message):
         group_channel = self._get_group_channel_name(group)
@@ -141,7 +189,20 @@ class _LocalFirstLoopLayer(RedisPubSubLoopLayer):
             queue = self.channels.get(name)
             if queue is not None:
                 queue.put_nowait(_Local(dict(message)))
-        await self._publish(group_channel, message)
+        if message.get(REMOTE_IF_WATCHED) and self._remote.get(group_channel) is False:
+            return
+        await self._watching_start()
+        notices = self._notices.get(group_channel, 0)
+        listeners = await self._publish(group_channel, message)
+        if self._notices.get(group_channel, 0) == notices:
+            # Our own subscription (a member here) hears it too; a process's subscribe is
+            # sent before its notice, so one that joined meanwhile is counted or notified.
+            shard = self._get_shard(group_channel)
+            own = 1 if group_channel in shard._subscribed_to else 0
+            self._remote[group_channel] = listeners > own
+            if len(self._remote) > MAX_GROUPS_REMEMBERED:
+                self._remote.clear()  # forgotten groups are published to until looked at again
+                self._notices.clear()
 
 
 class _Shard(RedisSingleShardConnection):
@@ -150,13 +211,13 @@ class _Shard(RedisSingleShardConnection):
         self._pending: list[tuple[str, bytes, asyncio.Future]] = []
         self._sending: asyncio.Task | None = None
 
-    async def publish_pipelined(self, channel: str, data: bytes) -> None:
-        """PUBLISH, sharing a pipeline with whatever else is waiting to go out."""
+    async def publish_pipelined(self, channel: str, data: bytes) -> int:
+        """PUBLISH, sharing a pipeline with whatever else is waiting to go out: the receivers."""
         done = asyncio.get_running_loop().create_future()
         self._pending.append((channel, data, done))
         if self._sending is None or self._sending.done():
             self._sending = asyncio.ensure_future(self._send_pending())
-        await done
+        return await done
 
     async def _send_pending(self) -> None:
         while self._pending:
@@ -167,15 +228,15 @@ class _Shard(RedisSingleShardConnection):
                     async with self._redis.pipeline(transaction=False) as pipe:
                         for channel, data, _ in batch:
                             pipe.publish(channel, data)
-                        await pipe.execute()
+                        receivers = await pipe.execute()
             except Exception as error:
                 for _, _, done in batch:
                     if not done.done():
                         done.set_exception(error)
                 continue
-            for _, _, done in batch:
+            for (_, _, done), count in zip(batch, receivers, strict=True):
                 if not done.done():
-                    done.set_result(None)
+                    done.set_result(count)
 
     def _receive_message(self, message):
         if message is None:
@@ -184,5 +245,11 @@ class _Shard(RedisSingleShardConnection):
         if isinstance(data, bytes):
             if data[:8] == self.channel_layer.origin:
                 return  # ours, already delivered in this process
+            name = message["channel"]
+            if (name.decode() if isinstance(name, bytes) else name) == (
+                self.channel_layer.watch_channel
+            ):
+                self.channel_layer.watch_notice(data[8:].decode())
+                return
             message = {**message, "data": data[8:]}
         super()._receive_message(message)

@@ -76,13 +76,23 @@ TEMPLATES = [
 ]
 
 # --- Database: SQLite by default, anything dj-database-url understands through DATABASE_URL.
+# Threads for the ORM calls async code makes on PostgreSQL
+# (conversations.database.database_call): 8 measured as cheap as 16 or 32 in the product and
+# cheaper in PostgreSQL, which pays for each connection kept (docs/performance.md).
+DB_THREADS = env_int("DB_THREADS", 8, minimum=1)
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     # DB_POOL_MAX_SIZE > 0: a psycopg connection pool per process (PostgreSQL only) instead of
     # a connection per thread. Under ASGI every sync call may run on a thread of its own, so
     # persistent connections pile up and short-lived ones cost a connect (a PostgreSQL backend
     # process) per call; the pool hands back an open one. Pooling replaces DB_CONN_MAX_AGE.
-    DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 0, minimum=0)
+    # On by default (measured, docs/performance.md): the DB_THREADS threads, the one
+    # thread-sensitive thread and the event loop's async ORM reads. 0 turns it off.
+    DB_POOL_MAX_SIZE = env_int(
+        "DB_POOL_MAX_SIZE",
+        DB_THREADS + 2 if urlparse(DATABASE_URL).scheme.startswith("postgres") else 0,
+        minimum=0,
+    )
     DATABASES = {
         "default": dj_database_url.parse(
             DATABASE_URL,
@@ -156,9 +166,6 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "supportbot.layers.FastInMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Threads for the ORM calls async code makes on PostgreSQL
-# (conversations.database.database_call).
-DB_THREADS = env_int("DB_THREADS", 16, minimum=1)
 
 # --- Celery: a broker on Redis, or every task run in-process on the embedded default.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import connection
 
+from conversations.domain.rows import statement_cursor
 from conversations.models import Conversation, WebhookEndpoint
 
 
@@ -38,7 +39,7 @@ def _returning() -> str:
 
 
 def _row(sql: str, params: list[Any]) -> Locked | None:
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from conversations.agents.access import agent_avatar_url, agent_name
 from conversations.domain.conversation_lock import conversation_seq_take
 from conversations.domain.errors import DomainError
-from conversations.domain.rows import columns, row_insert, table
+from conversations.domain.rows import columns, row_insert, statement_cursor, table
 from conversations.domain.webhooks import webhook_emit
 from conversations.models import Conversation, Message, MessageRole, MessageState, WebhookEvent
 
@@ -75,7 +75,7 @@ def message_for_client_id(
     """
     # Hand-written (domain/rows.py): every customer message asks, and almost never finds one.
     found = columns(Message, "m")
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             f"SELECT {found.sql} FROM {table(Message)} m "
             "WHERE m.conversation_id = %s AND m.client_id = %s",

@@ -21,7 +21,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from conversations.domain.events import Event
+from conversations.domain.events import AssistantDelta, Event
+from supportbot.layers import REMOTE_IF_WATCHED
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +49,16 @@ def event_frame(payload: dict[str, Any]) -> str:
 
 
 def event_message(event: Event) -> dict[str, Any]:
-    """The channel-layer message for an event: the event and its frame, serialized once."""
+    """The channel-layer message for an event: the event and its frame, serialized once.
+
+    A reply's deltas go to other processes only while one of them watches the conversation
+    (supportbot.layers.REMOTE_IF_WATCHED): the done frame carries the whole text.
+    """
     payload = event.to_dict()
-    return {"type": "chat.event", "event": payload, "frame": event_frame(payload)}
+    message = {"type": "chat.event", "event": payload, "frame": event_frame(payload)}
+    if payload["type"] == AssistantDelta.type:
+        message[REMOTE_IF_WATCHED] = True
+    return message
 
 
 def layer_listener_add(listener: Any) -> None:

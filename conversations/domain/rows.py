@@ -5,6 +5,11 @@ statements (docs/performance.md). Here a statement's SQL is built once per proce
 model's own fields, and values cross with Django's own converters (`from_db`, `pre_save`,
 `get_db_prep_save`), so a field added to a model comes along without touching the callers.
 Signals are not sent: use these only for models without save receivers.
+
+On PostgreSQL with kept connections (DB_POOL_MAX_SIZE or DB_CONN_MAX_AGE), `statement_cursor()`
+runs them as server-side prepared statements: each connection parses and plans a statement once,
+then sends only its values (Django binds values into the SQL text on the client by default, so
+PostgreSQL parsed and planned every statement of every message again).
 """
 
 import functools
@@ -13,6 +18,9 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
+
+# psycopg prepares a statement by itself after this many runs on a connection: never, here.
+NEVER_BY_COUNT = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +42,51 @@ class Columns:
                 value = convert(value, expression, db)
             values[position] = value
         return self.model.from_db(db.alias, self.attnames, values)
+
+
+def statement_cursor():
+    """A cursor for this module's statements: prepared on a kept PostgreSQL connection.
+
+    A cursor like `connection.cursor()` otherwise (SQLite; a connection closed after each call,
+    where preparing would cost a round trip more than it saves). Django's wrapper stays around
+    it, so query logging and counting see these statements as before.
+    """
+    db = _db()
+    if db.vendor != "postgresql" or not _connections_kept(db):
+        return db.cursor()
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        if db.connection.prepare_threshold is None:
+            # Django turns psycopg's preparing off (None); our cursors ask for it on each
+            # statement, the others (client-side binding) never prepare, whatever the threshold.
+            db.connection.prepare_threshold = NEVER_BY_COUNT
+        cursor = _prepared_cursor_class()(db.connection)
+        # As Django's create_cursor: timestamps in the connection's time zone.
+        from django.db.backends.postgresql.base import TIMESTAMPTZ_OID
+        from django.db.backends.postgresql.psycopg_any import register_tzloader
+        from psycopg.pq import Format
+
+        loader = db.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+        if db.timezone != loader.timezone:
+            register_tzloader(db.timezone, cursor)
+        return db._prepare_cursor(cursor)
+
+
+def _connections_kept(db) -> bool:
+    return bool(db.settings_dict["OPTIONS"].get("pool")) or db.settings_dict["CONN_MAX_AGE"] != 0
+
+
+@functools.cache
+def _prepared_cursor_class() -> type:
+    """Django's server-side-binding cursor, every statement prepared (cached per connection)."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparedCursor(ServerBindingCursor):
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    return PreparedCursor
 
 
 def _db():
@@ -84,7 +137,7 @@ def row_insert(instance: Model) -> None:
         instance.save(force_insert=True)
         return
     values = [f.get_db_prep_save(f.pre_save(instance, True), db) for f in fields]
-    with db.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, values)
         pk = cursor.fetchone()[0]
     instance.pk = model._meta.pk.to_python(pk)
@@ -113,7 +166,7 @@ def row_update(model: type[Model], pk: Any, **values: Any) -> int:
     sql, fields = _update(model, tuple(values), db.vendor)
     params = [field.get_db_prep_save(values[field.name], db) for field in fields]
     params.append(model._meta.pk.get_db_prep_value(pk, db))
-    with db.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 

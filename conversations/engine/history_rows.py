@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from conversations.domain.rows import columns as _columns
+from conversations.domain.rows import statement_cursor
 from conversations.domain.rows import table as _table
 from conversations.engine.tokens import ORDER_ACTION_EVENT
 from conversations.models import (
@@ -64,7 +65,7 @@ def _conversation_sql(vendor: str) -> str:
 def history_conversation_row(conversation_id: Any) -> Conversation | None:
     """The conversation, its bot, customer and summary (or None) cached on it, and
     `has_attachments`: one query."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             _conversation_sql(connection.vendor),
             [Conversation._meta.pk.get_db_prep_value(conversation_id, connection)],
@@ -102,7 +103,7 @@ def _messages_sql(vendor: str) -> str:
 def history_message_rows(*, conversation_id: Any, after_seq: int) -> list[Message]:
     """The conversation's messages after `after_seq`, in order, authors cached on them; event
     messages only when they are order-action answers (the model sees those)."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             _messages_sql(connection.vendor),
             [

@@ -25,7 +25,7 @@ from conversations.domain.budget import conversation_usage_add
 from conversations.domain.conversation_lock import conversation_usage_take
 from conversations.domain.messages import message_append, message_insert, webhook_message_created
 from conversations.domain.recovery import lease_expiry, process_id
-from conversations.domain.rows import row_update
+from conversations.domain.rows import row_update, statement_cursor
 from conversations.domain.status import bot_may_write, bot_writable_statuses
 from conversations.engine.backends import Usage
 from conversations.engine.cancel import Stop
@@ -80,7 +80,7 @@ def checkpoint(*, conversation_id: Any, message_id: int, text: str, allow_waitin
     One statement: the update only matches while the conversation's status lets the bot write.
     """
     statuses = bot_writable_statuses(allow_waiting=allow_waiting)
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             _checkpoint_sql(len(statuses)),
             [

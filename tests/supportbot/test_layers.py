@@ -3,6 +3,7 @@ import asyncio
 import pytest
 
 from supportbot.layers import (
+    REMOTE_IF_WATCHED,
     FastInMemoryChannelLayer,
     direct_receiver_add,
     direct_receiver_remove,
@@ -140,6 +141,71 @@ def test_redis_layer_sends_to_a_channel_in_another_process():
 
         await asyncio.wrap_future(_in_other_loop(worker))
         assert (await asyncio.wait_for(layer.receive(mailbox), 5))["run_id"] == 7
+
+    run(scenario())
+
+
+@requires_redis
+def test_redis_layer_publishes_deltas_once_another_process_joins_the_group():
+    import concurrent.futures
+    import uuid
+
+    layer = _redis_layer(f"t{uuid.uuid4().hex[:8]}")
+    joined, got = concurrent.futures.Future(), concurrent.futures.Future()
+    delta = {"type": "chat.event", "n": 2, REMOTE_IF_WATCHED: True}
+
+    async def remote_member():  # joins after this process found itself alone in the group
+        channel = await layer.new_channel()
+        await layer.group_add("g", channel)
+        joined.set_result(True)
+        got.set_result(await asyncio.wait_for(layer.receive(channel), 5))
+
+    async def scenario():
+        local = await layer.new_channel()
+        await layer.group_add("g", local)
+        await layer.group_send("g", {"type": "chat.event", "n": 1})  # nobody else listens
+        assert (await layer.receive(local))["n"] == 1
+        remote = _in_other_loop(remote_member)
+        await asyncio.wrap_future(joined)
+        await asyncio.sleep(0.3)  # its notice on the control channel reaches this process
+        await layer.group_send("g", delta)
+        assert (await layer.receive(local)) == delta
+        assert (await asyncio.wrap_future(got)) == delta
+        await asyncio.wrap_future(remote)
+
+    run(scenario())
+
+
+@requires_redis
+def test_redis_layer_keeps_deltas_in_process_while_no_other_process_watches():
+    import os
+    import uuid
+
+    import redis.asyncio
+
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    layer = _redis_layer(prefix)
+
+    async def scenario():
+        local = await layer.new_channel()
+        await layer.group_add("g", local)
+        await layer.group_send("g", {"type": "chat.event", "n": 1})  # alone: counted
+        # A bare Redis subscriber that never announces itself: it hears what is published.
+        client = redis.asyncio.Redis.from_url(os.environ["REDIS_URL"])
+        pubsub = client.pubsub()
+        await pubsub.subscribe(f"{prefix}__group__g")
+        await pubsub.get_message(timeout=1)  # the subscription's confirmation
+        await layer.group_send("g", {"type": "chat.event", "n": 2, REMOTE_IF_WATCHED: True})
+        await layer.group_send("g", {"type": "chat.event", "n": 3})
+        heard = []
+        while len(heard) < 1:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
+            assert message is not None
+            heard.append(layer.deserialize(message["data"][8:]))
+        assert heard == [{"type": "chat.event", "n": 3}]  # the delta stayed in this process
+        assert [(await layer.receive(local))["n"] for _ in range(3)] == [1, 2, 3]
+        await pubsub.aclose()
+        await client.aclose()
 
     run(scenario())
 

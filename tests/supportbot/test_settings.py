@@ -99,3 +99,30 @@ def test_production_settings_pass_check_deploy():
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_postgresql_gets_a_pool_for_its_database_threads_by_default():
+    show = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        "print(json.dumps([settings.DB_THREADS, "
+        "settings.DATABASES['default'].get('OPTIONS', {}).get('pool', {}).get('max_size')]))"
+    )
+    env = {
+        "SECRET_KEY": "x" * 50,
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
+        "DB_THREADS": "",
+        "DB_POOL_MAX_SIZE": "",
+    }
+
+    def pool(**extra: str) -> list:
+        clean = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DEBUG"}}
+        clean.update({"DJANGO_SETTINGS_MODULE": "supportbot.settings", **env, **extra})
+        done = subprocess.run(
+            [sys.executable, "-c", show], cwd=ROOT, env=clean, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    assert pool() == [8, 10]
+    assert pool(DB_THREADS="4") == [4, 6]
+    assert pool(DB_POOL_MAX_SIZE="0") == [8, None]

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
 from conversations.transports.api import api, api_not_found
 
@@ -8,6 +9,8 @@ admin.site.site_title = "Supportbot"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Where a newcomer types the API's address by hand: the docs page.
+    re_path(r"^api(?:/|/docs)?$", RedirectView.as_view(url="/api/docs/", permanent=False)),
     path("api/", api.urls),
     re_path(r"^api/(?P<path>.*)$", api_not_found),
     path("agents/", include("conversations.transports.agent_urls")),

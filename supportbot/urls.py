@@ -6,6 +6,9 @@ from conversations.transports.api import api, api_not_found
 
 admin.site.site_header = "Supportbot"
 admin.site.site_title = "Supportbot"
+# The app list beside every page left a conversation list half its width on a laptop (its
+# status column scrolled out of sight); the home page and breadcrumbs still lead everywhere.
+admin.site.enable_nav_sidebar = False
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -54,3 +54,16 @@ def test_the_sources_line_speaks_the_widget_s_language(server, browser):
         "Quellen: Warranty coverage \u203a How long the warranty lasts"
     )
     context.close()
+
+
+def test_on_a_phone_the_store_s_header_links_each_stay_on_one_line(server, browser):
+    context = browser.new_context(viewport={"width": 375, "height": 667}, is_mobile=True)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    lines = page.locator("header nav a").evaluate_all(
+        "links => links.map(a => [a.textContent, a.getClientRects().length])"
+    )
+    assert ["Help center", 1] in lines and all(n == 1 for _, n in lines), lines
+    page.get_by_role("link", name="Help center").click()
+    sync_api.expect(page.get_by_role("heading", name="Demo Store help center")).to_be_visible()
+    context.close()

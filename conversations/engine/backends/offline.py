@@ -443,7 +443,8 @@ def _compose(request: ModelRequest, cues: Cues, available: set[str], can_call: b
                 "as soon as they can."
             )
         elif outcome.name in ("cancel_order", "start_return"):
-            paragraphs.append(_proposal_reply(outcome.name, data))
+            asked = _call_arguments(request, outcome.call_id).get("order_number", "")
+            paragraphs.append(_proposal_reply(outcome.name, data, asked=str(asked)))
         else:
             message = data.get("message") or data.get("status")
             paragraphs.append(str(message) if message else "Done.")
@@ -466,9 +467,9 @@ def _action_call(
     return action, {"order_number": number, "item_ids": items}
 
 
-def _proposal_reply(action: str, data: dict[str, Any]) -> str:
+def _proposal_reply(action: str, data: dict[str, Any], *, asked: str = "") -> str:
     """What the customer reads next to the confirm card, or why there is no card."""
-    number = str((data.get("details") or {}).get("order_number") or "")
+    number = str((data.get("details") or {}).get("order_number") or asked)
     if data.get("confirmation_required"):
         if action == "cancel_order":
             return (
@@ -481,9 +482,13 @@ def _proposal_reply(action: str, data: dict[str, Any]) -> str:
         )
     status = data.get("status")
     if data.get("error") == "not_cancellable" and status:
+        instead = "Once it is delivered you can return it."
+        if status == "delivered":
+            instead = "You can return it instead"
+            instead += f': say "return order {number}".' if number else "."
         return (
-            f"This order is {status}, so it can't be cancelled any more. Once it is delivered "
-            "you can return it. Would you like me to connect you with a human agent?"
+            f"This order is {status}, so it can't be cancelled any more. {instead} Would you "
+            "like me to connect you with a human agent?"
         )
     if data.get("error") == "not_returnable" and status:
         return (

@@ -348,8 +348,15 @@ def test_the_customer_is_told_to_answer_the_card_or_why_there_is_none():
     assert '"Cancel the order"' in text and "nothing changes until you do" in text
     assert "The customer now sees" not in text  # the tool's words are for a model
     refused = {"error": "not_cancellable", "status": "delivered", "message": "offer a return"}
-    text, _ = plan_after_rounds(["Cancel #W2611340"], [[("cancel_order", "{}", refused)]])
+    call = ("cancel_order", '{"order_number": "#W2611340"}', refused)
+    text, _ = plan_after_rounds(["Cancel #W2611340"], [[call]])
     assert "This order is delivered, so it can't be cancelled" in text
+    assert 'return it instead: say "return order #W2611340".' in text
+    assert "Once it is delivered" not in text
+    shipped = {**refused, "status": "processed"}
+    call = ("cancel_order", '{"order_number": "#W2611340"}', shipped)
+    text, _ = plan_after_rounds(["Cancel #W2611340"], [[call]])
+    assert "Once it is delivered you can return it." in text
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,35 @@ from conversations.knowledge.articles import (
 from conversations.models import Article, FaqEntry
 
 
+class LinesField(forms.CharField):
+    """A list of short texts, edited one per line (the model keeps a JSON list)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 5, "cols": 60}))
+        super().__init__(required=False, **kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(str(line) for line in value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class FaqEntryForm(forms.ModelForm):
+    alternatives = LinesField(help_text="Other ways customers ask it, one per line.")
+    tags = LinesField(help_text="One per line, e.g. shipping.")
+
+    class Meta:
+        model = FaqEntry
+        fields = ["bot", "question", "answer", "alternatives", "tags", "is_published"]
+
+
 @admin.register(FaqEntry)
 class FaqEntryAdmin(admin.ModelAdmin):
+    form = FaqEntryForm
     list_display = ["question", "bot", "is_published", "drafted_from_link", "updated_at"]
     list_filter = ["is_published", "bot", ("drafted_from", admin.EmptyFieldListFilter)]
     list_select_related = ["bot"]

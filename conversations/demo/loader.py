@@ -101,17 +101,23 @@ def demo_catalogue(*, store_file: Path = DEMO_STORE_FILE) -> list[DemoProduct]:
     return products
 
 
-def demo_orders_suggested(*, store_file: Path = DEMO_STORE_FILE, count: int = 3) -> list[DemoOrder]:
-    """A few real demo orders, each in a different status, with the email that proves them."""
+def demo_orders_suggested(
+    *, store_file: Path = DEMO_STORE_FILE, count: int = 3, statuses: tuple[str, ...] = ()
+) -> list[DemoOrder]:
+    """A few real demo orders, each in a different status (the first of each of `statuses`,
+    in that order, when given), with the email that proves them."""
     data = _store_data(store_file)
     emails = {customer["id"]: customer["email"] for customer in data["customers"]}
     chosen: dict[str, DemoOrder] = {}
     for order in data["orders"]:
-        if order["status"] not in chosen and len(chosen) < count:
+        wanted = order["status"] in statuses if statuses else len(chosen) < count
+        if order["status"] not in chosen and wanted:
             chosen[order["status"]] = DemoOrder(
                 number=order["number"],
                 status=order["status"],
                 email=emails[order["customer"]],
                 items=", ".join(line["name"] for line in order["lines"]),
             )
+    if statuses:
+        return [chosen[status] for status in statuses if status in chosen]
     return list(chosen.values())

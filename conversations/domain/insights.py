@@ -62,6 +62,17 @@ class Insights:
     resolved_by_bot: bool
 
 
+def _summary(*, topic: str, first: str, messages: int, outcome: str) -> str:
+    """One plain sentence an agent reads first, e.g. in the console's "So far"."""
+    if not first:
+        return "The customer wrote nothing."
+    asked = "The customer wrote" if topic == OTHER_TOPIC else f"The customer asked about {topic}"
+    said = first.rstrip(". ")
+    said += "" if said.endswith(("?", "!")) else "."
+    count = "1 customer message" if messages == 1 else f"{messages} customer messages"
+    return f"{asked}: {said} {count}; {outcome}."
+
+
 def _human_involved(conversation: Conversation, messages: list[Message]) -> bool:
     return conversation.handoff_requested_at is not None or any(
         m.role == MessageRole.AGENT for m in messages
@@ -97,12 +108,7 @@ def insights_offline(conversation: Conversation, messages: list[Message]) -> Ins
         if replied
         else "no answer was given"
     )
-    summary = (
-        f"The customer asked about {topic}: {first[:160]!s}. {len(said)} customer "
-        f"message(s); {outcome}."
-        if first
-        else "The customer wrote nothing."
-    )
+    summary = _summary(topic=topic, first=first[:160], messages=len(said), outcome=outcome)
     return Insights(
         title=title,
         summary=summary,

@@ -152,7 +152,8 @@ class Customer(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.email or self.name or f"visitor {self.visitor_id[:8]}"
+        # Twelve characters tell visitors apart at a glance ("seed-0000042" whole).
+        return self.email or self.name or f"visitor {self.visitor_id[:12]}"
 
     @property
     def is_verified(self) -> bool:

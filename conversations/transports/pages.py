@@ -29,6 +29,8 @@ def demo_store(request: HttpRequest) -> HttpResponse:
             "bot": bot,
             "products": demo_catalogue(),
             "orders": demo_orders_suggested(),
+            # One to cancel, one to return: the assistant proposes, a card asks the customer.
+            "action_orders": demo_orders_suggested(statuses=("pending", "delivered")),
             "lang": page_language(request, "lang", default="en"),
         },
     )

@@ -36,7 +36,7 @@
       unavailable: "The chat is unavailable right now.", notHere: "This chat is not available on this site.",
       wrong: "Something went wrong.", imageType: "Attach a JPEG, PNG, WebP or GIF image.",
       imageSize: "That image is too large (at most {mb} MB).", uploadFailed: "The image could not be uploaded.",
-      imageLink: "Image: {name}", justNow: "just now",
+      imageLink: "Image: {name}", justNow: "just now", sources: "Sources:",
       handoff_requested: "You asked for a human. An agent will join you shortly.",
       agent_joined: "{agent} joined the conversation.", bot_resumed: "The assistant is back.",
       closed: "This conversation is closed.", rated: "Thanks for your rating!",
@@ -58,7 +58,7 @@
       unavailable: "Der Chat ist gerade nicht verfügbar.", notHere: "Dieser Chat ist auf dieser Seite nicht verfügbar.",
       wrong: "Etwas ist schiefgelaufen.", imageType: "Hängen Sie ein JPEG-, PNG-, WebP- oder GIF-Bild an.",
       imageSize: "Das Bild ist zu groß (höchstens {mb} MB).", uploadFailed: "Das Bild konnte nicht hochgeladen werden.",
-      imageLink: "Bild: {name}", justNow: "gerade eben",
+      imageLink: "Bild: {name}", justNow: "gerade eben", sources: "Quellen:",
       handoff_requested: "Sie haben nach einem Menschen gefragt. Gleich ist jemand für Sie da.",
       agent_joined: "{agent} ist der Unterhaltung beigetreten.", bot_resumed: "Der Assistent ist zurück.",
       closed: "Diese Unterhaltung ist beendet.", rated: "Danke für Ihre Bewertung!",
@@ -80,7 +80,7 @@
       unavailable: "Le chat est indisponible pour le moment.", notHere: "Ce chat n'est pas disponible sur ce site.",
       wrong: "Une erreur est survenue.", imageType: "Joignez une image JPEG, PNG, WebP ou GIF.",
       imageSize: "Cette image est trop lourde ({mb} Mo au plus).", uploadFailed: "L'image n'a pas pu être envoyée.",
-      imageLink: "Image : {name}", justNow: "à l'instant",
+      imageLink: "Image : {name}", justNow: "à l'instant", sources: "Sources :",
       handoff_requested: "Vous avez demandé un humain. Un conseiller arrive.",
       agent_joined: "{agent} a rejoint la conversation.", bot_resumed: "L'assistant est de retour.",
       closed: "Cette conversation est terminée.", rated: "Merci pour votre note !",
@@ -102,7 +102,7 @@
       unavailable: "El chat no está disponible ahora mismo.", notHere: "Este chat no está disponible en este sitio.",
       wrong: "Algo salió mal.", imageType: "Adjunta una imagen JPEG, PNG, WebP o GIF.",
       imageSize: "La imagen es demasiado grande (como máximo {mb} MB).", uploadFailed: "No se pudo subir la imagen.",
-      imageLink: "Imagen: {name}", justNow: "ahora mismo",
+      imageLink: "Imagen: {name}", justNow: "ahora mismo", sources: "Fuentes:",
       handoff_requested: "Pediste hablar con una persona. Un agente se unirá en breve.",
       agent_joined: "{agent} se unió a la conversación.", bot_resumed: "El asistente ha vuelto.",
       closed: "Esta conversación está cerrada.", rated: "¡Gracias por tu valoración!",
@@ -387,7 +387,7 @@
   function sourcesFor(list) {
     var articles = (list || []).filter(function (s) { return s && s.type === "article" && s.url; });
     if (!articles.length) return null;
-    var box = el("span", { class: "sources", text: "Sources: " });
+    var box = el("span", { class: "sources", text: t("sources") + " " });
     articles.forEach(function (s) {
       var label = s.title + (s.section ? " › " + s.section : "");
       var url;

@@ -47,3 +47,28 @@ def test_the_transcript_renders_the_bots_markdown_and_nothing_runs(server, brows
     expect(customer).to_have_text("Is **this** bold? <script>window.hacked = 1</script>")
     expect(customer.locator("strong")).to_have_count(0)
     assert page.evaluate("window.hacked") is None
+
+
+ROOT_LOGIN = """
+from django.contrib.auth import get_user_model
+if not get_user_model().objects.filter(username="root").exists():
+    get_user_model().objects.create_superuser("root", "root@example.com", "transcript-pass-1")
+"""
+
+
+def test_on_a_laptop_the_conversation_list_shows_each_status(server, browser):
+    expect = sync_api.expect
+    server.manage("shell", "-c", ROOT_LOGIN)
+    # Rows as make run's demo has them: titles, customers' emails, topics, costs.
+    server.manage("seed_demo", "--conversations", "20")
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(server.url + "/admin/conversations/conversation/")
+    page.get_by_label("Username").fill("root")
+    page.get_by_label("Password").fill("transcript-pass-1")
+    page.get_by_role("button", name="Log in").click()
+    status = page.locator("#result_list thead th.column-status")
+    expect(status).to_be_visible()
+    results = page.locator(".results").bounding_box()
+    header = status.bounding_box()
+    # Not scrolled out of the list's box (the app list beside it used to take that room).
+    assert header["x"] + header["width"] <= results["x"] + results["width"], (header, results)

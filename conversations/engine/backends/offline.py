@@ -61,6 +61,20 @@ FAQ_TOPIC = re.compile(
     re.IGNORECASE,
 )
 
+# An order action the customer asks for. The engine only proposes it through the tool; the
+# customer's click on the confirm card decides. "Can I return the lamp?" stays a question.
+CANCEL_REQUEST = re.compile(r"\bcancel(?!\w*\s+(?:polic|fee))", re.IGNORECASE)
+RETURN_REQUEST = re.compile(
+    r"\b(?:want|like|need|wish|going)\s+to\s+(?:return|send\b[\w\s]{0,20}\bback)\b|"
+    r"\b(?:please|start|open|begin|make)\s+(?:a\s+)?return\b|"
+    r"\breturn\s+(?:it|them|this|these|all|everything|order|my order|the order)\b",
+    re.IGNORECASE,
+)
+# The line order_action_decide adds for the model once the customer answered a card.
+DECISION = re.compile(
+    r"answered the confirm card to (cancel|return items of) order (\S+?): (.+?)\.?$", re.DOTALL
+)
+
 # What engine.context.ENGINE_RULES says about the store and the customer.
 STORE = re.compile(r"You are the support assistant of (.+?)\. Only help with")
 VERIFIED = re.compile(r"^Customer: verified by ", re.MULTILINE)
@@ -216,6 +230,22 @@ class _Plan:
         self.calls = calls or []
 
 
+def order_action_wanted(texts: list[str]) -> str:
+    """The order action the customer asks for ("cancel_order", "start_return" or ""): in their
+    last message or, when that one names no order (only proof), in the one that named it."""
+    if not texts:
+        return ""
+    asked = [texts[-1]]
+    if not order_number_find(texts[-1]):
+        asked += [t for t in reversed(texts[:-1]) if order_number_find(t)][:1]
+    for text in asked:
+        if CANCEL_REQUEST.search(text):
+            return "cancel_order"
+        if RETURN_REQUEST.search(text):
+            return "start_return"
+    return ""
+
+
 def _plan_for_message(request: ModelRequest, cues: Cues, available: set[str]) -> _Plan:
     texts = _user_texts(request.messages)
     message = texts[-1] if texts else ""
@@ -270,7 +300,9 @@ def _plan_for_message(request: ModelRequest, cues: Cues, available: set[str]) ->
             # The tools decide who may see it (a verified owner, or proven earlier here).
             calls.append(("get_order", {"order_number": order_number}))
         if calls:
-            if question and "search_faq" in available:
+            wanted = order_action_wanted(texts)
+            # "Cancel #D1002" asks for the action, not for the FAQ's words about cancelling.
+            if question and "search_faq" in available and wanted not in available:
                 calls.append(("search_faq", {"question": rest}))
             return _Plan(calls=calls)
     if secret and not order_number:
@@ -369,7 +401,10 @@ def _compose(request: ModelRequest, cues: Cues, available: set[str], can_call: b
                 )
         elif outcome.name == "get_order":
             number = _call_arguments(request, outcome.call_id).get("order_number", "that order")
-            if isinstance(data.get("order"), dict):
+            wanted = order_action_wanted(_user_texts(request.messages))
+            if isinstance(data.get("order"), dict) and can_call and wanted in available:
+                follow_up.append(_action_call(wanted, data["order"], request))
+            elif isinstance(data.get("order"), dict):
                 paragraphs.append(order_describe(data["order"]))
             elif not cues.customer_verified:
                 paragraphs.append(
@@ -407,12 +442,79 @@ def _compose(request: ModelRequest, cues: Cues, available: set[str], can_call: b
                 "I've asked a human agent to join this conversation. They'll reply right here "
                 "as soon as they can."
             )
+        elif outcome.name in ("cancel_order", "start_return"):
+            asked = _call_arguments(request, outcome.call_id).get("order_number", "")
+            paragraphs.append(_proposal_reply(outcome.name, data, asked=str(asked)))
         else:
             message = data.get("message") or data.get("status")
             paragraphs.append(str(message) if message else "Done.")
     if follow_up:
         return _Plan(calls=follow_up)
     return _Plan(text="\n\n".join(p for p in paragraphs if p) or I_DONT_KNOW)
+
+
+def _action_call(
+    action: str, order: dict[str, Any], request: ModelRequest
+) -> tuple[str, dict[str, Any]]:
+    """The proposal for an order the customer may see: every item for a return (the card
+    lists them before anything happens)."""
+    number = str(order.get("number", ""))
+    if action == "cancel_order":
+        said = " ".join(_user_texts(request.messages)[-2:]).lower()
+        reason = "ordered by mistake" if "mistake" in said else "no longer needed"
+        return action, {"order_number": number, "reason": reason}
+    items = [str(i["item_id"]) for i in order.get("items") or [] if i.get("item_id")]
+    return action, {"order_number": number, "item_ids": items}
+
+
+def _proposal_reply(action: str, data: dict[str, Any], *, asked: str = "") -> str:
+    """What the customer reads next to the confirm card, or why there is no card."""
+    number = str((data.get("details") or {}).get("order_number") or asked)
+    if data.get("confirmation_required"):
+        if action == "cancel_order":
+            return (
+                f"I can cancel order {number} for you. Please check the details on the card "
+                'and choose "Cancel the order" to go ahead: nothing changes until you do.'
+            )
+        return (
+            f"I can start a return for order {number}. Please check the card and choose "
+            '"Start the return" to go ahead: nothing changes until you do.'
+        )
+    status = data.get("status")
+    if data.get("error") == "not_cancellable" and status:
+        instead = "Once it is delivered you can return it."
+        if status == "delivered":
+            instead = "You can return it instead"
+            instead += f': say "return order {number}".' if number else "."
+        return (
+            f"This order is {status}, so it can't be cancelled any more. {instead} Would you "
+            "like me to connect you with a human agent?"
+        )
+    if data.get("error") == "not_returnable" and status:
+        return (
+            f"This order is {status}: only delivered orders can be returned. Would you like me "
+            "to connect you with a human agent?"
+        )
+    return (
+        "Sorry, I couldn't set that up here. Would you like me to connect you with a human agent?"
+    )
+
+
+def _decision_reply(note: str) -> str:
+    """The answer to the customer's click on a confirm card, from the code's note about it."""
+    found = DECISION.search(note)
+    if not found:
+        return "Thanks. Is there anything else I can help you with?"
+    verb, number, outcome = found.groups()
+    if outcome == "done":
+        if verb == "cancel":
+            return f"Done: order {number} is cancelled. Is there anything else I can help with?"
+        return f"Done: the return for order {number} is started. Anything else I can help with?"
+    if outcome.startswith("declined"):
+        return f"No problem, I've left order {number} as it is. Anything else I can help with?"
+    return (
+        f"Sorry, that didn't work: {outcome}. Would you like me to connect you with a human agent?"
+    )
 
 
 def _call_arguments(request: ModelRequest, call_id: str) -> dict[str, Any]:
@@ -437,7 +539,11 @@ def offline_plan(request: ModelRequest) -> tuple[str, list[ToolCall]]:
     can_call = bool(request.tools) and request.tool_choice != "none"
     available = {t["function"]["name"] for t in request.tools} if can_call else set()
     cues = cues_read(request.messages)
-    if cues.round > 0 and cues.outcomes:
+    last = request.messages[-1] if request.messages else {}
+    if last.get("role") == "system" and DECISION.search(str(last.get("content") or "")):
+        # The customer answered a confirm card: the reply is about that, nothing else.
+        plan = _Plan(text=_decision_reply(str(last["content"])))
+    elif cues.round > 0 and cues.outcomes:
         plan = _compose(request, cues, available, can_call)
     else:
         plan = _plan_for_message(request, cues, available)

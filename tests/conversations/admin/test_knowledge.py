@@ -56,3 +56,32 @@ def test_drafted_entries_are_listed_and_published_by_action(admin_client, bot):
     )
     draft.refresh_from_db()
     assert draft.is_published
+
+
+def test_an_faq_entry_s_phrasings_and_tags_are_edited_one_per_line(admin_client, bot):
+    entry = FaqEntry.objects.create(
+        bot=bot,
+        question="Do you ship abroad?",
+        answer="Yes, to 30 countries.",
+        alternatives=["International shipping?", "Ship to Canada?"],
+        tags=["shipping"],
+    )
+    url = f"/admin/conversations/faqentry/{entry.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert "International shipping?\nShip to Canada?</textarea>" in page
+    assert '["' not in page.split('name="alternatives"')[1].split("</textarea>")[0]
+    response = admin_client.post(
+        url,
+        {
+            "bot": bot.pk,
+            "question": "Do you ship abroad?",
+            "answer": "Yes, to 30 countries.",
+            "alternatives": "International shipping?\r\n\r\n  Do you deliver to the UK?  \r\n",
+            "tags": "shipping\r\ninternational",
+            "is_published": "on",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    entry.refresh_from_db()
+    assert entry.alternatives == ["International shipping?", "Do you deliver to the UK?"]
+    assert entry.tags == ["shipping", "international"]

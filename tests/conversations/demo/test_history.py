@@ -6,7 +6,14 @@ from django.utils import timezone
 
 from conversations.demo.history import conversations_seed, token_cost
 from conversations.demo.loader import demo_store_seed
-from conversations.models import Conversation, ConversationStatus, Message, MessageRole, ToolRun
+from conversations.models import (
+    Conversation,
+    ConversationStatus,
+    Customer,
+    Message,
+    MessageRole,
+    ToolRun,
+)
 
 
 def test_token_cost_uses_gpt_4o_mini_prices():
@@ -69,6 +76,16 @@ def test_generated_conversations_are_consistent(db, tmp_path):
         ).exists()
     # The created timestamps are the generated ones, not the time of the insert.
     assert conversations.filter(created_at__lt=now - timezone.timedelta(days=7)).exists()
+
+
+def test_anonymous_seeded_visitors_are_told_apart_in_the_lists(db, tmp_path, admin_client):
+    bot = demo_store_seed(faq_file=tmp_path / "none.json").bot
+    conversations_seed(bot=bot, count=40)
+    anonymous = Customer.objects.filter(bot=bot, email="", name="")
+    labels = {str(customer) for customer in anonymous}
+    assert len(anonymous) > 5 and len(labels) == len(anonymous), sorted(labels)
+    page = admin_client.get("/admin/conversations/conversation/").content.decode()
+    assert len({label for label in labels if f">{label}<" in page}) > 5
 
 
 def test_seeding_again_tops_up_to_n(db, tmp_path):

@@ -31,6 +31,15 @@ def test_offline_heuristics_title_topic_sentiment_and_resolution(bot, settings):
         False,
     )
     assert "handed to a human agent" in angry.summary
+    assert happy.summary == (
+        "The customer asked about order status: Where is my order #W1? I want to track it. "
+        "2 customer messages; answered by the bot."
+    )
+    # No topic found: what they wrote, not "asked about other".
+    hello = chat_create(bot=bot, texts=["hello"])
+    insights_write(conversation_ids=[hello.pk])
+    hello.refresh_from_db()
+    assert hello.summary.startswith("The customer wrote: hello. 1 customer message;")
 
 
 def test_sweep_picks_closed_and_idle_conversations_only(bot, settings, monkeypatch):

@@ -10,7 +10,7 @@ from conversations.engine.backends import ModelRequest
 from conversations.engine.backends.offline import offline_plan, order_describe
 from conversations.engine.context import ENGINE_RULES
 from conversations.models import Conversation, ConversationStatus, Customer, Message
-from tests.conversations.engine.conftest import DEFINITIONS, ORDER, text_of, types
+from tests.conversations.engine.conftest import DEFINITIONS, ORDER, _schema, text_of, types
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -259,3 +259,129 @@ def test_the_faq_reply_follows_the_router():
     assert "1) Q? or 2) R?" in _faq_reply(
         {"matches": [match, other], "no_good_match": False, "ambiguous": True}
     )
+
+
+ACTION_TOOLS = [
+    *DEFINITIONS,
+    _schema("cancel_order", {"order_number": {"type": "string"}, "reason": {"type": "string"}}),
+    _schema("start_return", {"order_number": {"type": "string"}, "item_ids": {"type": "array"}}),
+]
+PENDING = {**ORDER, "status": "pending", "items": [{**ORDER["items"][0], "item_id": "bottle-1"}]}
+
+
+def plan_after_rounds(said, rounds, *, then=None, tools=ACTION_TOOLS):
+    """The next step once tool rounds answered the customer's messages `said`; `rounds` is a
+    list of rounds, each a list of (tool name, arguments, result data)."""
+    messages = [{"role": "system", "content": "x"}]
+    for n, text in enumerate(said):
+        if n:
+            messages.append({"role": "assistant", "content": "ok"})
+        messages.append({"role": "user", "content": text})
+    for r, calls in enumerate(rounds):
+        ids = [f"call_{r}_{n}" for n in range(len(calls))]
+        messages.append(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": i, "type": "function", "function": {"name": c[0], "arguments": c[1]}}
+                    for i, c in zip(ids, calls, strict=True)
+                ],
+            }
+        )
+        messages += [
+            {"role": "tool", "tool_call_id": i, "content": json.dumps(c[2])}
+            for i, c in zip(ids, calls, strict=True)
+        ]
+    if then:
+        messages += then
+    request = ModelRequest(model="offline", messages=messages, tools=list(tools), max_tokens=100)
+    text, calls = offline_plan(request)
+    return text, [(c.name, json.loads(c.arguments)) for c in calls]
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["Please cancel #W2611340", "I want to cancel order #W2611340, I ordered it by mistake"],
+)
+def test_a_cancellation_looks_the_order_up_without_the_faq(message):
+    text, calls = plan(message, verified=True, tools=ACTION_TOOLS)
+    assert text == "" and [name for name, _ in calls] == ["get_order"]
+
+
+def test_a_visible_order_the_customer_wants_cancelled_is_proposed():
+    lookup = ("get_order", '{"order_number": "#W2611340"}', {"order": PENDING})
+    _, calls = plan_after_rounds(["Cancel #W2611340, I ordered it by mistake"], [[lookup]])
+    assert calls == [
+        ("cancel_order", {"order_number": "#W2611340", "reason": "ordered by mistake"})
+    ]
+    # Asked before the proof: the message that named the order says what was wanted.
+    proof = ("identify_customer", "{}", {"verified": True, "order_number": "#W2611340"})
+    said = ["I want to cancel order #W2611340", "ann@example.com"]
+    _, calls = plan_after_rounds(said, [[proof]])
+    assert [name for name, _ in calls] == ["get_order"]
+    _, calls = plan_after_rounds(said, [[proof], [lookup]])
+    assert calls == [("cancel_order", {"order_number": "#W2611340", "reason": "no longer needed"})]
+
+
+def test_a_return_is_proposed_for_every_item_and_a_question_stays_a_question():
+    delivered = {**ORDER, "items": [{**i, "item_id": str(n)} for n, i in enumerate(ORDER["items"])]}
+    lookup = ("get_order", "{}", {"order": delivered})
+    _, calls = plan_after_rounds(["I'd like to return order #W2611340"], [[lookup]])
+    assert calls == [("start_return", {"order_number": "#W2611340", "item_ids": ["0", "1"]})]
+    text, calls = plan_after_rounds(["Order #W2611340: can I return the lamp?"], [[lookup]])
+    assert calls == [] and "Order #W2611340 is delivered." in text
+    # Without the action tools (SUPPORTBOT_ORDER_ACTIONS=0) the order is described.
+    text, calls = plan_after_rounds(["Cancel #W2611340"], [[lookup]], tools=DEFINITIONS)
+    assert calls == [] and "Order #W2611340 is delivered." in text
+
+
+def test_the_customer_is_told_to_answer_the_card_or_why_there_is_none():
+    proposed = {
+        "confirmation_required": True,
+        "action_id": "a1",
+        "details": {"order_number": "#W2611340", "reason": "no longer needed"},
+        "message": "Nothing has changed yet. The customer now sees a card ...",
+    }
+    text, calls = plan_after_rounds(["Cancel #W2611340"], [[("cancel_order", "{}", proposed)]])
+    assert calls == []
+    assert '"Cancel the order"' in text and "nothing changes until you do" in text
+    assert "The customer now sees" not in text  # the tool's words are for a model
+    refused = {"error": "not_cancellable", "status": "delivered", "message": "offer a return"}
+    call = ("cancel_order", '{"order_number": "#W2611340"}', refused)
+    text, _ = plan_after_rounds(["Cancel #W2611340"], [[call]])
+    assert "This order is delivered, so it can't be cancelled" in text
+    assert 'return it instead: say "return order #W2611340".' in text
+    assert "Once it is delivered" not in text
+    shipped = {**refused, "status": "processed"}
+    call = ("cancel_order", '{"order_number": "#W2611340"}', shipped)
+    text, _ = plan_after_rounds(["Cancel #W2611340"], [[call]])
+    assert "Once it is delivered you can return it." in text
+
+
+@pytest.mark.parametrize(
+    ("outcome", "expected"),
+    [
+        ("done", "Done: order #W2611340 is cancelled."),
+        ("declined by the customer; nothing was changed", "I've left order #W2611340 as it is"),
+        ("expired before the customer answered; nothing was changed", "expired before"),
+    ],
+)
+def test_the_reply_after_a_card_is_about_the_customer_s_answer(outcome, expected):
+    from conversations.tools.actions import OUTCOME_WORDS
+
+    assert outcome in OUTCOME_WORDS.values()
+    proposed = {"confirmation_required": True, "details": {"order_number": "#W2611340"}}
+    note = (
+        "(System, not the customer:) The customer answered the confirm card to cancel order "
+        f"#W2611340: {outcome}."
+    )
+    text, calls = plan_after_rounds(
+        ["Cancel #W2611340"],
+        [[("cancel_order", "{}", proposed)]],
+        then=[
+            {"role": "assistant", "content": "I can cancel order #W2611340 for you."},
+            {"role": "system", "content": note},
+        ],
+    )
+    assert calls == [] and expected in text

@@ -32,6 +32,15 @@ def test_the_demo_page_shows_the_demo_catalogue_and_real_orders(client, db):
         assert f"Where is order {order.number}? My email is {order.email}" in page
         stored = Order.objects.get(bot=bot, number=order.number)
         assert stored.customer.email == order.email and stored.status == order.status
+    # The help center the replies cite is one click away.
+    assert f'href="/help/{bot.slug}/">Help center</a>' in page
+    assert client.get(f"/help/{bot.slug}/").status_code == 200
+    # An order to cancel and one to return, each the status its action needs.
+    pending, delivered = demo_orders_suggested(statuses=("pending", "delivered"))
+    assert f"cancel order {pending.number}, my email is {pending.email}" in page
+    assert f"return order {delivered.number}, my email is {delivered.email}" in page
+    for order in (pending, delivered):
+        assert Order.objects.get(bot=bot, number=order.number).status == order.status
 
 
 def test_the_demo_page_takes_a_language_to_try_the_widget_in(client, db):

@@ -76,6 +76,15 @@ def test_the_docs_page_uses_bundled_assets_not_a_cdn(client):
     assert "cdn" not in html.lower() and "https://" not in html
 
 
+@pytest.mark.parametrize("typed", ["/api", "/api/", "/api/docs"])
+def test_the_api_s_own_address_leads_to_its_docs(client, typed):
+    response = client.get(typed)
+    assert response.status_code == 302 and response["Location"] == "/api/docs/"
+    # Anything else under /api/ stays the API's JSON 404.
+    missing = client.get("/api/v1/nothing-here")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
 @requires_postgres
 @pytest.mark.slow
 @pytest.mark.timeout(300)
